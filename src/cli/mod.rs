@@ -1,0 +1,68 @@
+//! The command line: clap derive types, one module per subcommand, exit codes in one place.
+
+pub mod exit;
+pub mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Contract tests and conformance reports for the Twilio Conversations User resource.
+#[derive(Debug, Parser)]
+#[command(name = "convcheck", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the reference emulator of the User resource.
+    Serve(serve::ServeArgs),
+    /// List the emulator's named faults, one line each.
+    Faults(serve::FaultsArgs),
+}
+
+impl Command {
+    fn exec(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Serve(args) => args.exec(),
+            Command::Faults(args) => args.exec(),
+        }
+    }
+}
+
+/// Parses the command line, runs the subcommand and maps every error to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command.exec() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", exit::one_line(&e));
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

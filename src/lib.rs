@@ -1,0 +1,5 @@
+//! convcheck: a contract-test and conformance harness for the Twilio Conversations User
+//! resource (`/v1/Users` and `/v1/Services/{ChatServiceSid}/Users`).
+
+pub mod cli;
+pub mod spec;

@@ -3,8 +3,13 @@
 //! Nothing here does I/O: the files are compiled into the binary with `include_str!`, so
 //! convcheck runs from any directory and the contract cannot drift from the build.
 
+pub mod catalogue;
 pub mod identity;
+pub mod schema;
 pub mod sid;
+
+pub use catalogue::{CheckDef, Clause, Severity, catalogue};
+pub use schema::Doc;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -303,6 +303,12 @@ pub struct Rules {
     pub errors: ErrorRules,
 }
 
+/// The compiled `date_pattern`: ISO 8601 in UTC, to the second.
+pub fn date_regex() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(&rules().date_pattern).expect("date_pattern compiles"))
+}
+
 /// The parsed rules file. It is part of the binary, so a parse failure is a build defect that
 /// the test suite catches; it can never depend on the user's input.
 pub fn rules() -> &'static Rules {

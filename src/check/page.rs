@@ -1,0 +1,290 @@
+//! Checks of a Users page (the Read envelope) and of a walk through every page.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::user::user_rules;
+use super::{Context, Finding, schema, shown};
+use crate::spec::{Doc, Operation};
+
+/// What a Read request asked for, taken from its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The request path (`/v1/Users`).
+    pub path: String,
+    /// `PageSize`, when given and numeric.
+    pub page_size: Option<i64>,
+    /// `Page`, when given and numeric.
+    pub page: Option<i64>,
+    /// Whether a `PageToken` was given.
+    pub has_token: bool,
+}
+
+impl PageRequest {
+    /// Reads the request from an absolute URL; `None` if it is not one.
+    pub fn from_url(url: &str) -> Option<PageRequest> {
+        let u = url::Url::parse(url).ok()?;
+        let q = Query::of(&u);
+        Some(PageRequest {
+            path: u.path().to_owned(),
+            page_size: q.int("PageSize"),
+            page: q.int("Page"),
+            has_token: q.get("PageToken").is_some(),
+        })
+    }
+}
+
+struct Query(BTreeMap<String, String>);
+
+impl Query {
+    fn of(u: &url::Url) -> Query {
+        Query(u.query_pairs().into_owned().collect())
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    fn int(&self, k: &str) -> Option<i64> {
+        self.get(k).and_then(|v| v.parse().ok())
+    }
+}
+
+/// Checks one page: schema, metadata consistency and every user in it.
+///
+/// `req` is what was asked for; without it (offline validation) the page is held to its own
+/// `meta.url`.
+pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Finding> {
+    let mut out = schema(Doc::UsersPage, v);
+    let Some(obj) = v.as_object() else {
+        return out;
+    };
+    let read_ctx = Context {
+        operation: Some(Operation::Read),
+        ..ctx.clone()
+    };
+    let users = obj.get("users").and_then(Value::as_array);
+    if let Some(users) = users {
+        let mut seen = BTreeSet::new();
+        for (i, u) in users.iter().enumerate() {
+            if u.is_object() {
+                out.extend(user_rules(u, &read_ctx, &format!("/users/{i}")));
+            }
+            if let Some(sid) = u.get("sid").and_then(Value::as_str)
+                && !seen.insert(sid)
+            {
+                out.push(Finding::new(
+                    "page.users.unique",
+                    format!("/users/{i}/sid"),
+                    "a user not already in this page",
+                    format!("`{sid}` again"),
+                ));
+            }
+        }
+    }
+    let Some(meta) = obj.get("meta").and_then(Value::as_object) else {
+        return out;
+    };
+    let page = meta.get("page").and_then(Value::as_i64);
+    let size = meta.get("page_size").and_then(Value::as_i64);
+
+    // What was asked for: the request when known, else the page's own `meta.url`.
+    let own = meta
+        .get("url")
+        .and_then(Value::as_str)
+        .and_then(PageRequest::from_url);
+    let asked = req.or(own.as_ref());
+    let default = i64::from(ctx.edition.page_size().default);
+    if let (Some(size), Some(r)) = (size, req) {
+        match r.page_size {
+            Some(want) if want != size => out.push(Finding::new(
+                "page.meta.page_size.echo",
+                "/meta/page_size",
+                want.to_string(),
+                size.to_string(),
+            )),
+            None if size != default => out.push(Finding::new(
+                "page.meta.page_size.default",
+                "/meta/page_size",
+                default.to_string(),
+                size.to_string(),
+            )),
+            _ => {}
+        }
+    }
+    if let (Some(page), Some(r)) = (page, req) {
+        let want = r.page.unwrap_or(0);
+        if page != want {
+            out.push(Finding::new(
+                "page.meta.page.echo",
+                "/meta/page",
+                want.to_string(),
+                page.to_string(),
+            ));
+        }
+    }
+    if let (Some(users), Some(size)) = (users, size)
+        && users.len() as i64 > size
+    {
+        out.push(Finding::new(
+            "page.users.size",
+            "/users",
+            format!("at most {size} users"),
+            format!("{} users", users.len()),
+        ));
+    }
+
+    let path = asked.map(|r| r.path.clone());
+    let link = |key: &str| meta.get(key).and_then(Value::as_str);
+    let mut check_link = |key: &str, id: &str, want_page: Option<i64>| {
+        let Some(url) = link(key) else { return };
+        let Ok(u) = url::Url::parse(url) else { return };
+        let q = Query::of(&u);
+        let mut wrong = Vec::new();
+        if let Some(path) = &path
+            && u.path() != path
+        {
+            wrong.push(format!("path `{}` instead of `{path}`", u.path()));
+        }
+        if let Some(size) = size
+            && q.int("PageSize") != Some(size)
+        {
+            wrong.push(format!(
+                "PageSize `{}` instead of `{size}`",
+                q.get("PageSize").unwrap_or("(none)")
+            ));
+        }
+        if let (Some(want), Some(got)) = (want_page, q.get("Page"))
+            && got.parse::<i64>().ok() != Some(want)
+        {
+            wrong.push(format!("Page `{got}` instead of `{want}`"));
+        }
+        if !wrong.is_empty() {
+            out.push(Finding::new(
+                id,
+                format!("/meta/{key}"),
+                "the same path and PageSize, and the right Page",
+                format!("`{url}`: {}", wrong.join(", ")),
+            ));
+        }
+    };
+    check_link("url", "page.meta.url.self", page);
+    check_link("first_page_url", "page.meta.first_page_url.value", Some(0));
+    check_link(
+        "previous_page_url",
+        "page.meta.previous_page_url.value",
+        page.map(|p| p - 1),
+    );
+    check_link(
+        "next_page_url",
+        "page.meta.next_page_url.value",
+        page.map(|p| p + 1),
+    );
+
+    let prev = meta.get("previous_page_url");
+    let prev_null = prev.is_none_or(Value::is_null);
+    match page {
+        Some(0) if !prev_null => out.push(Finding::new(
+            "page.meta.previous_page_url.value",
+            "/meta/previous_page_url",
+            "null on page 0",
+            shown(prev),
+        )),
+        Some(p) if p > 0 && prev_null && prev.is_some() => out.push(Finding::new(
+            "page.meta.previous_page_url.value",
+            "/meta/previous_page_url",
+            format!("the URL of page {}", p - 1),
+            "null",
+        )),
+        _ => {}
+    }
+
+    let next = meta.get("next_page_url");
+    let next_set = next.is_some_and(|n| !n.is_null());
+    let short_page = match (users, size) {
+        (Some(u), Some(s)) => (u.len() as i64) < s,
+        _ => false,
+    };
+    if !next_set && ctx.known.last_page == Some(false) {
+        out.push(Finding::new(
+            "page.meta.next_page_url.more",
+            "/meta/next_page_url",
+            "the URL of the next page (more users follow)",
+            shown(next),
+        ));
+    }
+    if next_set && (short_page || ctx.known.last_page == Some(true)) {
+        out.push(Finding::new(
+            "page.meta.next_page_url.last",
+            "/meta/next_page_url",
+            "null on a page shorter than page_size (the last page)",
+            shown(next),
+        ));
+    }
+
+    if let Some(base) = &ctx.base_url {
+        let base = base.trim_end_matches('/');
+        for key in ["url", "first_page_url", "previous_page_url", "next_page_url"] {
+            if let Some(url) = link(key)
+                && !url.starts_with(base)
+            {
+                out.push(Finding::new(
+                    "page.meta.urls.base",
+                    format!("/meta/{key}"),
+                    format!("a URL on `{base}`"),
+                    format!("`{url}`"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Checks a finished walk through `next_page_url`: every user in `expected` was seen exactly
+/// once, and no user was seen twice. `pages` are the parsed bodies in order; `ended` says
+/// whether the walk reached a null `next_page_url` within its bound.
+pub fn walk(pages: &[Value], expected: &[String], ended: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !ended {
+        out.push(Finding::new(
+            "page.walk.bounded",
+            "/meta/next_page_url",
+            "null after a bounded number of pages",
+            format!("still set after {} pages", pages.len()),
+        ));
+    }
+    let mut count: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (pi, page) in pages.iter().enumerate() {
+        let users = page.get("users").and_then(Value::as_array);
+        for u in users.into_iter().flatten() {
+            if let Some(sid) = u.get("sid").and_then(Value::as_str) {
+                count.entry(sid).or_insert((0, pi)).0 += 1;
+            }
+        }
+    }
+    for (sid, (n, first)) in &count {
+        if *n > 1 {
+            out.push(Finding::new(
+                "page.walk.complete",
+                "/users",
+                format!("`{sid}` once"),
+                format!("{n} times, first on page {first}"),
+            ));
+        }
+    }
+    if ended {
+        for sid in expected {
+            if !count.contains_key(sid.as_str()) {
+                out.push(Finding::new(
+                    "page.walk.complete",
+                    "/users",
+                    format!("`{sid}` on some page"),
+                    format!("missing from all {} pages", pages.len()),
+                ));
+            }
+        }
+    }
+    out
+}
+

@@ -1,0 +1,138 @@
+//! Unit tests of the checks on hand-made bodies; the documentation's examples and the
+//! generated mutations are in `tests/`.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn good_user() -> Value {
+    json!({
+        "sid": "US0123456789abcdef0123456789abcdef",
+        "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "chat_service_sid": "IS0123456789abcdef0123456789abcdef",
+        "role_sid": "RL0123456789abcdef0123456789abcdef",
+        "identity": "alice",
+        "friendly_name": null,
+        "attributes": "{}",
+        "is_online": null,
+        "is_notifiable": null,
+        "date_created": "2024-01-01T00:00:00Z",
+        "date_updated": "2024-01-01T00:00:01Z",
+        "url": "http://127.0.0.1:4010/v1/Users/US0123456789abcdef0123456789abcdef",
+        "links": {"user_conversations": "http://127.0.0.1:4010/v1/Users/US0123456789abcdef0123456789abcdef/Conversations"}
+    })
+}
+
+fn ids(f: &[Finding]) -> Vec<&str> {
+    f.iter().map(|f| f.check.as_str()).collect()
+}
+
+#[test]
+fn a_good_user_has_no_finding() {
+    let ctx = Context {
+        base_url: Some("http://127.0.0.1:4010".into()),
+        ..Context::for_op(Operation::Fetch, UrlForm::Shortened, Edition::Docs)
+    };
+    assert_eq!(user_body(&good_user(), &ctx), vec![]);
+}
+
+#[test]
+fn service_form_wants_the_scoped_url_and_service() {
+    let ctx = Context::for_op(
+        Operation::Fetch,
+        UrlForm::Service("IS00000000000000000000000000000000".into()),
+        Edition::Docs,
+    );
+    assert_eq!(
+        ids(&user_body(&good_user(), &ctx)),
+        vec!["user.url.self", "user.chat_service_sid.path"]
+    );
+}
+
+#[test]
+fn refusal_checks_status_body_and_code() {
+    let ex = Exchange {
+        status: 404,
+        response_headers: vec![("Content-Type".into(), "application/json".into())],
+        response_body: br#"{"code":20404,"message":"not found","more_info":"https://www.twilio.com/docs/errors/20404","status":404}"#.to_vec(),
+        ..Exchange::default()
+    };
+    let rules = &spec::rules().errors;
+    assert_eq!(refusal(&ex, &Refusal::of("fetch.unknown-sid", &rules.not_found)), vec![]);
+    let dup = refusal(&ex, &Refusal::any_4xx("create.identity.duplicate", &rules.duplicate_identity));
+    assert_eq!(ids(&dup), vec!["error.status.preferred", "error.code.expected"]);
+    let ok = Exchange { status: 201, ..ex.clone() };
+    assert_eq!(
+        ids(&refusal(&ok, &Refusal::of("fetch.unknown-sid", &rules.not_found))),
+        vec!["fetch.unknown-sid"]
+    );
+}
+
+#[test]
+fn error_body_status_must_match() {
+    let v = json!({"code": 20404, "message": "x", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 400});
+    assert_eq!(
+        ids(&error_body(&v, Some(404))),
+        vec!["error.status.matches", "error.more_info.code"]
+    );
+}
+
+#[test]
+fn wrong_status_and_plain_text_are_reported() {
+    let ex = Exchange {
+        method: "POST".into(),
+        url: "http://h/v1/Users".into(),
+        status: 200,
+        response_headers: vec![("content-type".into(), "text/plain".into())],
+        response_body: b"ok".to_vec(),
+        ..Exchange::default()
+    };
+    let ctx = Context::for_op(Operation::Create, UrlForm::Shortened, Edition::Docs);
+    assert_eq!(ids(&exchange(&ex, &ctx)), vec!["create.status"]);
+    let ex = Exchange { status: 201, ..ex };
+    assert_eq!(
+        ids(&exchange(&ex, &ctx)),
+        vec!["response.content-type", "user.body.json"]
+    );
+}
+
+#[test]
+fn delete_wants_an_empty_204() {
+    let ctx = Context::for_op(Operation::Delete, UrlForm::Shortened, Edition::Docs);
+    let ex = Exchange { status: 204, ..Exchange::default() };
+    assert_eq!(exchange(&ex, &ctx), vec![]);
+    let ex = Exchange { status: 204, response_body: b"{}".to_vec(), ..Exchange::default() };
+    assert_eq!(ids(&exchange(&ex, &ctx)), vec!["delete.body.empty"]);
+}
+
+#[test]
+fn update_relations() {
+    let before = good_user();
+    let mut after = good_user();
+    after["friendly_name"] = json!("new");
+    after["attributes"] = json!("{\"a\": 1}");
+    after["date_updated"] = json!("2024-01-01T00:00:05Z");
+    let sent = UpdateParams { friendly_name: Some("new".into()), ..UpdateParams::default() };
+    assert_eq!(
+        ids(&updated(&before, &after, &sent, true)),
+        vec!["update.others.unchanged"]
+    );
+    let same = good_user();
+    assert_eq!(
+        ids(&updated(&before, &same, &UpdateParams::default(), true)),
+        vec!["update.date_updated.moves"]
+    );
+    assert_eq!(updated(&before, &same, &UpdateParams::default(), false), vec![]);
+}
+
+#[test]
+fn walk_finds_repeats_and_gaps() {
+    let page = |sids: &[&str]| json!({"users": sids.iter().map(|s| json!({"sid": s})).collect::<Vec<_>>()});
+    let pages = vec![page(&["US1", "US2"]), page(&["US2", "US3"])];
+    let expected = vec!["US1".to_owned(), "US4".to_owned()];
+    let f = walk(&pages, &expected, true);
+    assert_eq!(ids(&f), vec!["page.walk.complete", "page.walk.complete"]);
+    assert!(f[0].actual.contains("2 times"));
+    assert!(f[1].expected.contains("US4"));
+    assert_eq!(ids(&walk(&pages, &[], false)), vec!["page.walk.bounded", "page.walk.complete"]);
+}

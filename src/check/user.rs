@@ -1,0 +1,185 @@
+//! Checks of one User body: the schema, then the rules a schema cannot say.
+
+use serde_json::Value;
+
+use super::{Context, Finding, schema, shown};
+use crate::spec::{self, Doc, Operation, UrlForm};
+
+/// Checks a User body: schema and property rules.
+pub fn user_body(v: &Value, ctx: &Context) -> Vec<Finding> {
+    let mut out = schema(Doc::User, v);
+    if v.is_object() {
+        out.extend(user_rules(v, ctx, ""));
+    }
+    out
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The rules for one user object found at pointer `at` (`""` or `/users/3`).
+pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let p = |k: &str| format!("{at}/{k}");
+
+    if let Some(a) = str_at(v, "attributes") {
+        let is_object = serde_json::from_str::<Value>(a).is_ok_and(|x| x.is_object());
+        if !is_object {
+            out.push(Finding::new(
+                "user.attributes.json-object",
+                p("attributes"),
+                "a string holding a JSON object",
+                format!("{a:?}"),
+            ));
+        }
+    }
+
+    let date_re = spec::date_regex();
+    if let (Some(c), Some(u)) = (str_at(v, "date_created"), str_at(v, "date_updated"))
+        && date_re.is_match(c)
+        && date_re.is_match(u)
+        && u < c
+    {
+        // Same fixed-width format on both sides, so text order is time order.
+        out.push(Finding::new(
+            "user.dates.order",
+            p("date_updated"),
+            format!("not earlier than `{c}`"),
+            format!("`{u}`"),
+        ));
+    }
+
+    let sid = str_at(v, "sid");
+    let service = str_at(v, "chat_service_sid");
+    if let (Some(url), Some(sid)) = (str_at(v, "url"), sid)
+        && let Ok(parsed) = url::Url::parse(url)
+    {
+        let shortened = format!("/v1/Users/{sid}");
+        let scoped = |is: &str| format!("/v1/Services/{is}/Users/{sid}");
+        let path = parsed.path();
+        let wanted: Vec<String> = match &ctx.form {
+            Some(UrlForm::Shortened) => vec![shortened],
+            Some(UrlForm::Service(is)) => vec![scoped(is)],
+            None => {
+                let mut w = vec![shortened];
+                w.extend(service.map(scoped));
+                w
+            }
+        };
+        let ok = parsed.query().is_none() && wanted.iter().any(|w| path.ends_with(w.as_str()));
+        if !ok {
+            out.push(Finding::new(
+                "user.url.self",
+                p("url"),
+                format!("a URL ending in `{}`", wanted.join("` or `")),
+                format!("`{url}`"),
+            ));
+        }
+        if let Some(base) = &ctx.base_url
+            && !url.starts_with(base.trim_end_matches('/'))
+        {
+            out.push(Finding::new(
+                "user.url.base",
+                p("url"),
+                format!("a URL on `{base}`"),
+                format!("`{url}`"),
+            ));
+        }
+    }
+
+    if let Some(url) = str_at(v, "url")
+        && let Some(links) = v.get("links").and_then(Value::as_object)
+    {
+        for (name, suffix) in &spec::rules().links {
+            let want = format!("{url}{suffix}");
+            let got = links.get(name).and_then(Value::as_str);
+            if let Some(got) = got
+                && got != want
+            {
+                out.push(Finding::new(
+                    "user.links.user_conversations.value",
+                    format!("{at}/links/{name}"),
+                    format!("`{want}`"),
+                    format!("`{got}`"),
+                ));
+            }
+        }
+    }
+
+    match &ctx.form {
+        Some(UrlForm::Service(is)) => {
+            if let Some(s) = service
+                && s != is
+            {
+                out.push(Finding::new(
+                    "user.chat_service_sid.path",
+                    p("chat_service_sid"),
+                    format!("`{is}`"),
+                    format!("`{s}`"),
+                ));
+            }
+        }
+        Some(UrlForm::Shortened) => {
+            if let (Some(s), Some(d)) = (service, &ctx.default_service_sid)
+                && s != d
+            {
+                out.push(Finding::new(
+                    "user.chat_service_sid.default",
+                    p("chat_service_sid"),
+                    format!("`{d}`"),
+                    format!("`{s}`"),
+                ));
+            }
+        }
+        None => {}
+    }
+
+    if let (Some(acc), Some(want)) = (str_at(v, "account_sid"), &ctx.account_sid)
+        && acc != want
+    {
+        out.push(Finding::new(
+            "user.account_sid.auth",
+            p("account_sid"),
+            format!("`{want}`"),
+            format!("`{acc}`"),
+        ));
+    }
+
+    if let Some(want) = &ctx.known.identity {
+        let got = str_at(v, "identity");
+        if got != Some(want.as_str()) {
+            out.push(Finding::new(
+                "user.identity.echo",
+                p("identity"),
+                format!("{want:?}"),
+                shown(v.get("identity")),
+            ));
+        }
+    }
+
+    for (prop, ever) in [
+        ("is_online", ctx.known.ever_online),
+        ("is_notifiable", ctx.known.ever_registered),
+    ] {
+        let value = v.get(prop);
+        let set = value.is_some_and(|x| !x.is_null());
+        if !set {
+            continue;
+        }
+        let id = match ctx.operation {
+            Some(Operation::Read) => Some(format!("user.{prop}.read-null")),
+            Some(Operation::Create | Operation::Update) => Some(format!("user.{prop}.fetch-only")),
+            Some(Operation::Fetch)
+                if ctx.known.reachability == Some(false) || ever == Some(false) =>
+            {
+                Some(format!("user.{prop}.unreachable-null"))
+            }
+            _ => None,
+        };
+        if let Some(id) = id {
+            out.push(Finding::new(&id, p(prop), "null", shown(value)));
+        }
+    }
+    out
+}

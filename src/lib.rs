@@ -1,6 +1,7 @@
 //! convcheck: a contract-test and conformance harness for the Twilio Conversations User
 //! resource (`/v1/Users` and `/v1/Services/{ChatServiceSid}/Users`).
 
-pub mod cli;
-pub mod spec;
 pub mod check;
+pub mod cli;
+pub mod report;
+pub mod spec;

@@ -161,15 +161,15 @@ impl Context {
 }
 
 /// Parses a response body as JSON, or reports `{root}.body.json`.
-pub fn parse_json(doc: Doc, body: &[u8]) -> Result<Value, Finding> {
+pub fn parse_json(doc: Doc, body: &[u8]) -> Result<Value, Box<Finding>> {
     serde_json::from_slice(body).map_err(|e| {
         let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
-        Finding::new(
+        Box::new(Finding::new(
             &format!("{}.body.json", doc.check_root()),
             "",
             "a JSON document",
             format!("{shown:?} ({e})"),
-        )
+        ))
     })
 }
 
@@ -223,7 +223,7 @@ pub fn exchange(ex: &Exchange, ctx: &Context) -> Vec<Finding> {
         Doc::User
     };
     match parse_json(doc, &ex.response_body) {
-        Err(f) => out.push(f),
+        Err(f) => out.push(*f),
         Ok(v) => {
             if op == Operation::Read {
                 let req = PageRequest::from_url(&ex.url);
@@ -288,7 +288,7 @@ pub fn error_body(v: &Value, http_status: Option<u16>) -> Vec<Finding> {
 pub fn error_response(ex: &Exchange) -> Vec<Finding> {
     let mut out: Vec<Finding> = content_type(ex).into_iter().collect();
     match parse_json(Doc::Error, &ex.response_body) {
-        Err(f) => out.push(f),
+        Err(f) => out.push(*f),
         Ok(v) => out.extend(error_body(&v, Some(ex.status))),
     }
     out

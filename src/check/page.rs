@@ -225,7 +225,12 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
 
     if let Some(base) = &ctx.base_url {
         let base = base.trim_end_matches('/');
-        for key in ["url", "first_page_url", "previous_page_url", "next_page_url"] {
+        for key in [
+            "url",
+            "first_page_url",
+            "previous_page_url",
+            "next_page_url",
+        ] {
             if let Some(url) = link(key)
                 && !url.starts_with(base)
             {
@@ -287,4 +292,3 @@ pub fn walk(pages: &[Value], expected: &[String], ended: bool) -> Vec<Finding> {
     }
     out
 }
-

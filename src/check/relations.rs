@@ -142,8 +142,10 @@ pub fn updated(
             ));
         }
     }
-    if let (Some(b), Some(a)) = (get_str(before, "date_updated"), get_str(after, "date_updated"))
-    {
+    if let (Some(b), Some(a)) = (
+        get_str(before, "date_updated"),
+        get_str(after, "date_updated"),
+    ) {
         let moved = if clock_advanced { a > b } else { a >= b };
         if !moved {
             out.push(Finding::new(

@@ -58,12 +58,27 @@ fn refusal_checks_status_body_and_code() {
         ..Exchange::default()
     };
     let rules = &spec::rules().errors;
-    assert_eq!(refusal(&ex, &Refusal::of("fetch.unknown-sid", &rules.not_found)), vec![]);
-    let dup = refusal(&ex, &Refusal::any_4xx("create.identity.duplicate", &rules.duplicate_identity));
-    assert_eq!(ids(&dup), vec!["error.status.preferred", "error.code.expected"]);
-    let ok = Exchange { status: 201, ..ex.clone() };
     assert_eq!(
-        ids(&refusal(&ok, &Refusal::of("fetch.unknown-sid", &rules.not_found))),
+        refusal(&ex, &Refusal::of("fetch.unknown-sid", &rules.not_found)),
+        vec![]
+    );
+    let dup = refusal(
+        &ex,
+        &Refusal::any_4xx("create.identity.duplicate", &rules.duplicate_identity),
+    );
+    assert_eq!(
+        ids(&dup),
+        vec!["error.status.preferred", "error.code.expected"]
+    );
+    let ok = Exchange {
+        status: 201,
+        ..ex.clone()
+    };
+    assert_eq!(
+        ids(&refusal(
+            &ok,
+            &Refusal::of("fetch.unknown-sid", &rules.not_found)
+        )),
         vec!["fetch.unknown-sid"]
     );
 }
@@ -99,9 +114,16 @@ fn wrong_status_and_plain_text_are_reported() {
 #[test]
 fn delete_wants_an_empty_204() {
     let ctx = Context::for_op(Operation::Delete, UrlForm::Shortened, Edition::Docs);
-    let ex = Exchange { status: 204, ..Exchange::default() };
+    let ex = Exchange {
+        status: 204,
+        ..Exchange::default()
+    };
     assert_eq!(exchange(&ex, &ctx), vec![]);
-    let ex = Exchange { status: 204, response_body: b"{}".to_vec(), ..Exchange::default() };
+    let ex = Exchange {
+        status: 204,
+        response_body: b"{}".to_vec(),
+        ..Exchange::default()
+    };
     assert_eq!(ids(&exchange(&ex, &ctx)), vec!["delete.body.empty"]);
 }
 
@@ -112,7 +134,10 @@ fn update_relations() {
     after["friendly_name"] = json!("new");
     after["attributes"] = json!("{\"a\": 1}");
     after["date_updated"] = json!("2024-01-01T00:00:05Z");
-    let sent = UpdateParams { friendly_name: Some("new".into()), ..UpdateParams::default() };
+    let sent = UpdateParams {
+        friendly_name: Some("new".into()),
+        ..UpdateParams::default()
+    };
     assert_eq!(
         ids(&updated(&before, &after, &sent, true)),
         vec!["update.others.unchanged"]
@@ -122,7 +147,10 @@ fn update_relations() {
         ids(&updated(&before, &same, &UpdateParams::default(), true)),
         vec!["update.date_updated.moves"]
     );
-    assert_eq!(updated(&before, &same, &UpdateParams::default(), false), vec![]);
+    assert_eq!(
+        updated(&before, &same, &UpdateParams::default(), false),
+        vec![]
+    );
 }
 
 #[test]
@@ -134,5 +162,8 @@ fn walk_finds_repeats_and_gaps() {
     assert_eq!(ids(&f), vec!["page.walk.complete", "page.walk.complete"]);
     assert!(f[0].actual.contains("2 times"));
     assert!(f[1].expected.contains("US4"));
-    assert_eq!(ids(&walk(&pages, &[], false)), vec!["page.walk.bounded", "page.walk.complete"]);
+    assert_eq!(
+        ids(&walk(&pages, &[], false)),
+        vec!["page.walk.bounded", "page.walk.complete"]
+    );
 }

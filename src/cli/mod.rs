@@ -1,7 +1,9 @@
 //! The command line: clap derive types, one module per subcommand, exit codes in one place.
 
+pub mod clauses;
 pub mod exit;
 pub mod serve;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check recorded JSON (a User, a Users page or an error body) offline.
+    Validate(validate::ValidateArgs),
+    /// Print the documentation's normative clauses and the checks that enforce each.
+    Clauses(clauses::ClausesArgs),
     /// Serve the reference emulator of the User resource.
     Serve(serve::ServeArgs),
     /// List the emulator's named faults, one line each.
@@ -27,6 +33,8 @@ pub enum Command {
 impl Command {
     fn exec(self) -> anyhow::Result<ExitCode> {
         match self {
+            Command::Validate(args) => args.exec(),
+            Command::Clauses(args) => args.exec(),
             Command::Serve(args) => args.exec(),
             Command::Faults(args) => args.exec(),
         }

@@ -74,6 +74,9 @@ pub struct Finding {
     pub actual: String,
     /// One line saying what is wrong.
     pub message: String,
+    /// The request it concerns (`GET /v1/Users/US…`), when a runner knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 impl Finding {
@@ -107,6 +110,7 @@ impl Finding {
             expected,
             actual,
             message,
+            request: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod sid;
 
 pub use catalogue::{CheckDef, Clause, Severity, catalogue};
 pub use schema::Doc;
+pub use sid::SidKind;
 
 use std::collections::BTreeMap;
 use std::fmt;

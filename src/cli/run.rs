@@ -1,0 +1,428 @@
+//! `convcheck run`: the suite against a target (the embedded emulator when none is named),
+//! with libtest's front end: filters, `--list`, `--test-threads`, `--format`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use libtest_mimic::{Failed, Trial};
+
+use super::exit;
+use super::validate::parse_edition;
+use crate::client::{Client, Credentials, Request, Secret};
+use crate::emulator;
+use crate::report::diagnostic;
+use crate::runner::{self, CaseRecord, Outcome, Plan, Report, Session, Summary};
+use crate::spec::{Edition, Severity, SidKind, UrlForm};
+use crate::suite;
+
+/// Where to run and as whom.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Base URL of the target (`https://conversations.twilio.com`); without it the embedded
+    /// emulator is started on 127.0.0.1 and used.
+    #[arg(long, env = "CONVCHECK_TARGET")]
+    pub target: Option<String>,
+    /// Account SID (`AC…`).
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub account_sid: Option<String>,
+    /// Auth Token of the account.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// API Key SID (`SK…`), used instead of the Auth Token.
+    #[arg(long, env = "TWILIO_API_KEY")]
+    pub api_key: Option<String>,
+    /// API Key secret.
+    #[arg(long, env = "TWILIO_API_SECRET", hide_env_values = true)]
+    pub api_secret: Option<String>,
+    /// Per-request time limit, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// Options of `convcheck run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also run every case on `/v1/Services/{IS…}/Users` for this Conversation Service.
+    #[arg(long)]
+    pub service_sid: Option<String>,
+    /// Run only the service-scoped URL form (needs `--service-sid`).
+    #[arg(long, requires = "service_sid")]
+    pub only_service: bool,
+    /// The contract edition: `docs` (PageSize 1..1000) or `oai-2025` (PageSize 1..50).
+    #[arg(long, default_value = "docs", value_parser = parse_edition)]
+    pub edition: Edition,
+    /// Let the suite create, update and delete users on a target outside this machine. It
+    /// only ever deletes what it created.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Run only the cases that do not write.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Fail cases on SHOULD findings too.
+    #[arg(long)]
+    pub strict: bool,
+    /// The largest number of pages the pagination walk may request.
+    #[arg(long, default_value_t = 1000)]
+    pub max_pages: usize,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
+    /// libtest options: filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`,
+    /// `--format pretty|terse|json`, `--quiet`.
+    #[command(flatten)]
+    pub libtest: libtest_mimic::Arguments,
+}
+
+/// Whether a URL's host is this machine.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses and normalizes a target URL: http or https, no query, no trailing slash.
+pub fn parse_target(raw: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| anyhow::anyhow!("invalid target `{raw}`: {e}; expected an http or https URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("invalid target `{raw}`: expected an http or https URL");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!("invalid target: put credentials in --account-sid/--auth-token, not in the URL");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("invalid target `{raw}`: expected a base URL without query or fragment");
+    }
+    Ok(url)
+}
+
+fn base_string(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+impl TargetArgs {
+    /// The credentials, checked for shape. Secrets never appear in messages.
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        let account = self.account_sid.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "missing credentials: pass --account-sid with --auth-token (or --api-key and --api-secret), or set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+            )
+        })?;
+        if !SidKind::Account.matches(&account) {
+            bail!(
+                "malformed account sid `{account}`: expected `{}`",
+                SidKind::Account.pattern()
+            );
+        }
+        match (&self.api_key, &self.api_secret, &self.auth_token) {
+            (Some(key), Some(secret), _) => {
+                if !SidKind::ApiKey.matches(key) {
+                    bail!(
+                        "malformed API key `{key}`: expected `{}`",
+                        SidKind::ApiKey.pattern()
+                    );
+                }
+                Ok(Credentials {
+                    username: key.clone(),
+                    secret: Secret::new(secret.clone()),
+                    account_sid: account,
+                })
+            }
+            (Some(_), None, _) => bail!("--api-key needs --api-secret (or TWILIO_API_SECRET)"),
+            (None, _, Some(token)) => Ok(Credentials {
+                username: account.clone(),
+                secret: Secret::new(token.clone()),
+                account_sid: account,
+            }),
+            (None, _, None) => bail!(
+                "missing credentials: pass --auth-token (or TWILIO_AUTH_TOKEN), or --api-key with --api-secret"
+            ),
+        }
+    }
+}
+
+/// A target ready to run against: its URL and a client; the embedded emulator when started.
+pub struct Prepared {
+    /// Base URL without trailing slash.
+    pub base_url: String,
+    /// The HTTP client with the run's credentials.
+    pub client: Client,
+    /// The embedded emulator, when the run started one.
+    pub embedded: Option<emulator::Running>,
+}
+
+/// Starts the embedded emulator or checks the remote target's arguments.
+pub async fn prepare(t: &TargetArgs, edition: Edition) -> anyhow::Result<Prepared> {
+    let timeout = Duration::from_secs(t.timeout.max(1));
+    match &t.target {
+        None => {
+            let config = emulator::Config {
+                edition,
+                ..emulator::Config::default()
+            };
+            let running = emulator::spawn(config)
+                .await
+                .context("cannot start the embedded emulator")?;
+            let c = running.config();
+            let creds = Credentials {
+                username: c.account_sid.clone(),
+                secret: Secret::new(c.auth_token.clone()),
+                account_sid: c.account_sid.clone(),
+            };
+            Ok(Prepared {
+                base_url: running.base_url(),
+                client: Client::new(Some(creds), timeout)?,
+                embedded: Some(running),
+            })
+        }
+        Some(raw) => {
+            let url = parse_target(raw)?;
+            Ok(Prepared {
+                base_url: base_string(&url),
+                client: Client::new(Some(t.credentials()?), timeout)?,
+                embedded: None,
+            })
+        }
+    }
+}
+
+/// One request that tells a dead or misconfigured target from a non-conformant one.
+pub async fn preflight(client: &Client, base_url: &str) -> anyhow::Result<()> {
+    let url = format!("{base_url}/v1/Users?PageSize=1");
+    let ex = client
+        .send(&Request::new(reqwest::Method::GET, url))
+        .await
+        .map_err(|e| anyhow::anyhow!("target unreachable: {e}"))?;
+    if ex.status == 401 || ex.status == 403 {
+        bail!(
+            "the target refused the credentials ({}): check --account-sid and --auth-token (or --api-key and --api-secret)",
+            ex.status
+        );
+    }
+    Ok(())
+}
+
+impl RunArgs {
+    /// Runs the suite.
+    pub fn exec(mut self) -> anyhow::Result<ExitCode> {
+        if let Some(s) = &self.service_sid
+            && !SidKind::Service.matches(s)
+        {
+            bail!(
+                "malformed service sid `{s}`: expected `{}`",
+                SidKind::Service.pattern()
+            );
+        }
+        if self.libtest.test_threads.is_none() {
+            // Cases wait on the network, not the CPU: more than the core count pays.
+            self.libtest.test_threads = Some(8);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let prepared = rt.block_on(prepare(&self.target, self.edition))?;
+        let result = self.run_prepared(&rt, &prepared);
+        if let Some(running) = prepared.embedded {
+            let _ = rt.block_on(running.shutdown());
+        }
+        result
+    }
+
+    fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
+        let target_url = parse_target(&p.base_url)?;
+        let embedded = p.embedded.as_ref();
+        let mut forms = Vec::new();
+        if !self.only_service {
+            forms.push(UrlForm::Shortened);
+        }
+        let service_sid = match (&self.service_sid, embedded) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(e)) => e.config().services.get(1).map(|s| s.sid.clone()),
+            (None, None) => None,
+        };
+        if let Some(s) = &service_sid {
+            forms.push(UrlForm::Service(s.clone()));
+        }
+        let plan = Plan {
+            base_url: p.base_url.clone(),
+            edition: self.edition,
+            forms,
+            service_sid,
+            default_service_sid: embedded.map(|e| e.config().default_service().sid.clone()),
+            reachability: embedded.map(|e| e.config().reachability),
+            strict: self.strict,
+            run_prefix: format!("convcheck-{}-", runner::run_id()),
+            max_pages: self.max_pages.max(1),
+        };
+        let cases = suite::all();
+        let writes_allowed = is_loopback(&target_url) || self.allow_writes;
+        let listing = self.libtest.list;
+        if !writes_allowed && !self.read_only && !listing {
+            bail!(
+                "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates), or --read-only",
+                p.base_url
+            );
+        }
+        if !listing {
+            rt.block_on(preflight(&p.client, &p.base_url))?;
+        }
+        let session = Session {
+            plan: Arc::new(plan),
+            client: p.client.clone(),
+            ledger: runner::Ledger::default(),
+        };
+        let skip_writes = self.read_only;
+
+        // Ctrl-C: delete what the run created, then leave.
+        let guard = {
+            let session = session.clone();
+            rt.spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("interrupted: deleting the users this run created");
+                    let left = runner::teardown(&session).await;
+                    if !left.is_empty() {
+                        eprintln!("could not delete {} users: {}", left.len(), left.join(", "));
+                    }
+                    std::process::exit(130);
+                }
+            })
+        };
+
+        let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
+        let started_at = time::OffsetDateTime::now_utc();
+        let started = Instant::now();
+        let mut trials = Vec::new();
+        for (i, (case, form)) in runner::instances(&session.plan, &cases).into_iter().enumerate() {
+            let id = case.id(&form);
+            let kind = case.kind.as_str();
+            if skip_writes && case.writes {
+                records.lock().unwrap_or_else(|p| p.into_inner()).push(CaseRecord {
+                    id: id.clone(),
+                    kind: kind.to_owned(),
+                    form: form.label().to_owned(),
+                    outcome: Outcome::Skipped,
+                    duration_ms: 0,
+                    findings: Vec::new(),
+                    exchanges: Vec::new(),
+                    error: None,
+                });
+                trials.push(Trial::test(id, || Ok(())).with_kind(kind).with_ignored_flag(true));
+                continue;
+            }
+            let session = session.clone();
+            let handle = rt.handle().clone();
+            let records = records.clone();
+            trials.push(
+                Trial::test(id, move || {
+                    let rec = handle.block_on(runner::run_case(session, &case, form, i));
+                    let verdict = verdict(&rec);
+                    records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
+                    verdict
+                })
+                .with_kind(kind),
+            );
+        }
+        let conclusion = libtest_mimic::run(&self.libtest, trials);
+        let left = rt.block_on(runner::teardown(&session));
+        guard.abort();
+        if listing {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !left.is_empty() {
+            eprintln!(
+                "warning: could not delete {} users this run created ({}); remove them with `convcheck sweep --prefix {}`",
+                left.len(),
+                left.join(", "),
+                session.plan.run_prefix
+            );
+        }
+        let mut cases_run = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
+        cases_run.sort_by(|a, b| a.id.cmp(&b.id));
+        let report = Report {
+            convcheck_version: env!("CARGO_PKG_VERSION").to_owned(),
+            target: p.base_url.clone(),
+            edition: self.edition.to_string(),
+            started_at: started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            summary: Summary::of(&cases_run),
+            cases: cases_run,
+        };
+        print_warnings(&report, self.strict);
+        let what = if embedded.is_some() {
+            "the embedded emulator"
+        } else {
+            "the target"
+        };
+        let s = report.summary;
+        println!(
+            "convcheck: {} passed, {} failed, {} errored, {} skipped against {what} at {} (edition {})",
+            s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
+        );
+        if let Some(path) = &self.report_json {
+            let text = serde_json::to_string_pretty(&report)?;
+            std::fs::write(path, text + "\n")
+                .with_context(|| format!("cannot write the JSON report to `{}`", path.display()))?;
+        }
+        let code = if s.failed > 0 {
+            exit::FINDINGS
+        } else if s.errored > 0 || conclusion.has_failed() {
+            exit::USAGE
+        } else {
+            exit::OK
+        };
+        Ok(ExitCode::from(code))
+    }
+}
+
+fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
+    match rec.outcome {
+        Outcome::Passed | Outcome::Skipped | Outcome::ExpectedFailure => Ok(()),
+        Outcome::Errored => Err(format!(
+            "errored: {}",
+            rec.error.as_deref().unwrap_or("no answer")
+        )
+        .into()),
+        Outcome::Failed => {
+            let mut s = String::new();
+            for f in &rec.findings {
+                let at = f.request.as_deref().unwrap_or(&rec.id);
+                s.push_str(&diagnostic::render(f, at));
+            }
+            Err(s.into())
+        }
+    }
+}
+
+fn print_warnings(report: &Report, strict: bool) {
+    if strict {
+        return;
+    }
+    let warnings: Vec<_> = report
+        .cases
+        .iter()
+        .filter(|c| c.outcome == Outcome::Passed)
+        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
+        .filter(|(_, f)| f.severity == Severity::Should)
+        .collect();
+    if warnings.is_empty() {
+        return;
+    }
+    println!("SHOULD findings (they fail the run only with --strict):");
+    for (c, f) in warnings {
+        println!("  {}: [{}] {}", c.id, f.check, f.message);
+    }
+    println!();
+}

@@ -1,0 +1,351 @@
+//! HTTP to the target: Basic auth, bounded retries where they are safe, and redaction.
+//!
+//! Credentials are added to the request at the last moment and never enter an [`Exchange`],
+//! an error message or a `Debug` output, so nothing downstream (reports, snapshots, logs) can
+//! leak them.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use thiserror::Error;
+
+use crate::check::Exchange;
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// HTTP Basic credentials: Account SID and Auth Token, or API Key SID and secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name: an Account SID (`AC…`) or an API Key SID (`SK…`).
+    pub username: String,
+    /// The Auth Token or API Key secret.
+    pub secret: Secret,
+    /// The account the requests act for.
+    pub account_sid: String,
+}
+
+impl Credentials {
+    fn header(&self) -> String {
+        basic(&self.username, self.secret.expose())
+    }
+}
+
+fn basic(user: &str, secret: &str) -> String {
+    let raw = format!("{user}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Which credentials a request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// The run's credentials.
+    Default,
+    /// None at all.
+    Anonymous,
+    /// The run's user name with a wrong secret (for the 401 cases).
+    WrongSecret,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// HTTP method.
+    pub method: reqwest::Method,
+    /// Absolute URL.
+    pub url: String,
+    /// Form parameters (sent as `application/x-www-form-urlencoded` when not empty).
+    pub form: Vec<(String, String)>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Credentials to use.
+    pub auth: Auth,
+}
+
+impl Request {
+    /// A request with the run's credentials and nothing else.
+    pub fn new(method: reqwest::Method, url: impl Into<String>) -> Request {
+        Request {
+            method,
+            url: url.into(),
+            form: Vec::new(),
+            headers: Vec::new(),
+            auth: Auth::Default,
+        }
+    }
+
+    /// Adds a form parameter.
+    pub fn param(mut self, k: &str, v: impl Into<String>) -> Request {
+        self.form.push((k.to_owned(), v.into()));
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, k: &str, v: impl Into<String>) -> Request {
+        self.headers.push((k.to_owned(), v.into()));
+        self
+    }
+
+    /// Sets the credentials.
+    pub fn auth(mut self, auth: Auth) -> Request {
+        self.auth = auth;
+        self
+    }
+
+    /// Whether sending it twice is harmless. A create is never resent: a lost answer to a
+    /// create that did happen would otherwise make a duplicate the run does not know of.
+    fn retry_safe(&self) -> bool {
+        self.method == reqwest::Method::GET || self.method == reqwest::Method::DELETE
+    }
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// Nothing listens there, or the host is unknown.
+    #[error("cannot connect to `{url}`: {reason}")]
+    Connect {
+        /// The target URL (never holds credentials).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("no answer from `{url}` within {secs} s")]
+    Timeout {
+        /// The target URL.
+        url: String,
+        /// The time limit.
+        secs: u64,
+    },
+    /// Anything else (TLS, protocol, a malformed URL).
+    #[error("request to `{url}` failed: {reason}")]
+    Other {
+        /// The target URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How many times, and for how long, to retry a 429 or 503.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The longest single wait, whatever `Retry-After` says.
+    pub max_wait: Duration,
+    /// The longest total time spent waiting for one request.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            max_wait: Duration::from_secs(10),
+            budget: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The HTTP client of a run.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    creds: Option<Credentials>,
+    retry: RetryPolicy,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client with these credentials (none for a target that needs none).
+    pub fn new(creds: Option<Credentials>, timeout: Duration) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("convcheck/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client {
+            http,
+            creds,
+            retry: RetryPolicy::default(),
+            timeout,
+        })
+    }
+
+    /// The account the run authenticates as, when known.
+    pub fn account_sid(&self) -> Option<&str> {
+        self.creds.as_ref().map(|c| c.account_sid.as_str())
+    }
+
+    /// Sends a request, retrying 429 and 503 where that is safe, and returns the exchange.
+    pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let ex = self.send_once(req).await?;
+            let again = matches!(ex.status, 429 | 503)
+                && req.retry_safe()
+                && attempt < self.retry.max_retries;
+            if !again {
+                return Ok(ex);
+            }
+            let wait = ex
+                .response_header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(Duration::from_millis(500 << attempt))
+                .min(self.retry.max_wait);
+            if started.elapsed() + wait > self.retry.budget {
+                return Ok(ex);
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
+        let mut builder = self.http.request(req.method.clone(), &req.url);
+        let mut recorded: Vec<(String, String)> = req.headers.clone();
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let mut body = Vec::new();
+        if !req.form.is_empty() {
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(req.form.iter())
+                .finish();
+            body = encoded.into_bytes();
+            builder = builder
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone());
+            recorded.push((
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ));
+        }
+        let auth = match (&req.auth, &self.creds) {
+            (Auth::Default, Some(c)) => Some(c.header()),
+            (Auth::WrongSecret, Some(c)) => Some(basic(&c.username, "convcheck-wrong-secret")),
+            (Auth::WrongSecret, None) => Some(basic("convcheck", "convcheck-wrong-secret")),
+            _ => None,
+        };
+        if let Some(a) = auth {
+            builder = builder.header(reqwest::header::AUTHORIZATION, a);
+        }
+        let resp = builder.send().await.map_err(|e| self.classify(&req.url, e))?;
+        let status = resp.status().as_u16();
+        let response_headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let response_body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.classify(&req.url, e))?
+            .to_vec();
+        Ok(Exchange {
+            method: req.method.as_str().to_owned(),
+            url: req.url.clone(),
+            request_headers: recorded,
+            request_body: body,
+            status,
+            response_headers,
+            response_body,
+        })
+    }
+
+    fn classify(&self, url: &str, e: reqwest::Error) -> TransportError {
+        let url = url.to_owned();
+        if e.is_timeout() {
+            return TransportError::Timeout {
+                url,
+                secs: self.timeout.as_secs(),
+            };
+        }
+        // The innermost cause says what really happened (refused, TLS, DNS).
+        let mut reason = e.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            reason = s.to_string();
+            src = s.source();
+        }
+        if e.is_connect() {
+            TransportError::Connect { url, reason }
+        } else {
+            TransportError::Other { url, reason }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Credentials {
+            username: "AC1".into(),
+            secret: Secret::new("hunter2"),
+            account_sid: "AC1".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.header(), format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("AC1:hunter2")));
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_connect_error_without_credentials() {
+        // Bind then drop a listener to get a port where nothing listens.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Client::new(
+            Some(Credentials {
+                username: "AC1".into(),
+                secret: Secret::new("hunter2"),
+                account_sid: "AC1".into(),
+            }),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let err = c
+            .send(&Request::new(reqwest::Method::GET, format!("http://127.0.0.1:{port}/v1/Users")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

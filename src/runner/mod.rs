@@ -1,0 +1,415 @@
+//! Runs contract cases against a target: one session per run, a ledger of every user the run
+//! created, cleanup that deletes exactly those, and the run report.
+//!
+//! The embedded emulator is just another target URL here: the runner never knows whether it
+//! talks to Twilio, to the emulator or to anything else.
+
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::check::{self, Context, Exchange, Finding, Known};
+use crate::client::{Client, Request, TransportError};
+use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
+use crate::suite::CaseDef;
+pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary};
+
+/// What a run is asked to do, independent of how it was started.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The target's base URL without a trailing slash (`https://conversations.twilio.com`).
+    pub base_url: String,
+    /// The contract edition.
+    pub edition: Edition,
+    /// The URL forms in play.
+    pub forms: Vec<UrlForm>,
+    /// A second service, for the isolation cases (the service form's SID when given).
+    pub service_sid: Option<String>,
+    /// The default Conversation Service of the shortened form, when known.
+    pub default_service_sid: Option<String>,
+    /// Whether the target's reachability feature is known to be off (`Some(false)`).
+    pub reachability: Option<bool>,
+    /// Whether SHOULD findings fail a case.
+    pub strict: bool,
+    /// Every identity the run creates starts with this (`convcheck-<run id>-`).
+    pub run_prefix: String,
+    /// The largest number of pages a walk may take.
+    pub max_pages: usize,
+}
+
+/// One user the run created and has not deleted yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The URL form it was created through.
+    pub form: UrlForm,
+    /// Its identity.
+    pub identity: String,
+}
+
+/// Every user the run created and has not deleted, by sid. Cleanup deletes exactly these.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger(Arc<Mutex<BTreeMap<String, Created>>>);
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Created>> {
+        // A panic while holding the lock cannot leave the map half-written; keep going.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a created user.
+    pub fn add(&self, sid: &str, created: Created) {
+        self.lock().insert(sid.to_owned(), created);
+    }
+
+    /// Forgets a deleted user.
+    pub fn remove(&self, sid: &str) {
+        self.lock().remove(sid);
+    }
+
+    /// What is left.
+    pub fn entries(&self) -> Vec<(String, Created)> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Whether the run created this sid.
+    pub fn contains(&self, sid: &str) -> bool {
+        self.lock().contains_key(sid)
+    }
+}
+
+/// A run: the plan, the client and the ledger, shared by every case.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// What to do.
+    pub plan: Arc<Plan>,
+    /// How to talk to the target.
+    pub client: Client,
+    /// What the run created.
+    pub ledger: Ledger,
+}
+
+/// Why a case could not go on.
+#[derive(Debug)]
+pub enum Stop {
+    /// The target did not answer: the case errored.
+    Transport(TransportError),
+    /// A step failed and its findings are recorded; later steps depend on it.
+    Failed,
+}
+
+impl From<TransportError> for Stop {
+    fn from(e: TransportError) -> Self {
+        Stop::Transport(e)
+    }
+}
+
+/// The result of one step of a case.
+pub type Step<T> = Result<T, Stop>;
+
+/// One case being run: its session, URL form, identity namespace and what it recorded.
+pub struct CaseRun {
+    /// The session.
+    pub session: Session,
+    /// The URL form of this case.
+    pub form: UrlForm,
+    /// Every identity this case creates starts with this.
+    pub namespace: String,
+    /// Findings so far.
+    pub findings: Vec<Finding>,
+    /// Requests so far.
+    pub exchanges: Vec<ExchangeSummary>,
+    created: Vec<String>,
+    counter: usize,
+    last_request: Option<String>,
+}
+
+impl CaseRun {
+    /// The collection URL of a form.
+    pub fn collection_url(&self, form: &UrlForm) -> String {
+        format!("{}{}", self.session.plan.base_url, form.collection_path())
+    }
+
+    /// The item URL of a sid or identity (encoded here as one path segment).
+    pub fn item_url(&self, form: &UrlForm, sid_or_identity: &str) -> String {
+        format!(
+            "{}{}",
+            self.session.plan.base_url,
+            form.item_path(&identity::encode_segment(sid_or_identity))
+        )
+    }
+
+    /// A fresh identity in this case's namespace.
+    pub fn identity(&mut self, label: &str) -> String {
+        self.counter += 1;
+        format!("{}{}-{label}", self.namespace, self.counter)
+    }
+
+    /// The check context for an operation on a form.
+    pub fn context(&self, op: Operation, form: &UrlForm) -> Context {
+        let plan = &self.session.plan;
+        Context {
+            operation: Some(op),
+            form: Some(form.clone()),
+            edition: plan.edition,
+            base_url: Some(plan.base_url.clone()),
+            account_sid: self.session.client.account_sid().map(str::to_owned),
+            default_service_sid: plan.default_service_sid.clone(),
+            known: Known {
+                reachability: plan.reachability,
+                ..Known::default()
+            },
+            status_check: None,
+        }
+    }
+
+    /// Sends a request and records it.
+    pub async fn send(&mut self, req: Request) -> Step<Exchange> {
+        let ex = self.session.client.send(&req).await?;
+        self.last_request = Some(ex.request_line());
+        self.exchanges.push(ExchangeSummary {
+            method: ex.method.clone(),
+            url: ex.url.clone(),
+            status: ex.status,
+        });
+        Ok(ex)
+    }
+
+    /// Records findings, each stamped with the request it follows.
+    pub fn report(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        let last = self.last_request.clone();
+        self.findings.extend(findings.into_iter().map(|mut f| {
+            if f.request.is_none() {
+                f.request.clone_from(&last);
+            }
+            f
+        }));
+    }
+
+    /// Sends a create on `form`; a 2xx answer with a sid is put in the ledger at once, whatever
+    /// the case expected, so cleanup finds it.
+    pub async fn post_create(&mut self, form: &UrlForm, req: Request) -> Step<(Exchange, Value)> {
+        let ex = self.send(req).await?;
+        let body: Value = serde_json::from_slice(&ex.response_body).unwrap_or(Value::Null);
+        if (200..300).contains(&ex.status)
+            && let Some(sid) = body.get("sid").and_then(Value::as_str)
+        {
+            let identity = body
+                .get("identity")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            self.session.ledger.add(
+                sid,
+                Created {
+                    form: form.clone(),
+                    identity,
+                },
+            );
+            self.created.push(sid.to_owned());
+        }
+        Ok((ex, body))
+    }
+
+    /// Creates a user that later steps need, checking the answer as a Create. Stops the case
+    /// when the user could not be created.
+    pub async fn create(
+        &mut self,
+        form: &UrlForm,
+        identity: &str,
+        extra: &[(&str, &str)],
+    ) -> Step<Value> {
+        let mut req = Request::new(Method::POST, self.collection_url(form)).param("Identity", identity);
+        for (k, v) in extra {
+            req = req.param(k, *v);
+        }
+        let (ex, body) = self.post_create(form, req).await?;
+        let mut ctx = self.context(Operation::Create, form);
+        ctx.known.identity = Some(identity.to_owned());
+        ctx.known.ever_online = Some(false);
+        ctx.known.ever_registered = Some(false);
+        self.report(check::exchange(&ex, &ctx));
+        if ex.status != Operation::Create.success_status()
+            || body.get("sid").and_then(Value::as_str).is_none()
+        {
+            return Err(Stop::Failed);
+        }
+        Ok(body)
+    }
+
+    /// Fetches by sid or identity and checks the answer as a Fetch of a user never online.
+    pub async fn fetch(&mut self, form: &UrlForm, key: &str) -> Step<(Exchange, Value)> {
+        let ex = self
+            .send(Request::new(Method::GET, self.item_url(form, key)))
+            .await?;
+        let body: Value = serde_json::from_slice(&ex.response_body).unwrap_or(Value::Null);
+        Ok((ex, body))
+    }
+
+    /// Fetches a user the case created and expects it to be there.
+    pub async fn fetch_ok(&mut self, form: &UrlForm, key: &str, identity: &str) -> Step<Value> {
+        let (ex, body) = self.fetch(form, key).await?;
+        let mut ctx = self.context(Operation::Fetch, form);
+        ctx.known.identity = Some(identity.to_owned());
+        ctx.known.ever_online = Some(false);
+        ctx.known.ever_registered = Some(false);
+        self.report(check::exchange(&ex, &ctx));
+        if ex.status != 200 {
+            return Err(Stop::Failed);
+        }
+        Ok(body)
+    }
+
+    /// Deletes a user this run created (never anything else).
+    pub async fn delete(&mut self, form: &UrlForm, key: &str, sid: &str) -> Step<Exchange> {
+        debug_assert!(self.session.ledger.contains(sid));
+        let ex = self
+            .send(Request::new(Method::DELETE, self.item_url(form, key)))
+            .await?;
+        if ex.status == 204 || ex.status == 404 {
+            self.session.ledger.remove(sid);
+        }
+        Ok(ex)
+    }
+
+    /// Deletes whatever this case created and has not deleted. Failures stay in the ledger
+    /// for the run's final cleanup.
+    async fn cleanup(&mut self) {
+        for sid in std::mem::take(&mut self.created) {
+            let Some(entry) = self
+                .session
+                .ledger
+                .entries()
+                .into_iter()
+                .find(|(s, _)| *s == sid)
+            else {
+                continue;
+            };
+            let url = self.item_url(&entry.1.form, &sid);
+            if let Ok(ex) = self.session.client.send(&Request::new(Method::DELETE, url)).await
+                && (ex.status == 204 || ex.status == 404)
+            {
+                self.session.ledger.remove(&sid);
+            }
+        }
+    }
+}
+
+/// Parses a body as the document it should be, for steps that read fields of it.
+pub fn json(ex: &Exchange, doc: Doc) -> Option<Value> {
+    check::parse_json(doc, &ex.response_body).ok()
+}
+
+/// Runs one case to its end and cleans up after it.
+pub async fn run_case(session: Session, case: &CaseDef, form: UrlForm, index: usize) -> CaseRecord {
+    let started = Instant::now();
+    let namespace = format!("{}c{index}-", session.plan.run_prefix);
+    let mut run = CaseRun {
+        session: session.clone(),
+        form: form.clone(),
+        namespace,
+        findings: Vec::new(),
+        exchanges: Vec::new(),
+        created: Vec::new(),
+        counter: 0,
+        last_request: None,
+    };
+    let result = (case.run)(&mut run).await;
+    run.cleanup().await;
+    let error = match result {
+        Err(Stop::Transport(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let failing = run
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Must || session.plan.strict);
+    let outcome = if error.is_some() {
+        Outcome::Errored
+    } else if failing || matches!(result, Err(Stop::Failed)) && run.findings.is_empty() {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    };
+    CaseRecord {
+        id: case.id(&form),
+        kind: case.kind.as_str().to_owned(),
+        form: form.label().to_owned(),
+        outcome,
+        duration_ms: started.elapsed().as_millis() as u64,
+        findings: run.findings,
+        exchanges: run.exchanges,
+        error,
+    }
+}
+
+/// Every (case, form) pair the plan calls for, in a stable order.
+pub fn instances(plan: &Plan, cases: &[CaseDef]) -> Vec<(CaseDef, UrlForm)> {
+    let mut out = Vec::new();
+    for case in cases {
+        for form in case.forms(plan) {
+            out.push((case.clone(), form));
+        }
+    }
+    out
+}
+
+/// Runs every instance concurrently (at most `threads` at once), without a front end.
+pub async fn execute(session: &Session, cases: &[CaseDef], threads: usize) -> Vec<CaseRecord> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(threads.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (case, form)) in instances(&session.plan, cases).into_iter().enumerate() {
+        let session = session.clone();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (i, run_case(session, &case, form, i).await)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok(r) = r {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Deletes every user still in the ledger. Returns the sids it could not delete.
+pub async fn teardown(session: &Session) -> Vec<String> {
+    let mut left = Vec::new();
+    for (sid, created) in session.ledger.entries() {
+        let url = format!(
+            "{}{}",
+            session.plan.base_url,
+            created.form.item_path(&sid)
+        );
+        match session.client.send(&Request::new(Method::DELETE, url)).await {
+            Ok(ex) if ex.status == 204 || ex.status == 404 => session.ledger.remove(&sid),
+            _ => left.push(sid),
+        }
+    }
+    left
+}
+
+/// A run id: eight hex digits, different for every run.
+pub fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    format!("{:08x}", h.finish() as u32)
+}

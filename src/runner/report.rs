@@ -1,0 +1,105 @@
+//! The run report: plain serializable data that every report writer renders.
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::Finding;
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// No failing finding.
+    Passed,
+    /// At least one failing finding.
+    Failed,
+    /// The target did not answer; nothing was judged.
+    Errored,
+    /// Not run (filtered, or writes not allowed).
+    Skipped,
+    /// Failed as a known deviation says it would.
+    ExpectedFailure,
+}
+
+/// One request of a case, as it appears in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeSummary {
+    /// HTTP method.
+    pub method: String,
+    /// Absolute URL (credentials never appear in URLs).
+    pub url: String,
+    /// Response status.
+    pub status: u16,
+}
+
+/// One case's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// Case id, such as `create::minimal::shortened`.
+    pub id: String,
+    /// Kind tag: create, fetch, read, update, delete, lookup, pagination, errors, auth, service.
+    pub kind: String,
+    /// `shortened` or `service`.
+    pub form: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Every finding, failing or not.
+    pub findings: Vec<Finding>,
+    /// Every request sent.
+    pub exchanges: Vec<ExchangeSummary>,
+    /// The transport problem, for an errored case.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Passed cases.
+    pub passed: usize,
+    /// Failed cases.
+    pub failed: usize,
+    /// Errored cases.
+    pub errored: usize,
+    /// Skipped cases.
+    pub skipped: usize,
+    /// Expected failures.
+    pub expected_failures: usize,
+}
+
+impl Summary {
+    /// Counts the records.
+    pub fn of(cases: &[CaseRecord]) -> Summary {
+        let mut s = Summary::default();
+        for c in cases {
+            match c.outcome {
+                Outcome::Passed => s.passed += 1,
+                Outcome::Failed => s.failed += 1,
+                Outcome::Errored => s.errored += 1,
+                Outcome::Skipped => s.skipped += 1,
+                Outcome::ExpectedFailure => s.expected_failures += 1,
+            }
+        }
+        s
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The version of convcheck that ran.
+    pub convcheck_version: String,
+    /// The target's base URL.
+    pub target: String,
+    /// The contract edition.
+    pub edition: String,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+    /// Counts by outcome.
+    pub summary: Summary,
+    /// Every case.
+    pub cases: Vec<CaseRecord>,
+}

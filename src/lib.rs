@@ -2,4 +2,5 @@
 //! resource (`/v1/Users` and `/v1/Services/{ChatServiceSid}/Users`).
 
 pub mod cli;
+pub mod emulator;
 pub mod spec;

@@ -3,5 +3,9 @@
 
 pub mod check;
 pub mod cli;
+pub mod client;
+pub mod emulator;
 pub mod report;
+pub mod runner;
 pub mod spec;
+pub mod suite;

@@ -1,0 +1,120 @@
+//! Twilio's error answers: `{"code", "message", "more_info", "status"}` as JSON, with the
+//! statuses and codes taken from `specs/rules.json`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::faults::{Fault, Faults};
+use crate::spec::{ErrorRule, rules};
+
+/// One error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Twilio error code.
+    pub code: i64,
+    /// What went wrong.
+    pub message: String,
+    /// Extra headers (`Allow`, `WWW-Authenticate`).
+    pub headers: Vec<(header::HeaderName, &'static str)>,
+}
+
+impl ApiError {
+    /// An error following `rule`: its status and its first accepted code.
+    pub fn from_rule(rule: &ErrorRule, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: rule.status,
+            code: rule.accepted_codes().first().copied().unwrap_or(20001),
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 401, code 20003, "Authenticate" (Twilio's exact message).
+    pub fn unauthenticated() -> ApiError {
+        let mut e = ApiError::from_rule(&rules().errors.unauthenticated, "Authenticate");
+        e.headers
+            .push((header::WWW_AUTHENTICATE, "Basic realm=\"Twilio API\""));
+        e
+    }
+
+    /// 404, code 20404.
+    pub fn not_found(path: &str) -> ApiError {
+        ApiError::from_rule(
+            &rules().errors.not_found,
+            format!("the requested resource `{path}` was not found"),
+        )
+    }
+
+    /// 400, code 20001: a parameter is missing or has an invalid value.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::from_rule(&rules().errors.invalid_parameter, message)
+    }
+
+    /// 405, code 20004, with the methods the route takes.
+    pub fn method_not_allowed(method: &str, allow: &'static str) -> ApiError {
+        ApiError {
+            status: 405,
+            code: 20004,
+            message: format!("method `{method}` is not allowed here: use {allow}"),
+            headers: vec![(header::ALLOW, allow)],
+        }
+    }
+
+    /// 413, code 20001: the body is over the cap.
+    pub fn too_large(limit: usize) -> ApiError {
+        ApiError {
+            status: 413,
+            code: 20001,
+            message: format!("request body is larger than `{limit}` bytes"),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The HTTP answer, bent by the error-body faults.
+    pub fn into_response_with(self, faults: &Faults) -> Response {
+        let code = if faults.has(Fault::NotFoundCodeWrong) && self.code == 20404 {
+            20400
+        } else {
+            self.code
+        };
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut response = if faults.has(Fault::ErrorPlainText) {
+            (status, format!("{} {}\n", self.status, self.message)).into_response()
+        } else {
+            let body_status = if faults.has(Fault::ErrorStatusMismatch) {
+                400
+            } else {
+                self.status
+            };
+            let body = json!({
+                "code": code,
+                "message": self.message,
+                "more_info": format!("{}{}", rules().errors.more_info_prefix, code),
+                "status": body_status,
+            });
+            super::render::json_response(status, &body, faults)
+        };
+        for (name, value) in self.headers {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_come_from_the_rules() {
+        assert_eq!(ApiError::unauthenticated().code, 20003);
+        assert_eq!(ApiError::not_found("/x").status, 404);
+        assert_eq!(ApiError::not_found("/x").code, 20404);
+        assert_eq!(ApiError::invalid("x").code, 20001);
+    }
+}

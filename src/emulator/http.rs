@@ -1,0 +1,852 @@
+//! Request handling: authentication, routing on the raw path, form parsing, the five
+//! operations, Read's keyset paging, and the emulator-only presence route.
+//!
+//! Routing reads `uri().path()` itself instead of axum's `Path` extractor, because `Path`
+//! percent-decodes: the `{Sid}` segment must be decoded exactly once, here.
+
+use std::ops::Bound::{Excluded, Unbounded};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use percent_encoding::percent_decode;
+
+use super::error::ApiError;
+use super::faults::{Fault, Faults};
+use super::render::{Ctx, View, json_response};
+use super::store::{ServiceUsers, User, fresh_u128, now};
+use super::{AppState, ServiceConfig};
+use crate::spec::identity::{Lookup, classify, decode_segment};
+use crate::spec::sid::SidKind;
+use crate::spec::{UrlForm, rules};
+
+/// Bodies above this are refused: Attributes of a few KiB are all the resource needs.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// Every request lands here: handle it, turn errors into Twilio bodies, add the latency.
+pub(super) async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let response = match handle(&state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response_with(state.faults()),
+    };
+    let latency = state.config().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    response
+}
+
+/// What a path names.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Collection,
+    Item(String),
+    Presence(String),
+}
+
+/// A parsed path: the service (`None` for the shortened form) and the target.
+#[derive(Debug, PartialEq, Eq)]
+struct Route {
+    service: Option<String>,
+    target: Target,
+}
+
+/// Parses the raw (still percent-encoded) path.
+fn route(path: &str) -> Option<Route> {
+    let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let (emulator, segs) = match segs.split_first() {
+        Some((&"v1", rest)) => (false, rest),
+        Some((&"_emulator", rest)) => (true, rest),
+        _ => return None,
+    };
+    let (service, segs) = match segs {
+        ["Services", is, rest @ ..] => (Some((*is).to_owned()), rest),
+        _ => (None, segs),
+    };
+    let target = match (emulator, segs) {
+        (false, ["Users"] | ["Users", ""]) => Target::Collection,
+        (false, ["Users", s]) => Target::Item((*s).to_owned()),
+        (true, ["Users", s, "Presence"]) if !s.is_empty() => Target::Presence((*s).to_owned()),
+        _ => return None,
+    };
+    Some(Route { service, target })
+}
+
+/// `http://host[:port]` as the client reached the emulator, or the bound address.
+fn base_url(req: &Request, state: &AppState) -> String {
+    let from_uri = req.uri().authority().map(|a| match a.port_u16() {
+        Some(p) => format!("{}:{p}", a.host()),
+        None => a.host().to_owned(),
+    });
+    let host = from_uri.or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    });
+    match host {
+        // Only plain host names and addresses: a Host header is client input.
+        Some(h)
+            if !h.is_empty()
+                && h.len() < 256
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)) =>
+        {
+            format!("http://{h}")
+        }
+        _ => state.fallback_base(),
+    }
+}
+
+/// HTTP Basic with the account SID and auth token, or the API key and its secret.
+fn authenticated(headers: &HeaderMap, state: &AppState) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return false;
+    };
+    let Some((user, pass)) = text.split_once(':') else {
+        return false;
+    };
+    let c = state.config();
+    (user == c.account_sid && pass == c.auth_token) || (user == c.api_key && pass == c.api_secret)
+}
+
+/// A form body or query string, keys and values decoded (`+` and `%20` are spaces).
+#[derive(Debug, Default)]
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parses `application/x-www-form-urlencoded` bytes; refuses bytes that are not UTF-8.
+    fn parse(bytes: &[u8]) -> Result<Form, ApiError> {
+        let component = |raw: &[u8]| -> Result<String, ApiError> {
+            let spaced: Vec<u8> = raw
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            String::from_utf8(percent_decode(&spaced).collect())
+                .map_err(|_| ApiError::invalid("form parameters must be UTF-8"))
+        };
+        let mut pairs = Vec::new();
+        for pair in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            pairs.push((component(k)?, component(v)?));
+        }
+        Ok(Form(pairs))
+    }
+
+    /// The first value of `key`.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The service a request addresses: where its users are stored and how URLs look.
+#[derive(Debug)]
+struct Svc {
+    key: String,
+    config: ServiceConfig,
+    form: UrlForm,
+}
+
+fn resolve(state: &AppState, service: Option<&str>, path: &str) -> Result<Svc, ApiError> {
+    let c = state.config();
+    let f = state.faults();
+    let (config, form) = match service {
+        None => (c.default_service().clone(), UrlForm::Shortened),
+        Some(is) => match c.service(is) {
+            Some(s) => (s.clone(), UrlForm::Service(is.to_owned())),
+            None if f.has(Fault::UnknownServiceAccepted) && SidKind::Service.matches(is) => (
+                ServiceConfig {
+                    sid: is.to_owned(),
+                    ..c.default_service().clone()
+                },
+                UrlForm::Service(is.to_owned()),
+            ),
+            None => return Err(ApiError::not_found(path)),
+        },
+    };
+    let key = if f.has(Fault::ServicesNotIsolated) {
+        c.default_service().sid.clone()
+    } else {
+        config.sid.clone()
+    };
+    Ok(Svc { key, config, form })
+}
+
+/// `X-Twilio-Webhook-Enabled` takes `true` or `false` only.
+fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
+    if faults.has(Fault::WebhookHeaderUnvalidated) {
+        return Ok(());
+    }
+    let rule = &rules().webhook_header;
+    for v in headers.get_all(rule.name.as_str()) {
+        let text = v.to_str().unwrap_or("");
+        if !rule.values.iter().any(|ok| ok == text) {
+            return Err(ApiError::invalid(format!(
+                "invalid `{}` value `{}`: expected `true` or `false`",
+                rule.name,
+                text.escape_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `Attributes` must be a string holding a JSON object.
+fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
+    let ok = matches!(
+        serde_json::from_str::<serde_json::Value>(value),
+        Ok(serde_json::Value::Object(_))
+    );
+    if ok || faults.has(Fault::AttributesUnvalidated) {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "invalid `Attributes`: expected a string holding a JSON object",
+        ))
+    }
+}
+
+/// `RoleSid` must be shaped `RL` + 32 hex digits and name one of the service's roles.
+fn check_role(value: &str, service: &ServiceConfig, faults: &Faults) -> Result<String, ApiError> {
+    if faults.has(Fault::RoleSidUnvalidated) {
+        return Ok(value.to_owned());
+    }
+    if !SidKind::Role.matches(value) {
+        return Err(ApiError::invalid(format!(
+            "invalid `RoleSid` `{}`: expected `{}`",
+            value.escape_default(),
+            SidKind::Role.pattern()
+        )));
+    }
+    if !service.has_role(value) {
+        return Err(ApiError::from_rule(
+            &rules().errors.role_not_found,
+            format!("role `{value}` not found in service `{}`", service.sid),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Decodes the `{Sid}` segment once (or wrongly, under the lookup faults).
+fn lookup_value(raw: &str, faults: &Faults) -> Option<String> {
+    let value = if faults.has(Fault::IdentityLatin1) {
+        percent_decode(raw.as_bytes()).map(char::from).collect()
+    } else {
+        decode_segment(raw)?
+    };
+    let value = if faults.has(Fault::IdentityDoubleDecoded) {
+        decode_segment(&value).unwrap_or(value)
+    } else {
+        value
+    };
+    Some(if faults.has(Fault::IdentityPlusAsSpace) {
+        value.replace('+', " ")
+    } else {
+        value
+    })
+}
+
+/// The sequence number of the user a decoded `{Sid}` value names.
+fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
+    let found = match classify(value) {
+        Lookup::Sid => users.by_sid(value),
+        Lookup::Identity if faults.has(Fault::IdentityLookupUnsupported) => None,
+        Lookup::Identity if faults.has(Fault::IdentityCaseFolded) => {
+            let wanted = value.to_lowercase();
+            users
+                .iter()
+                .find(|u| u.identity.as_ref().map(|i| i.to_lowercase()) == Some(wanted.clone()))
+        }
+        Lookup::Identity => users.by_identity(value),
+    };
+    // Under the SID-shape faults SIDs no longer classify as SIDs; still find them by SID, so
+    // each fault shows only its own defect.
+    let sid_faults = faults.has(Fault::SidShort) || faults.has(Fault::SidLowercasePrefix);
+    found
+        .or_else(|| sid_faults.then(|| users.by_sid(value)).flatten())
+        .map(|u| u.seq)
+}
+
+/// A fresh user SID (misshapen under the SID faults).
+fn new_sid(faults: &Faults) -> String {
+    let sid = SidKind::User.from_u128(fresh_u128());
+    if faults.has(Fault::SidLowercasePrefix) {
+        format!("us{}", &sid[2..])
+    } else if faults.has(Fault::SidShort) {
+        sid[..sid.len() - 1].to_owned()
+    } else {
+        sid
+    }
+}
+
+/// The operation a method and target select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Read,
+    Fetch,
+    Update,
+    Delete,
+    Presence,
+}
+
+async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let faults = state.faults();
+    if !faults.has(Fault::AuthNotEnforced) && !authenticated(req.headers(), state) {
+        return Err(ApiError::unauthenticated());
+    }
+    let path = req.uri().path().to_owned();
+    let Some(route) = route(&path) else {
+        return Err(ApiError::not_found(&path));
+    };
+    let method = req.method().clone();
+    let (op, segment) = match (route.target, &method) {
+        (Target::Collection, &Method::GET) => (Op::Read, None),
+        (Target::Collection, &Method::POST) => (Op::Create, None),
+        (Target::Collection, m) => {
+            return Err(ApiError::method_not_allowed(m.as_str(), "GET, POST"));
+        }
+        (Target::Item(s), &Method::GET) => (Op::Fetch, Some(s)),
+        (Target::Item(s), &Method::POST) => (Op::Update, Some(s)),
+        (Target::Item(s), &Method::DELETE) => (Op::Delete, Some(s)),
+        (Target::Item(_), m) => {
+            return Err(ApiError::method_not_allowed(
+                m.as_str(),
+                "GET, POST, DELETE",
+            ));
+        }
+        (Target::Presence(s), &Method::POST) => (Op::Presence, Some(s)),
+        (Target::Presence(_), m) => return Err(ApiError::method_not_allowed(m.as_str(), "POST")),
+    };
+    let svc = resolve(state, route.service.as_deref(), &path)?;
+    let base = base_url(&req, state);
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let (parts, body) = req.into_parts();
+    if matches!(op, Op::Create | Op::Update | Op::Delete) {
+        check_webhook(&parts.headers, faults)?;
+    }
+    let body = if method == Method::POST {
+        read_body(body).await?
+    } else {
+        Bytes::new()
+    };
+    let c = state.config();
+    let ctx = Ctx {
+        base: &base,
+        form: &svc.form,
+        account_sid: &c.account_sid,
+        default_service_sid: &c.default_service().sid,
+        reachability: c.reachability,
+        faults,
+    };
+    let segment = segment.unwrap_or_default();
+    let (response, changed) = match op {
+        Op::Create => (create(state, &svc, &body, &ctx)?, true),
+        Op::Read => (read(state, &svc, &query, &ctx)?, false),
+        Op::Fetch => (fetch(state, &svc, &segment, &path, &ctx)?, false),
+        Op::Update => (update(state, &svc, &segment, &path, &body, &ctx)?, true),
+        Op::Delete => (delete(state, &svc, &segment, &path, &ctx)?, true),
+        Op::Presence => (presence(state, &svc, &segment, &path, &body, &ctx)?, true),
+    };
+    if changed && let Err(e) = state.store().save_async().await {
+        // The change is made in memory; say loudly that the file lags behind.
+        eprintln!("error: {}", crate::cli::exit::one_line(&e));
+    }
+    Ok(response)
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::too_large(BODY_LIMIT))
+}
+
+fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let faults = ctx.faults;
+    let errors = &rules().errors;
+    let form = Form::parse(body)?;
+    let identity = match form.get("Identity") {
+        Some(i) if !i.is_empty() => Some(i.to_owned()),
+        _ if faults.has(Fault::MissingIdentityAccepted) => None,
+        _ => {
+            return Err(ApiError::from_rule(
+                &errors.missing_identity,
+                "missing required parameter `Identity` in the post body",
+            ));
+        }
+    };
+    if let Some(i) = &identity
+        && classify(i) == Lookup::Sid
+        && !faults.has(Fault::SidShapedIdentityAccepted)
+    {
+        return Err(ApiError::from_rule(
+            &errors.sid_shaped_identity,
+            format!("identity `{i}` should not match the user sid pattern"),
+        ));
+    }
+    let attributes = form
+        .get("Attributes")
+        .map(|a| check_attributes(a, faults))
+        .transpose()?;
+    let role_sid = match form.get("RoleSid") {
+        Some(r) => check_role(r, &svc.config, faults)?,
+        None => svc.config.default_role_sid.clone(),
+    };
+    let user = {
+        let mut inner = state.store().lock();
+        if let Some(i) = &identity
+            && !faults.has(Fault::DuplicateIdentityAccepted)
+            && inner.service(&svc.key).is_some_and(|s| s.has_identity(i))
+        {
+            return Err(ApiError::from_rule(
+                &errors.duplicate_identity,
+                format!("user with identity `{i}` already exists"),
+            ));
+        }
+        let seq = inner.next_seq();
+        let t = now();
+        let user = User {
+            seq,
+            sid: new_sid(faults),
+            service_sid: svc.config.sid.clone(),
+            role_sid,
+            identity,
+            friendly_name: form.get("FriendlyName").map(str::to_owned),
+            attributes,
+            online: None,
+            notifiable: None,
+            date_created: t,
+            date_updated: t,
+        };
+        inner.insert(&svc.key, user.clone());
+        inner.touch();
+        user
+    };
+    let status = if faults.has(Fault::Create200) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json_response(status, &ctx.user(&user, View::Write), faults))
+}
+
+/// Looks up the `{Sid}` segment under the store lock and hands the user's sequence number on.
+fn with_user<R>(
+    state: &AppState,
+    svc: &Svc,
+    segment: &str,
+    path: &str,
+    faults: &Faults,
+    f: impl FnOnce(&mut super::store::Inner, u64) -> R,
+) -> Result<R, ApiError> {
+    let value = lookup_value(segment, faults).ok_or_else(|| ApiError::not_found(path))?;
+    let mut inner = state.store().lock();
+    let seq = inner
+        .service(&svc.key)
+        .and_then(|users| find(users, &value, faults))
+        .ok_or_else(|| ApiError::not_found(path))?;
+    Ok(f(&mut inner, seq))
+}
+
+fn fetch(
+    state: &AppState,
+    svc: &Svc,
+    segment: &str,
+    path: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Response, ApiError> {
+    let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
+        inner.service_mut(&svc.key).get(seq).cloned()
+    })?
+    .ok_or_else(|| ApiError::not_found(path))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ctx.user(&user, View::Fetch),
+        ctx.faults,
+    ))
+}
+
+fn update(
+    state: &AppState,
+    svc: &Svc,
+    segment: &str,
+    path: &str,
+    body: &[u8],
+    ctx: &Ctx<'_>,
+) -> Result<Response, ApiError> {
+    let faults = ctx.faults;
+    let form = Form::parse(body)?;
+    let attributes = form
+        .get("Attributes")
+        .map(|a| check_attributes(a, faults))
+        .transpose()?;
+    let role_sid = form
+        .get("RoleSid")
+        .map(|r| check_role(r, &svc.config, faults))
+        .transpose()?;
+    let friendly_name = form.get("FriendlyName").map(str::to_owned);
+    let clears = faults.has(Fault::UpdateClearsUnspecified);
+    let user = with_user(state, svc, segment, path, faults, |inner, seq| {
+        let ignored = faults.has(Fault::UpdateIgnored);
+        let user = inner.service_mut(&svc.key).get_mut(seq)?;
+        if !ignored {
+            if friendly_name.is_some() || clears {
+                user.friendly_name = friendly_name;
+            }
+            if attributes.is_some() || clears {
+                user.attributes = attributes;
+            }
+            match role_sid {
+                Some(r) => user.role_sid = r,
+                None if clears => user.role_sid = svc.config.default_role_sid.clone(),
+                None => {}
+            }
+            let t = now();
+            if faults.has(Fault::CreatedMoves) {
+                user.date_created = t.max(user.date_created + 1);
+            }
+            user.date_updated = t.max(user.date_updated).max(user.date_created);
+        }
+        let user = user.clone();
+        inner.touch();
+        Some(user)
+    })?
+    .ok_or_else(|| ApiError::not_found(path))?;
+    let status = if faults.has(Fault::Update201) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, &ctx.user(&user, View::Write), faults))
+}
+
+fn delete(
+    state: &AppState,
+    svc: &Svc,
+    segment: &str,
+    path: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Response, ApiError> {
+    let faults = ctx.faults;
+    let user = with_user(state, svc, segment, path, faults, |inner, seq| {
+        let users = inner.service_mut(&svc.key);
+        let user = if faults.has(Fault::DeleteIneffective) {
+            users.get(seq).cloned()
+        } else {
+            users.remove(seq)
+        };
+        inner.touch();
+        user
+    })?
+    .ok_or_else(|| ApiError::not_found(path))?;
+    if faults.has(Fault::Delete200Body) {
+        return Ok(json_response(
+            StatusCode::OK,
+            &ctx.user(&user, View::Write),
+            faults,
+        ));
+    }
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// The emulator-only control route: `Online` and `Notifiable`, each `true` or `false`.
+fn presence(
+    state: &AppState,
+    svc: &Svc,
+    segment: &str,
+    path: &str,
+    body: &[u8],
+    ctx: &Ctx<'_>,
+) -> Result<Response, ApiError> {
+    let form = Form::parse(body)?;
+    let flag = |key: &str| -> Result<Option<bool>, ApiError> {
+        match form.get(key) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(v) => Err(ApiError::invalid(format!(
+                "invalid `{key}` `{}`: expected `true` or `false`",
+                v.escape_default()
+            ))),
+        }
+    };
+    let (online, notifiable) = (flag("Online")?, flag("Notifiable")?);
+    let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
+        let user = inner.service_mut(&svc.key).get_mut(seq)?;
+        if online.is_some() {
+            user.online = online;
+        }
+        if notifiable.is_some() {
+            user.notifiable = notifiable;
+        }
+        let user = user.clone();
+        inner.touch();
+        Some(user)
+    })?
+    .ok_or_else(|| ApiError::not_found(path))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ctx.user(&user, View::Fetch),
+        ctx.faults,
+    ))
+}
+
+/// A page token: resume after (`PA`) or end before (`PB`) a creation sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    After(u64),
+    Before(u64),
+}
+
+impl Token {
+    fn parse(text: &str) -> Option<Token> {
+        let digits = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        if let Some(rest) = text.strip_prefix("PA") {
+            digits(rest).map(Token::After)
+        } else {
+            digits(text.strip_prefix("PB")?).map(Token::Before)
+        }
+    }
+
+    fn render(self) -> String {
+        match self {
+            Token::After(s) => format!("PA{s}"),
+            Token::Before(s) => format!("PB{s}"),
+        }
+    }
+}
+
+fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let faults = ctx.faults;
+    let q = Form::parse(query.as_bytes())?;
+    let bounds = state.config().edition.page_size();
+    let default_size = if faults.has(Fault::PageSizeDefault20) {
+        20
+    } else {
+        bounds.default
+    };
+    let size: u32 = match q.get("PageSize") {
+        None => default_size,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if bounds.contains(n) => u32::try_from(n).unwrap_or(default_size),
+            parsed if faults.has(Fault::PageSizeUnvalidated) => parsed
+                .ok()
+                .map(|n| n.clamp(i64::from(bounds.min), i64::from(bounds.max)))
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(default_size),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "invalid `PageSize` `{}`: expected an integer from `{}` to `{}`",
+                    v.escape_default(),
+                    bounds.min,
+                    bounds.max
+                )));
+            }
+        },
+    };
+    let page: u64 = match q.get("Page") {
+        None => 0,
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::invalid(format!(
+                "invalid `Page` `{}`: expected an integer from `0`",
+                v.escape_default()
+            ))
+        })?,
+    };
+    let token = match q.get("PageToken") {
+        None | Some("") => None,
+        Some(t) => Some(Token::parse(t).ok_or_else(|| {
+            ApiError::invalid(format!("invalid `PageToken` `{}`", t.escape_default()))
+        })?),
+    };
+    let n = size as usize;
+
+    let inner = state.store().lock();
+    let empty = ServiceUsers::default();
+    let users = inner.service(&svc.key).unwrap_or(&empty);
+    let items: Vec<User> = match token {
+        None => match usize::try_from(page).ok().and_then(|p| p.checked_mul(n)) {
+            Some(offset) => users.iter().skip(offset).take(n).cloned().collect(),
+            None => Vec::new(),
+        },
+        Some(Token::After(s)) => users
+            .range((Excluded(s), Unbounded))
+            .take(n)
+            .cloned()
+            .collect(),
+        Some(Token::Before(s)) => {
+            let mut v: Vec<User> = users.range(..s).rev().take(n).cloned().collect();
+            v.reverse();
+            v
+        }
+    };
+    let first_seq = items.first().map(|u| u.seq);
+    let last_seq = items.last().map(|u| u.seq);
+    // The user a next page would start with: keyset paging resumes after the last one shown.
+    let following: Option<u64> = match (last_seq, token) {
+        (Some(l), _) => users.range((Excluded(l), Unbounded)).next().map(|u| u.seq),
+        (None, Some(Token::Before(s))) => users.range(s..).next().map(|u| u.seq),
+        (None, _) => None,
+    };
+    // Under `page-repeated`: the token that shows this same page again.
+    let before_first = first_seq.map(|f| users.range(..f).next_back().map_or(0, |u| u.seq));
+    drop(inner);
+
+    let meta_base = if faults.has(Fault::MetaForeignHost) {
+        "https://conversations.twilio.com"
+    } else {
+        ctx.base
+    };
+    let path = svc.form.collection_path();
+    let page_url = |page: u64, token: Option<Token>| {
+        let token = token.map_or(String::new(), |t| format!("&PageToken={}", t.render()));
+        format!("{meta_base}{path}?PageSize={size}&Page={page}{token}")
+    };
+    let anchor = last_seq.or(match token {
+        Some(Token::After(s)) => Some(s),
+        Some(Token::Before(s)) => Some(s.saturating_sub(1)),
+        None => None,
+    });
+    let next = if faults.has(Fault::NextMissing) {
+        None
+    } else if let Some(next_first) = following {
+        if faults.has(Fault::PageRepeated) {
+            Some(page_url(page + 1, before_first.map(Token::After)))
+        } else if faults.has(Fault::UserSkipped) {
+            Some(page_url(page + 1, Some(Token::After(next_first))))
+        } else {
+            Some(page_url(page + 1, anchor.map(Token::After)))
+        }
+    } else if faults.has(Fault::NextOnLastPage) {
+        Some(page_url(page + 1, anchor.map(Token::After)))
+    } else {
+        None
+    };
+    let previous = if page == 0 {
+        faults
+            .has(Fault::PreviousOnFirstPage)
+            .then(|| page_url(0, None))
+    } else {
+        let before = first_seq.or(match token {
+            Some(Token::After(s)) => Some(s.saturating_add(1)),
+            Some(Token::Before(s)) => Some(s),
+            None => None,
+        });
+        Some(page_url(page - 1, before.map(Token::Before)))
+    };
+    let echoed = if faults.has(Fault::PageSizeNotEchoed) {
+        bounds.default
+    } else {
+        size
+    };
+    let key = if faults.has(Fault::MetaKeyWrong) {
+        "items"
+    } else {
+        rules().pagination.key.as_str()
+    };
+    let list: Vec<serde_json::Value> = items.iter().map(|u| ctx.user(u, View::Read)).collect();
+    let mut body = serde_json::Map::new();
+    body.insert(rules().pagination.key.clone(), list.into());
+    body.insert(
+        "meta".into(),
+        serde_json::json!({
+            "page": page,
+            "page_size": echoed,
+            "first_page_url": page_url(0, None),
+            "previous_page_url": previous,
+            "url": page_url(page, token),
+            "next_page_url": next,
+            "key": key,
+        }),
+    );
+    Ok(json_response(StatusCode::OK, &body.into(), faults))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_raw_paths() {
+        let r = route("/v1/Users").unwrap();
+        assert_eq!((r.service, r.target), (None, Target::Collection));
+        let r = route("/v1/Users/").unwrap();
+        assert_eq!(r.target, Target::Collection);
+        let r = route("/v1/Services/IS1/Users/a%2Fb").unwrap();
+        assert_eq!(r.service.as_deref(), Some("IS1"));
+        assert_eq!(r.target, Target::Item("a%2Fb".into()));
+        let r = route("/_emulator/Users/x/Presence").unwrap();
+        assert_eq!(r.target, Target::Presence("x".into()));
+        for bad in [
+            "",
+            "/",
+            "/v1",
+            "/v1/Users/a/b",
+            "/v2/Users",
+            "/v1/Services/IS1",
+        ] {
+            assert!(route(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forms_take_plus_and_percent_twenty_and_refuse_bad_utf8() {
+        let f = Form::parse(b"Identity=a+b%20c&FriendlyName=j%C3%BCrgen&x").unwrap();
+        assert_eq!(f.get("Identity"), Some("a b c"));
+        assert_eq!(f.get("FriendlyName"), Some("jürgen"));
+        assert_eq!(f.get("x"), Some(""));
+        assert!(Form::parse(b"Identity=%FF").is_err());
+        assert!(Form::parse(b"&&=&%").is_ok());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_refuse_garbage() {
+        for t in [Token::After(7), Token::Before(0)] {
+            assert_eq!(Token::parse(&t.render()), Some(t));
+        }
+        for bad in ["", "PA", "PA-1", "PAx", "XX1", "PA99999999999999999999999"] {
+            assert_eq!(Token::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lookup_decodes_once_and_keeps_plus() {
+        let none = Faults::default();
+        assert_eq!(
+            lookup_value("a+b%2Bc%2520", &none).as_deref(),
+            Some("a+b+c%20")
+        );
+        assert_eq!(lookup_value("%FF", &none), None);
+        let latin1: Faults = [Fault::IdentityLatin1].into_iter().collect();
+        assert_eq!(lookup_value("%C3%BC", &latin1).as_deref(), Some("Ã¼"));
+    }
+}

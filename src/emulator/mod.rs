@@ -1,0 +1,367 @@
+//! The reference emulator of the Conversations User resource: a stateful server that follows
+//! the contract in `specs/`, unless named faults (see [`faults`]) are switched on.
+//!
+//! Entry points: [`app`] builds the axum router around an [`AppState`] (tests drive it with
+//! `tower::ServiceExt::oneshot`), and [`spawn`] serves it on a real socket for the runner, the
+//! helper-library scripts and `convcheck serve`.
+//!
+//! Routes (both URL forms of the documentation, plus one emulator-only control route):
+//! - `GET|POST /v1/Users`, `GET|POST|DELETE /v1/Users/{Sid}` on the default service,
+//! - the same under `/v1/Services/{ChatServiceSid}/Users`,
+//! - `POST /_emulator/Services/{ChatServiceSid}/Users/{Sid}/Presence` (and
+//!   `/_emulator/Users/{Sid}/Presence` for the default service) with form fields
+//!   `Online=true|false` and `Notifiable=true|false`: marks a user online or notifiable, which
+//!   Fetch shows only when reachability is on. It takes the same credentials as the API.
+
+pub mod error;
+pub mod faults;
+mod http;
+mod render;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, Faults};
+
+use crate::spec::Edition;
+use crate::spec::sid::SidKind;
+use store::Store;
+
+/// The account of the default [`Config`].
+pub const DEFAULT_ACCOUNT_SID: &str = "ACc0ffee00c0ffee00c0ffee00c0ffee00";
+/// The auth token of the default [`Config`]: a fixed local value, safe to print.
+pub const DEFAULT_AUTH_TOKEN: &str = "convcheck-emulator-auth-token";
+/// The API key of the default [`Config`].
+pub const DEFAULT_API_KEY: &str = "SKc0ffee00c0ffee00c0ffee00c0ffee01";
+/// The API key secret of the default [`Config`]: a fixed local value, safe to print.
+pub const DEFAULT_API_SECRET: &str = "convcheck-emulator-api-secret";
+/// The default Conversation Service of the default [`Config`] (the shortened URL form).
+pub const DEFAULT_SERVICE_SID: &str = "IS00000000000000000000000000000001";
+/// The second service of the default [`Config`].
+pub const SECOND_SERVICE_SID: &str = "IS00000000000000000000000000000002";
+
+/// One Conversation Service and its two roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// `IS…`.
+    pub sid: String,
+    /// The role a created user gets when Create names none.
+    pub default_role_sid: String,
+    /// A second role, to assign with `RoleSid`.
+    pub second_role_sid: String,
+}
+
+impl ServiceConfig {
+    /// A service whose roles are derived from its SID: the 32 hex digits shifted one digit
+    /// left, ending in `1` for the default role and `2` for the second, so
+    /// `IS…0001` has `RL…0011` and `RL…0012`. Deterministic, so restarts keep them.
+    pub fn derived(sid: &str) -> anyhow::Result<ServiceConfig> {
+        anyhow::ensure!(
+            SidKind::Service.matches(sid),
+            "invalid service sid `{sid}`: expected `{}`",
+            SidKind::Service.pattern()
+        );
+        let n = u128::from_str_radix(&sid[2..], 16)
+            .with_context(|| format!("invalid service sid `{sid}`"))?;
+        Ok(ServiceConfig {
+            sid: sid.to_owned(),
+            default_role_sid: SidKind::Role.from_u128((n << 4) | 1),
+            second_role_sid: SidKind::Role.from_u128((n << 4) | 2),
+        })
+    }
+
+    /// Whether `role` is one of this service's roles.
+    pub fn has_role(&self, role: &str) -> bool {
+        role == self.default_role_sid || role == self.second_role_sid
+    }
+}
+
+/// Everything the emulator can be told. [`Config::default`] is the documented fixed setup:
+/// account [`DEFAULT_ACCOUNT_SID`] with token [`DEFAULT_AUTH_TOKEN`], API key
+/// [`DEFAULT_API_KEY`] with secret [`DEFAULT_API_SECRET`], services [`DEFAULT_SERVICE_SID`]
+/// (roles `RL…0011`, `RL…0012`) and [`SECOND_SERVICE_SID`] (roles `RL…0021`, `RL…0022`),
+/// edition `docs`, no reachability, no latency, no fault, no state file, `127.0.0.1:0`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind (0 picks a free one).
+    pub port: u16,
+    /// The account whose credentials are accepted.
+    pub account_sid: String,
+    /// The account's auth token.
+    pub auth_token: String,
+    /// An API key (`SK…`) accepted as user name.
+    pub api_key: String,
+    /// The API key's secret.
+    pub api_secret: String,
+    /// The services; the first is the default one, served by the shortened URL form.
+    pub services: Vec<ServiceConfig>,
+    /// Which PageSize bounds apply.
+    pub edition: Edition,
+    /// Whether Fetch shows `is_online` / `is_notifiable` set through the presence route.
+    pub reachability: bool,
+    /// Delay added to every response.
+    pub latency: Duration,
+    /// Defects switched on.
+    pub faults: Vec<Fault>,
+    /// Where the users are kept across restarts.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            account_sid: DEFAULT_ACCOUNT_SID.to_owned(),
+            auth_token: DEFAULT_AUTH_TOKEN.to_owned(),
+            api_key: DEFAULT_API_KEY.to_owned(),
+            api_secret: DEFAULT_API_SECRET.to_owned(),
+            services: [DEFAULT_SERVICE_SID, SECOND_SERVICE_SID]
+                .into_iter()
+                .map(|s| ServiceConfig::derived(s).expect("the default service sids are valid"))
+                .collect(),
+            edition: Edition::default(),
+            reachability: false,
+            latency: Duration::ZERO,
+            faults: Vec::new(),
+            state_file: None,
+        }
+    }
+}
+
+impl Config {
+    /// The default service (shortened URL form).
+    pub fn default_service(&self) -> &ServiceConfig {
+        &self.services[0]
+    }
+
+    /// The service with this SID.
+    pub fn service(&self, sid: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.sid == sid)
+    }
+
+    /// Refuses configurations the emulator cannot serve.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.services.is_empty(), "at least one service is needed");
+        for (i, s) in self.services.iter().enumerate() {
+            for (kind, v) in [
+                (SidKind::Service, &s.sid),
+                (SidKind::Role, &s.default_role_sid),
+                (SidKind::Role, &s.second_role_sid),
+            ] {
+                anyhow::ensure!(
+                    kind.matches(v),
+                    "invalid sid `{v}`: expected `{}`",
+                    kind.pattern()
+                );
+            }
+            anyhow::ensure!(
+                self.services[..i].iter().all(|o| o.sid != s.sid),
+                "service `{}` is configured twice",
+                s.sid
+            );
+        }
+        anyhow::ensure!(
+            SidKind::Account.matches(&self.account_sid),
+            "invalid account sid `{}`: expected `{}`",
+            self.account_sid,
+            SidKind::Account.pattern()
+        );
+        anyhow::ensure!(
+            SidKind::ApiKey.matches(&self.api_key),
+            "invalid api key `{}`: expected `{}`",
+            self.api_key,
+            SidKind::ApiKey.pattern()
+        );
+        anyhow::ensure!(
+            !self.auth_token.is_empty() && !self.api_secret.is_empty(),
+            "the auth token and the api secret must not be empty"
+        );
+        Ok(())
+    }
+}
+
+/// What every request shares: the configuration and the store.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    faults: Faults,
+    store: Arc<Store>,
+    /// `http://addr` of the bound socket, for requests without a usable Host header.
+    fallback_base: RwLock<String>,
+}
+
+impl AppState {
+    /// Validates `config` and opens the store (loading the state file when there is one).
+    pub fn new(config: Config) -> anyhow::Result<AppState> {
+        config.validate()?;
+        let store = Store::open(config.state_file.as_deref())?;
+        let fallback = format!("http://{}:{}", config.host, config.port);
+        Ok(AppState {
+            shared: Arc::new(Shared {
+                faults: config.faults.iter().copied().collect(),
+                store: Arc::new(store),
+                fallback_base: RwLock::new(fallback),
+                config,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The faults switched on.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    fn store(&self) -> &Arc<Store> {
+        &self.shared.store
+    }
+
+    fn fallback_base(&self) -> String {
+        self.shared
+            .fallback_base
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_fallback_base(&self, base: String) {
+        *self
+            .shared
+            .fallback_base
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = base;
+    }
+
+    /// Writes the state file now (a no-op without one).
+    pub fn save(&self) -> anyhow::Result<()> {
+        self.shared.store.save()
+    }
+}
+
+/// The emulator as an axum router. Routing is done by hand on the raw path, so a `{Sid}`
+/// segment is percent-decoded exactly once and unknown routes get Twilio's error body.
+pub fn app(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .fallback(http::dispatch)
+        .with_state(state)
+}
+
+/// A running emulator on a real socket.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `config.host:config.port` and serves the emulator in a tokio task.
+pub async fn spawn(config: Config) -> anyhow::Result<Running> {
+    let state = AppState::new(config)?;
+    let (host, port) = (state.config().host.clone(), state.config().port);
+    let listener = TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot listen on `{host}:{port}`"))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    state.set_fallback_base(format!("http://{addr}"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = app(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+impl Running {
+    /// `http://host:port` of the bound socket.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration (credentials, services, roles).
+    pub fn config(&self) -> &Config {
+        self.state.config()
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, lets open requests finish (at most 10 s), then writes the state file.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
+            Ok(joined) => joined
+                .context("the server task failed")?
+                .context("the server stopped with an error")?,
+            Err(_) => self.task.abort(),
+        }
+        let store = Arc::clone(self.state.store());
+        store.save_async().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_documented() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.services.len(), 2);
+        assert_eq!(
+            c.default_service().default_role_sid,
+            "RL00000000000000000000000000000011"
+        );
+        assert_eq!(
+            c.services[1].second_role_sid,
+            "RL00000000000000000000000000000022"
+        );
+    }
+
+    #[test]
+    fn invalid_service_sid_is_refused() {
+        let e = ServiceConfig::derived("IS12").unwrap_err().to_string();
+        assert!(e.contains("`IS12`"), "{e}");
+    }
+}

@@ -1,0 +1,1544 @@
+//! The reference emulator against the contract: in-process through `tower::ServiceExt::oneshot`,
+//! on real sockets through `spawn` and the `convcheck serve` binary, against a plain model
+//! (proptest), under concurrency, and across restarts with a state file.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use convcheck::emulator::{self, AppState, Config, Fault, app, spawn};
+use convcheck::spec::identity::encode_segment;
+use convcheck::spec::sid::SidKind;
+use convcheck::spec::{Edition, rules};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const HOST: &str = "emu.test:4010";
+const BASE: &str = "http://emu.test:4010";
+const S1: &str = emulator::DEFAULT_SERVICE_SID;
+const S2: &str = emulator::SECOND_SERVICE_SID;
+
+/// One answer, already read.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    content_type: Option<String>,
+    text: String,
+    json: Value,
+}
+
+/// An in-process emulator and a tiny client for it.
+struct Emu {
+    app: Router,
+    config: Config,
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    let raw = format!("{user}:{pass}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+impl Emu {
+    fn new() -> Emu {
+        Emu::with(Config::default())
+    }
+
+    fn with(config: Config) -> Emu {
+        let state = AppState::new(config.clone()).expect("valid config");
+        Emu {
+            app: app(state),
+            config,
+        }
+    }
+
+    fn faulty(faults: &[Fault]) -> Emu {
+        Emu::with(Config {
+            faults: faults.to_vec(),
+            ..Config::default()
+        })
+    }
+
+    fn auth(&self) -> String {
+        basic(&self.config.account_sid, &self.config.auth_token)
+    }
+
+    async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            content_type,
+            text,
+            json,
+        }
+    }
+
+    /// A request with the right credentials and Host header; `body` is a form.
+    async fn call(&self, method: &str, uri: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, HOST)
+            .header(header::AUTHORIZATION, self.auth());
+        if !body.is_empty() {
+            b = b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        self.send(b.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    async fn get(&self, uri: &str) -> Resp {
+        self.call("GET", uri, "", &[]).await
+    }
+
+    async fn post(&self, uri: &str, pairs: &[(&str, &str)]) -> Resp {
+        self.call("POST", uri, &form(pairs), &[]).await
+    }
+
+    async fn delete(&self, uri: &str) -> Resp {
+        self.call("DELETE", uri, "", &[]).await
+    }
+
+    /// Creates a user in the default service and returns it.
+    async fn create(&self, identity: &str) -> Value {
+        let r = self.post("/v1/Users", &[("Identity", identity)]).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json
+    }
+
+    /// Follows `next_page_url` from `first` and returns every user seen.
+    async fn walk(&self, first: &str) -> Vec<Value> {
+        let mut users = Vec::new();
+        let mut url = first.to_owned();
+        for _ in 0..10_000 {
+            let r = self.get(&url).await;
+            assert_eq!(r.status, 200, "{url}: {}", r.text);
+            users.extend(r.json["users"].as_array().unwrap().iter().cloned());
+            match r.json["meta"]["next_page_url"].as_str() {
+                Some(next) => url = next.strip_prefix(BASE).unwrap().to_owned(),
+                None => return users,
+            }
+        }
+        panic!("paging did not end")
+    }
+}
+
+fn item(identity: &str) -> String {
+    format!("/v1/Users/{}", encode_segment(identity))
+}
+
+/// Asserts a Twilio error body: status field, code, more_info, JSON content type.
+fn assert_error(r: &Resp, status: u16, codes: &[i64]) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.content_type.as_deref(), Some("application/json"));
+    let keys: Vec<&str> = r
+        .json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["code", "message", "more_info", "status"],
+        "{}",
+        r.text
+    );
+    let code = r.json["code"].as_i64().unwrap();
+    assert!(codes.contains(&code), "code {code} not in {codes:?}");
+    assert_eq!(r.json["status"], status);
+    assert_eq!(
+        r.json["more_info"],
+        format!("https://www.twilio.com/docs/errors/{code}")
+    );
+    assert!(!r.json["message"].as_str().unwrap().is_empty());
+}
+
+fn assert_date(v: &Value) {
+    let re = regex::Regex::new(&rules().date_pattern).unwrap();
+    assert!(re.is_match(v.as_str().unwrap()), "{v}");
+}
+
+#[tokio::test]
+async fn create_answers_201_with_every_key_in_order() {
+    let emu = Emu::new();
+    let r = emu.post("/v1/Users", &[("Identity", "alice")]).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.content_type.as_deref(), Some("application/json"));
+    let u = &r.json;
+    let keys: Vec<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, rules().user_properties);
+    let sid = u["sid"].as_str().unwrap();
+    assert!(SidKind::User.matches(sid), "{sid}");
+    assert_eq!(u["account_sid"], emulator::DEFAULT_ACCOUNT_SID);
+    assert_eq!(u["chat_service_sid"], S1);
+    assert_eq!(
+        u["role_sid"],
+        emu.config.default_service().default_role_sid.as_str()
+    );
+    assert_eq!(u["identity"], "alice");
+    assert_eq!(u["friendly_name"], Value::Null);
+    assert_eq!(u["attributes"], "{}");
+    assert_eq!(u["is_online"], Value::Null);
+    assert_eq!(u["is_notifiable"], Value::Null);
+    assert_date(&u["date_created"]);
+    assert_date(&u["date_updated"]);
+    assert_eq!(u["url"], format!("{BASE}/v1/Users/{sid}"));
+    assert_eq!(
+        u["links"]["user_conversations"],
+        format!("{BASE}/v1/Users/{sid}/Conversations")
+    );
+}
+
+#[tokio::test]
+async fn sids_are_fresh() {
+    let emu = Emu::new();
+    let mut seen = HashSet::new();
+    for i in 0..50 {
+        let u = emu.create(&format!("user{i}")).await;
+        assert!(seen.insert(u["sid"].as_str().unwrap().to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn service_form_urls_follow_the_request() {
+    let emu = Emu::new();
+    let path = format!("/v1/Services/{S2}/Users");
+    let r = emu.post(&path, &[("Identity", "bob")]).await;
+    assert_eq!(r.status, 201);
+    let sid = r.json["sid"].as_str().unwrap().to_owned();
+    assert_eq!(r.json["chat_service_sid"], S2);
+    assert_eq!(
+        r.json["role_sid"],
+        emu.config.services[1].default_role_sid.as_str()
+    );
+    assert_eq!(r.json["url"], format!("{BASE}{path}/{sid}"));
+    // The default service is reachable in both forms, and each form keeps its own URLs.
+    let u = emu.create("carol").await;
+    let csid = u["sid"].as_str().unwrap();
+    let r = emu.get(&format!("/v1/Services/{S1}/Users/{csid}")).await;
+    assert_eq!(
+        r.json["url"],
+        format!("{BASE}/v1/Services/{S1}/Users/{csid}")
+    );
+    let r = emu.get(&format!("/v1/Users/{csid}")).await;
+    assert_eq!(r.json["url"], format!("{BASE}/v1/Users/{csid}"));
+}
+
+#[tokio::test]
+async fn services_are_isolated_and_unknown_ones_are_404() {
+    let emu = Emu::new();
+    emu.create("dora").await;
+    let r = emu.get(&format!("/v1/Services/{S2}/Users/dora")).await;
+    assert_error(&r, 404, &[20404]);
+    // The same identity may exist once per service.
+    let r = emu
+        .post(&format!("/v1/Services/{S2}/Users"), &[("Identity", "dora")])
+        .await;
+    assert_eq!(r.status, 201);
+    for bad in [
+        "IS0000000000000000000000000000000f",
+        "IS1",
+        "ISzz000000000000000000000000000001",
+    ] {
+        let r = emu.get(&format!("/v1/Services/{bad}/Users")).await;
+        assert_error(&r, 404, &[20404]);
+        let r = emu
+            .post(&format!("/v1/Services/{bad}/Users"), &[("Identity", "x")])
+            .await;
+        assert_error(&r, 404, &[20404]);
+    }
+}
+
+#[tokio::test]
+async fn forms_take_plus_and_percent_twenty_and_utf8() {
+    let emu = Emu::new();
+    let r = emu
+        .call(
+            "POST",
+            "/v1/Users",
+            "Identity=a+b%20c&FriendlyName=J%C3%BCrgen+M%C3%BCller&Attributes=%7B%22k%22%3A+1%7D",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["identity"], "a b c");
+    assert_eq!(r.json["friendly_name"], "Jürgen Müller");
+    assert_eq!(r.json["attributes"], "{\"k\": 1}");
+    // Malformed forms are refused, never a crash.
+    for body in ["Identity=%FF", "Identity=%C3", "FriendlyName=%E2%82"] {
+        let r = emu.call("POST", "/v1/Users", body, &[]).await;
+        assert_error(&r, 400, &[20001]);
+    }
+    for body in ["%", "=&=&&", "Identity", "Identity=%zz"] {
+        let r = emu.call("POST", "/v1/Users", body, &[]).await;
+        assert!(r.status == 400 || r.status == 201, "{body}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn create_validates_identity_role_and_attributes() {
+    let emu = Emu::new();
+    let missing = rules().errors.missing_identity.accepted_codes();
+    assert_error(&emu.post("/v1/Users", &[]).await, 400, &missing);
+    assert_error(
+        &emu.post("/v1/Users", &[("Identity", "")]).await,
+        400,
+        &missing,
+    );
+    assert_error(
+        &emu.post("/v1/Users", &[("FriendlyName", "x")]).await,
+        400,
+        &missing,
+    );
+    let sid_like = "US0123456789abcdef0123456789abcdef";
+    assert_error(
+        &emu.post("/v1/Users", &[("Identity", sid_like)]).await,
+        400,
+        &[50206],
+    );
+    emu.create("erin").await;
+    assert_error(
+        &emu.post("/v1/Users", &[("Identity", "erin")]).await,
+        409,
+        &[50201],
+    );
+    // Identities are case-sensitive: another case is another user.
+    emu.create("Erin").await;
+
+    for bad in [
+        "",
+        "RL123",
+        "rl00000000000000000000000000000011",
+        "RLzz000000000000000000000000000011",
+    ] {
+        let r = emu
+            .post("/v1/Users", &[("Identity", "f1"), ("RoleSid", bad)])
+            .await;
+        assert_error(&r, 400, &[20001]);
+    }
+    // Well formed, but a role of another service.
+    let other = emu.config.services[1].second_role_sid.clone();
+    let r = emu
+        .post("/v1/Users", &[("Identity", "f1"), ("RoleSid", &other)])
+        .await;
+    assert_error(&r, 400, &[50100]);
+    let second = emu.config.default_service().second_role_sid.clone();
+    let r = emu
+        .post("/v1/Users", &[("Identity", "f1"), ("RoleSid", &second)])
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json["role_sid"], second.as_str());
+
+    for bad in ["", "x", "[]", "\"{}\"", "1", "null", "{", "{\"a\":}"] {
+        let r = emu
+            .post("/v1/Users", &[("Identity", "g1"), ("Attributes", bad)])
+            .await;
+        assert_error(&r, 400, &[20001]);
+    }
+    let attrs = "{ \"duty\": \"tech\", \"n\": [1, 2] }";
+    let r = emu
+        .post("/v1/Users", &[("Identity", "g1"), ("Attributes", attrs)])
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json["attributes"], attrs);
+    // Failed creates left nothing behind.
+    let page = emu.get("/v1/Users").await;
+    let ids: Vec<&str> = page.json["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["identity"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["erin", "Erin", "f1", "g1"]);
+}
+
+#[tokio::test]
+async fn lookup_by_sid_or_identity_decodes_once_and_matches_exactly() {
+    let emu = Emu::new();
+    let identities = [
+        "plain",
+        "a b",
+        "a+b",
+        "100%",
+        "%2520",
+        "jürgen@example.com",
+        "x/y?z#w",
+        "!*'();:@&=+$,[]",
+        "日本",
+    ];
+    for identity in identities {
+        let u = emu.create(identity).await;
+        let sid = u["sid"].as_str().unwrap();
+        let by_sid = emu.get(&format!("/v1/Users/{sid}")).await;
+        assert_eq!(by_sid.status, 200);
+        let by_id = emu.get(&item(identity)).await;
+        assert_eq!(by_id.status, 200, "{identity}: {}", by_id.text);
+        assert_eq!(by_id.json["sid"], sid);
+        // The resource is the same whichever key found it.
+        assert_eq!(by_id.json, by_sid.json);
+    }
+    // `+` stays `+` in a path; `%20` is a space.
+    assert_eq!(emu.get("/v1/Users/a+b").await.json["identity"], "a+b");
+    assert_eq!(emu.get("/v1/Users/a%20b").await.json["identity"], "a b");
+    // Decoded once: `%252520` is the identity `%2520`, `%2520` is `%20` (no such user).
+    assert_eq!(emu.get("/v1/Users/%252520").await.json["identity"], "%2520");
+    assert_error(&emu.get("/v1/Users/%2520").await, 404, &[20404]);
+    // Case-sensitive, exact, UTF-8.
+    assert_error(&emu.get("/v1/Users/PLAIN").await, 404, &[20404]);
+    assert_error(&emu.get("/v1/Users/plai").await, 404, &[20404]);
+    assert_error(&emu.get("/v1/Users/%FF").await, 404, &[20404]);
+    assert_error(
+        &emu.get("/v1/Users/j%FCrgen%40example.com").await,
+        404,
+        &[20404],
+    );
+    assert_error(
+        &emu.get("/v1/Users/US0123456789abcdef0123456789abcdef")
+            .await,
+        404,
+        &[20404],
+    );
+}
+
+#[tokio::test]
+async fn update_changes_only_what_it_is_given() {
+    let emu = Emu::new();
+    let role2 = emu.config.default_service().second_role_sid.clone();
+    let created = emu.create("hank").await;
+    let sid = created["sid"].as_str().unwrap().to_owned();
+    let r = emu
+        .post(
+            &item("hank"),
+            &[("FriendlyName", "Hank"), ("Attributes", "{\"a\":1}")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["friendly_name"], "Hank");
+    assert_eq!(r.json["attributes"], "{\"a\":1}");
+    assert_eq!(r.json["role_sid"], created["role_sid"]);
+    assert_eq!(r.json["is_online"], Value::Null);
+    assert_eq!(r.json["date_created"], created["date_created"]);
+    assert!(r.json["date_updated"].as_str() >= created["date_updated"].as_str());
+
+    // Absent parameters stay; identity never changes, even when asked.
+    let r = emu
+        .post(
+            &format!("/v1/Users/{sid}"),
+            &[("RoleSid", &role2), ("Identity", "other")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["identity"], "hank");
+    assert_eq!(r.json["friendly_name"], "Hank");
+    assert_eq!(r.json["attributes"], "{\"a\":1}");
+    assert_eq!(r.json["role_sid"], role2.as_str());
+    assert_eq!(emu.get(&item("other")).await.status, 404);
+
+    // An empty update is allowed and changes nothing but `date_updated`.
+    let before = emu.get(&item("hank")).await.json;
+    let r = emu.post(&item("hank"), &[]).await;
+    assert_eq!(r.status, 200);
+    for k in [
+        "friendly_name",
+        "attributes",
+        "role_sid",
+        "date_created",
+        "url",
+    ] {
+        assert_eq!(r.json[k], before[k], "{k}");
+    }
+
+    assert_error(
+        &emu.post(&item("hank"), &[("Attributes", "[]")]).await,
+        400,
+        &[20001],
+    );
+    assert_error(
+        &emu.post(&item("hank"), &[("RoleSid", "RL1")]).await,
+        400,
+        &[20001],
+    );
+    assert_error(
+        &emu.post(
+            &item("hank"),
+            &[("RoleSid", "RL0000000000000000000000000000abcd")],
+        )
+        .await,
+        400,
+        &[50100],
+    );
+    assert_error(
+        &emu.post(&item("nobody"), &[("FriendlyName", "x")]).await,
+        404,
+        &[20404],
+    );
+    // Refused updates changed nothing.
+    assert_eq!(
+        emu.get(&item("hank")).await.json["role_sid"],
+        role2.as_str()
+    );
+}
+
+#[tokio::test]
+async fn delete_answers_204_and_the_user_is_gone() {
+    let emu = Emu::new();
+    for by_identity in [false, true] {
+        let u = emu.create("ivy").await;
+        let sid = u["sid"].as_str().unwrap().to_owned();
+        let target = if by_identity {
+            item("ivy")
+        } else {
+            format!("/v1/Users/{sid}")
+        };
+        let r = emu.delete(&target).await;
+        assert_eq!(r.status, 204);
+        assert!(r.text.is_empty());
+        assert_error(&emu.get(&format!("/v1/Users/{sid}")).await, 404, &[20404]);
+        assert_error(&emu.get(&item("ivy")).await, 404, &[20404]);
+        assert_error(&emu.delete(&target).await, 404, &[20404]);
+        assert_error(
+            &emu.post(&target, &[("FriendlyName", "x")]).await,
+            404,
+            &[20404],
+        );
+    }
+    // The identity is free again.
+    emu.create("ivy").await;
+}
+
+#[tokio::test]
+async fn webhook_header_takes_true_or_false_on_writes_only() {
+    let emu = Emu::new();
+    let h = rules().webhook_header.name.as_str();
+    for v in ["true", "false"] {
+        let id = format!("w-{v}");
+        let r = emu
+            .call("POST", "/v1/Users", &form(&[("Identity", &id)]), &[(h, v)])
+            .await;
+        assert_eq!(r.status, 201);
+        let r = emu
+            .call(
+                "POST",
+                &item(&id),
+                &form(&[("FriendlyName", "x")]),
+                &[(h, v)],
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            emu.call("DELETE", &item(&id), "", &[(h, v)]).await.status,
+            204
+        );
+    }
+    emu.create("w").await;
+    for v in ["yes", "TRUE", "1", ""] {
+        let r = emu
+            .call("POST", "/v1/Users", &form(&[("Identity", "w2")]), &[(h, v)])
+            .await;
+        assert_error(&r, 400, &[20001]);
+        let r = emu
+            .call(
+                "POST",
+                &item("w"),
+                &form(&[("FriendlyName", "x")]),
+                &[(h, v)],
+            )
+            .await;
+        assert_error(&r, 400, &[20001]);
+        assert_error(
+            &emu.call("DELETE", &item("w"), "", &[(h, v)]).await,
+            400,
+            &[20001],
+        );
+        // Reads ignore it.
+        assert_eq!(emu.call("GET", &item("w"), "", &[(h, v)]).await.status, 200);
+    }
+    assert_eq!(emu.get(&item("w")).await.json["friendly_name"], Value::Null);
+    assert_eq!(emu.get(&item("w2")).await.status, 404);
+}
+
+#[tokio::test]
+async fn authentication_takes_the_account_or_an_api_key() {
+    let emu = Emu::new();
+    let c = &emu.config;
+    let with = |auth: Option<String>| {
+        let mut b = Request::builder()
+            .uri("/v1/Users")
+            .header(header::HOST, HOST);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    assert_eq!(
+        emu.send(with(Some(basic(&c.api_key, &c.api_secret))))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(emu.send(with(Some(emu.auth()))).await.status, 200);
+    for bad in [
+        None,
+        Some(basic(&c.account_sid, "wrong")),
+        Some(basic(&c.api_key, &c.auth_token)),
+        Some(basic(&c.account_sid, &c.api_secret)),
+        Some(basic("", "")),
+        Some("Basic !!!".to_owned()),
+        Some("Bearer x".to_owned()),
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode([0xff, b':', 0xfe])
+        )),
+    ] {
+        let r = emu.send(with(bad.clone())).await;
+        assert_error(&r, 401, &[20003]);
+        assert_eq!(r.json["message"], "Authenticate", "{bad:?}");
+    }
+    // Every route asks for credentials, unknown ones included.
+    let r = emu
+        .send(
+            Request::builder()
+                .uri("/nowhere")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_error(&r, 401, &[20003]);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_error_bodies() {
+    let emu = Emu::new();
+    for path in [
+        "/",
+        "/v1",
+        "/v1/Users/x/y",
+        "/v2/Users",
+        "/v1/users",
+        "/v1/Services",
+    ] {
+        assert_error(&emu.get(path).await, 404, &[20404]);
+    }
+    // The sub-resource is not emulated.
+    emu.create("jo").await;
+    assert_error(&emu.get("/v1/Users/jo/Conversations").await, 404, &[20404]);
+    for (method, path) in [
+        ("PUT", "/v1/Users"),
+        ("DELETE", "/v1/Users"),
+        ("PATCH", "/v1/Users/jo"),
+        ("PUT", "/v1/Users/jo"),
+        ("HEAD", "/v1/Users/jo"),
+        ("GET", "/_emulator/Users/jo/Presence"),
+    ] {
+        let r = emu.call(method, path, "", &[]).await;
+        assert_eq!(r.status, 405, "{method} {path}");
+        if method != "HEAD" {
+            assert_error(&r, 405, &[20004]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_cap_are_refused() {
+    let emu = Emu::new();
+    let huge = format!("Identity=big&Attributes={}", "a".repeat(1 << 20));
+    let r = emu.call("POST", "/v1/Users", &huge, &[]).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json["status"], 413);
+    assert_eq!(emu.get(&item("big")).await.status, 404);
+}
+
+#[tokio::test]
+async fn dates_hold_and_date_created_never_moves() {
+    let emu = Emu::new();
+    let u = emu.create("kim").await;
+    for i in 0..3 {
+        let r = emu
+            .post(&item("kim"), &[("FriendlyName", &format!("k{i}"))])
+            .await;
+        assert_eq!(r.json["date_created"], u["date_created"]);
+        assert!(r.json["date_updated"].as_str() >= u["date_updated"].as_str());
+        assert!(r.json["date_updated"].as_str() >= r.json["date_created"].as_str());
+        assert_date(&r.json["date_updated"]);
+    }
+}
+
+#[tokio::test]
+async fn reachability_shows_only_in_fetch_and_only_when_on() {
+    for on in [false, true] {
+        let emu = Emu::with(Config {
+            reachability: on,
+            ..Config::default()
+        });
+        let u = emu.create("lee").await;
+        let sid = u["sid"].as_str().unwrap();
+        assert_eq!(emu.get(&item("lee")).await.json["is_online"], Value::Null);
+        let r = emu
+            .post(
+                &format!("/_emulator/Services/{S1}/Users/{sid}/Presence"),
+                &[("Online", "true"), ("Notifiable", "false")],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let f = emu.get(&item("lee")).await.json;
+        let (online, notifiable) = if on {
+            (Value::Bool(true), Value::Bool(false))
+        } else {
+            (Value::Null, Value::Null)
+        };
+        assert_eq!(f["is_online"], online);
+        assert_eq!(f["is_notifiable"], notifiable);
+        let read = emu.get("/v1/Users").await.json;
+        assert_eq!(read["users"][0]["is_online"], Value::Null);
+        assert_eq!(read["users"][0]["is_notifiable"], Value::Null);
+        let upd = emu.post(&item("lee"), &[("FriendlyName", "L")]).await.json;
+        assert_eq!(upd["is_online"], Value::Null);
+        // The shortened control route works too, and validates its flags.
+        let r = emu
+            .post("/_emulator/Users/lee/Presence", &[("Online", "false")])
+            .await;
+        assert_eq!(r.status, 200);
+        let r = emu
+            .post("/_emulator/Users/lee/Presence", &[("Online", "maybe")])
+            .await;
+        assert_error(&r, 400, &[20001]);
+        let r = emu
+            .post("/_emulator/Users/nobody/Presence", &[("Online", "true")])
+            .await;
+        assert_error(&r, 404, &[20404]);
+    }
+}
+
+#[tokio::test]
+async fn read_pages_carry_meta_in_order() {
+    let emu = Emu::new();
+    let r = emu.get("/v1/Users").await;
+    assert_eq!(r.status, 200);
+    let keys: Vec<&str> = r
+        .json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["users", "meta"]);
+    let meta = &r.json["meta"];
+    let meta_keys: Vec<&str> = meta
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(meta_keys, rules().pagination.meta_keys);
+    assert_eq!(meta["page"], 0);
+    assert_eq!(meta["page_size"], 50);
+    assert_eq!(meta["key"], "users");
+    assert_eq!(
+        meta["first_page_url"],
+        format!("{BASE}/v1/Users?PageSize=50&Page=0")
+    );
+    assert_eq!(meta["url"], format!("{BASE}/v1/Users?PageSize=50&Page=0"));
+    assert_eq!(meta["previous_page_url"], Value::Null);
+    assert_eq!(meta["next_page_url"], Value::Null);
+
+    for i in 0..5 {
+        emu.create(&format!("p{i}")).await;
+    }
+    let p0 = emu.get("/v1/Users?PageSize=2").await.json;
+    let ids = |page: &Value| -> Vec<String> {
+        page["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["identity"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&p0), ["p0", "p1"]);
+    assert_eq!(p0["users"][0]["is_online"], Value::Null);
+    assert_eq!(p0["meta"]["page_size"], 2);
+    assert_eq!(
+        p0["meta"]["first_page_url"],
+        format!("{BASE}/v1/Users?PageSize=2&Page=0")
+    );
+    assert_eq!(
+        p0["meta"]["url"],
+        format!("{BASE}/v1/Users?PageSize=2&Page=0")
+    );
+    let next = p0["meta"]["next_page_url"].as_str().unwrap();
+    assert!(next.starts_with(&format!("{BASE}/v1/Users?PageSize=2&Page=1&PageToken=")));
+    let p1 = emu.get(next.strip_prefix(BASE).unwrap()).await.json;
+    assert_eq!(ids(&p1), ["p2", "p3"]);
+    assert_eq!(p1["meta"]["page"], 1);
+    assert_eq!(p1["meta"]["url"], next);
+    let prev = p1["meta"]["previous_page_url"].as_str().unwrap();
+    assert!(prev.contains("Page=0"));
+    assert_eq!(
+        ids(&emu.get(prev.strip_prefix(BASE).unwrap()).await.json),
+        ["p0", "p1"]
+    );
+    let p2 = emu
+        .get(
+            p1["meta"]["next_page_url"]
+                .as_str()
+                .unwrap()
+                .strip_prefix(BASE)
+                .unwrap(),
+        )
+        .await
+        .json;
+    assert_eq!(ids(&p2), ["p4"]);
+    assert_eq!(p2["meta"]["next_page_url"], Value::Null);
+    // Exactly full last page: no next either.
+    let full = emu.get("/v1/Users?PageSize=5").await.json;
+    assert_eq!(full["meta"]["next_page_url"], Value::Null);
+    // Page numbers without a token are offsets.
+    assert_eq!(
+        ids(&emu.get("/v1/Users?PageSize=2&Page=2").await.json),
+        ["p4"]
+    );
+    // The service form keeps its path in meta URLs.
+    let s = emu
+        .get(&format!("/v1/Services/{S1}/Users?PageSize=3"))
+        .await
+        .json;
+    assert!(
+        s["meta"]["next_page_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "{BASE}/v1/Services/{S1}/Users?PageSize=3&Page=1&PageToken="
+            ))
+    );
+}
+
+#[tokio::test]
+async fn read_validates_its_parameters() {
+    let emu = Emu::new();
+    for q in [
+        "PageSize=0",
+        "PageSize=1001",
+        "PageSize=-1",
+        "PageSize=x",
+        "PageSize=",
+        "PageSize=2.5",
+        "Page=-1",
+        "Page=x",
+        "PageToken=garbage",
+        "PageToken=PA",
+    ] {
+        assert_error(&emu.get(&format!("/v1/Users?{q}")).await, 400, &[20001]);
+    }
+    for q in [
+        "PageSize=1",
+        "PageSize=1000",
+        "PageSize=50&Page=3",
+        "Other=1",
+    ] {
+        assert_eq!(emu.get(&format!("/v1/Users?{q}")).await.status, 200, "{q}");
+    }
+    let oai = Emu::with(Config {
+        edition: Edition::Oai2025,
+        ..Config::default()
+    });
+    assert_error(&oai.get("/v1/Users?PageSize=51").await, 400, &[20001]);
+    assert_eq!(oai.get("/v1/Users?PageSize=50").await.status, 200);
+}
+
+#[tokio::test]
+async fn paging_sees_no_gap_and_no_repeat_under_concurrent_changes() {
+    let emu = Emu::new();
+    for i in 0..10 {
+        emu.create(&format!("c{i}")).await;
+    }
+    let mut seen = Vec::new();
+    let mut url = "/v1/Users?PageSize=2".to_owned();
+    let mut round = 0;
+    loop {
+        let page = emu.get(&url).await.json;
+        for u in page["users"].as_array().unwrap() {
+            seen.push(u["identity"].as_str().unwrap().to_owned());
+        }
+        // Between pages, delete a user already seen and add a new one.
+        emu.delete(&item(&seen[round])).await;
+        emu.create(&format!("new{round}")).await;
+        round += 1;
+        match page["meta"]["next_page_url"].as_str() {
+            Some(n) => url = n.strip_prefix(BASE).unwrap().to_owned(),
+            None => break,
+        }
+    }
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "repeat in {seen:?}");
+    for i in 0..10 {
+        assert!(
+            seen.contains(&format!("c{i}")),
+            "gap: c{i} missing from {seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn urls_use_the_host_header_and_fall_back_to_the_bound_address() {
+    let emu = Emu::new();
+    let u = emu.create("mo").await;
+    assert!(u["url"].as_str().unwrap().starts_with(BASE));
+    let req = Request::builder()
+        .uri("/v1/Users/mo")
+        .header(header::AUTHORIZATION, emu.auth())
+        .body(Body::empty())
+        .unwrap();
+    let r = emu.send(req).await;
+    assert!(
+        r.json["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:0/")
+    );
+    let req = Request::builder()
+        .uri("/v1/Users/mo")
+        .header(header::HOST, "evil\"host/")
+        .header(header::AUTHORIZATION, emu.auth())
+        .body(Body::empty())
+        .unwrap();
+    let r = emu.send(req).await;
+    assert!(
+        r.json["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:0/")
+    );
+}
+
+#[tokio::test]
+async fn latency_still_answers() {
+    let emu = Emu::with(Config {
+        latency: std::time::Duration::from_millis(5),
+        ..Config::default()
+    });
+    assert_eq!(emu.get("/v1/Users").await.status, 200);
+}
+
+#[test]
+fn faults_parse_back_are_unique_and_listed() {
+    let mut names = HashSet::new();
+    for f in Fault::ALL {
+        assert_eq!(f.name().parse::<Fault>(), Ok(f));
+        assert!(names.insert(f.name()));
+        assert!(!f.area().is_empty() && !f.description().is_empty());
+    }
+    let listing = emulator::faults::listing();
+    assert!(listing.lines().count() >= 30);
+    for (line, f) in listing.lines().zip(Fault::ALL) {
+        assert!(
+            line.starts_with(f.name()) && line.contains(f.area()),
+            "{line}"
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
+        .arg("faults")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), listing);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
+        .args(["serve", "--fault", "no-such-fault"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("`no-such-fault`") && err.contains("convcheck faults"));
+}
+
+#[tokio::test]
+async fn a_few_faults_show_through_the_api() {
+    let emu = Emu::faulty(&[Fault::Create200, Fault::ErrorPlainText]);
+    assert_eq!(
+        emu.post("/v1/Users", &[("Identity", "n")]).await.status,
+        200
+    );
+    let r = emu.get(&item("nobody")).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json, Value::Null);
+    let emu = Emu::faulty(&[Fault::AuthNotEnforced]);
+    let r = emu
+        .send(
+            Request::builder()
+                .uri("/v1/Users")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let emu = Emu::faulty(&[Fault::IdentityCaseFolded]);
+    emu.create("Nia").await;
+    assert_eq!(emu.get(&item("nia")).await.status, 200);
+    let emu = Emu::faulty(&[Fault::UserSkipped]);
+    for i in 0..6 {
+        emu.create(&format!("s{i}")).await;
+    }
+    assert!(emu.walk("/v1/Users?PageSize=2").await.len() < 6);
+    // Every fault at once still answers every operation without a crash.
+    let emu = Emu::faulty(&Fault::ALL);
+    let r = emu.post("/v1/Users", &[("Identity", "all")]).await;
+    assert!(r.status < 500);
+    for (m, p) in [
+        ("GET", "/v1/Users"),
+        ("GET", "/v1/Users/all"),
+        ("POST", "/v1/Users/all"),
+        ("DELETE", "/v1/Users/all"),
+    ] {
+        assert!(emu.call(m, p, "", &[]).await.status < 500);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_creates_lose_none() {
+    let emu = std::sync::Arc::new(Emu::new());
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let emu = emu.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for i in (t..1000).step_by(16) {
+                let r = emu
+                    .post("/v1/Users", &[("Identity", &format!("bulk{i}"))])
+                    .await;
+                statuses.push(r.status);
+            }
+            statuses
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        created += t.await.unwrap().iter().filter(|s| **s == 201).count();
+    }
+    assert_eq!(created, 1000);
+    let all = emu.walk("/v1/Users?PageSize=97").await;
+    assert_eq!(all.len(), 1000);
+    let sids: HashSet<&str> = all.iter().map(|u| u["sid"].as_str().unwrap()).collect();
+    assert_eq!(sids.len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_race_on_one_identity_creates_exactly_one() {
+    let emu = std::sync::Arc::new(Emu::new());
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (emu, barrier) = (emu.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            emu.post("/v1/Users", &[("Identity", "racer")]).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15);
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("convcheck-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A real HTTP client against a real socket.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    user: String,
+    pass: String,
+}
+
+impl Client {
+    fn new(running: &emulator::Running) -> Client {
+        let c = running.config();
+        Client {
+            http: reqwest::Client::new(),
+            base: running.base_url(),
+            user: c.account_sid.clone(),
+            pass: c.auth_token.clone(),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.pass))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn spawn_serves_a_real_socket_with_its_own_base_url() {
+    let running = spawn(Config::default()).await.unwrap();
+    let base = running.base_url();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    let client = Client::new(&running);
+    let (status, u) = client
+        .send(
+            reqwest::Method::POST,
+            "/v1/Users",
+            &form(&[("Identity", "real user@x")]),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert!(
+        u["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{base}/v1/Users/US"))
+    );
+    let (status, f) = client
+        .send(reqwest::Method::GET, &item("real user@x"), "")
+        .await;
+    assert_eq!((status, &f["sid"]), (200, &u["sid"]));
+    // An API key works as well.
+    let res = reqwest::Client::new()
+        .get(format!("{base}/v1/Users"))
+        .basic_auth(
+            &running.config().api_key,
+            Some(&running.config().api_secret),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn state_file_keeps_every_user_across_restarts() {
+    let dir = TempDir::new("state");
+    let config = Config {
+        state_file: Some(dir.0.join("users.json")),
+        ..Config::default()
+    };
+    let running = spawn(config.clone()).await.unwrap();
+    let client = Client::new(&running);
+    let mut sids = Vec::new();
+    for i in 0..30 {
+        let (status, u) = client
+            .send(
+                reqwest::Method::POST,
+                "/v1/Users",
+                &form(&[("Identity", &format!("keep{i}"))]),
+            )
+            .await;
+        assert_eq!(status, 201);
+        sids.push(u["sid"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/v1/Services/{S2}/Users");
+    assert_eq!(
+        client
+            .send(reqwest::Method::POST, &path, &form(&[("Identity", "two")]))
+            .await
+            .0,
+        201
+    );
+    client
+        .send(
+            reqwest::Method::POST,
+            &item("keep0"),
+            &form(&[("FriendlyName", "K")]),
+        )
+        .await;
+    client
+        .send(reqwest::Method::DELETE, &item("keep1"), "")
+        .await;
+    // Saved after every mutation: a second store opened now already sees them.
+    let early = Emu::with(config.clone());
+    assert_eq!(early.get(&item("keep0")).await.json["friendly_name"], "K");
+    running.shutdown().await.unwrap();
+
+    let again = spawn(config).await.unwrap();
+    let client = Client::new(&again);
+    let (_, page) = client
+        .send(reqwest::Method::GET, "/v1/Users?PageSize=1000", "")
+        .await;
+    let got: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["sid"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = sids
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != sids[1])
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        client
+            .send(reqwest::Method::GET, &format!("{path}/two"), "")
+            .await
+            .0,
+        200
+    );
+    // New users still come after the old ones.
+    let (_, u) = client
+        .send(
+            reqwest::Method::POST,
+            "/v1/Users",
+            &form(&[("Identity", "later")]),
+        )
+        .await;
+    let (_, page) = client
+        .send(reqwest::Method::GET, "/v1/Users?PageSize=1000", "")
+        .await;
+    assert_eq!(
+        page["users"].as_array().unwrap().last().unwrap()["sid"],
+        u["sid"]
+    );
+    again.shutdown().await.unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_saves_its_state_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("sigterm");
+    let state = dir.0.join("state.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
+        .args(["serve", "--port", "0", "--state"])
+        .arg(&state)
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let banner: Vec<String> = lines.by_ref().take(11).map(Result::unwrap).collect();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(emulator::DEFAULT_AUTH_TOKEN))
+    );
+    assert!(banner.iter().any(|l| l.contains(S2)));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let res = reqwest::Client::new()
+            .post(format!("{base}/v1/Users"))
+            .basic_auth(
+                emulator::DEFAULT_ACCOUNT_SID,
+                Some(emulator::DEFAULT_AUTH_TOKEN),
+            )
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("Identity=signal")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("\"signal\""));
+}
+
+#[test]
+fn serve_never_prints_a_supplied_token() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
+        .args(["serve", "--port", "0"])
+        .env("TWILIO_AUTH_TOKEN", "my-very-secret-token")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(12)
+        .map(Result::unwrap)
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = lines.join("\n");
+    assert!(!text.contains("my-very-secret-token"), "{text}");
+    assert!(text.contains("(from TWILIO_AUTH_TOKEN)"), "{text}");
+}
+
+mod model {
+    //! The emulator against a plain in-memory model: random sequences of create, update,
+    //! delete, fetch and read must give the same answers.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const IDS: [&str; 6] = ["alice", "Alice", "a b", "a+b", "jürgen@example.com", "100%"];
+    const ATTRS: [&str; 3] = ["{}", "{\"a\":1}", "{\"nested\":{\"b\":[1,2]}}"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create {
+            id: usize,
+            name: Option<String>,
+            attrs: Option<usize>,
+            second_role: Option<bool>,
+        },
+        Update {
+            id: usize,
+            by_sid: bool,
+            name: Option<String>,
+            attrs: Option<usize>,
+            second_role: Option<bool>,
+        },
+        Delete {
+            id: usize,
+            by_sid: bool,
+        },
+        Fetch {
+            id: usize,
+            by_sid: bool,
+        },
+        Read {
+            page_size: u32,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let id = 0..IDS.len();
+        let name = proptest::option::of("[a-z é+]{0,6}");
+        let attrs = proptest::option::of(0..ATTRS.len());
+        let role = proptest::option::of(any::<bool>());
+        prop_oneof![
+            (id.clone(), name.clone(), attrs.clone(), role.clone()).prop_map(
+                |(id, name, attrs, second_role)| Op::Create {
+                    id,
+                    name,
+                    attrs,
+                    second_role
+                }
+            ),
+            (id.clone(), any::<bool>(), name, attrs, role).prop_map(
+                |(id, by_sid, name, attrs, second_role)| Op::Update {
+                    id,
+                    by_sid,
+                    name,
+                    attrs,
+                    second_role
+                }
+            ),
+            (id.clone(), any::<bool>()).prop_map(|(id, by_sid)| Op::Delete { id, by_sid }),
+            (id, any::<bool>()).prop_map(|(id, by_sid)| Op::Fetch { id, by_sid }),
+            (1u32..4).prop_map(|page_size| Op::Read { page_size }),
+        ]
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct ModelUser {
+        sid: String,
+        identity: String,
+        friendly_name: Option<String>,
+        attributes: String,
+        role_sid: String,
+    }
+
+    fn to_model(v: &Value) -> ModelUser {
+        ModelUser {
+            sid: v["sid"].as_str().unwrap().to_owned(),
+            identity: v["identity"].as_str().unwrap().to_owned(),
+            friendly_name: v["friendly_name"].as_str().map(str::to_owned),
+            attributes: v["attributes"].as_str().unwrap().to_owned(),
+            role_sid: v["role_sid"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn run(ops: Vec<Op>) {
+        let emu = Emu::new();
+        let roles = emu.config.default_service().clone();
+        let role = |second: bool| {
+            if second {
+                roles.second_role_sid.clone()
+            } else {
+                roles.default_role_sid.clone()
+            }
+        };
+        let mut model: Vec<ModelUser> = Vec::new();
+        // SIDs of deleted users, to look them up by SID after deletion.
+        let mut gone: Vec<String> = Vec::new();
+        let target = |model: &[ModelUser], gone: &[String], id: usize, by_sid: bool| {
+            let identity = IDS[id];
+            match (by_sid, model.iter().find(|u| u.identity == identity)) {
+                (true, Some(u)) => format!("/v1/Users/{}", u.sid),
+                (true, None) => match gone.last() {
+                    Some(sid) => format!("/v1/Users/{sid}"),
+                    None => item(identity),
+                },
+                (false, _) => item(identity),
+            }
+        };
+        for op in ops {
+            match op {
+                Op::Create {
+                    id,
+                    name,
+                    attrs,
+                    second_role,
+                } => {
+                    let mut pairs = vec![("Identity", IDS[id].to_owned())];
+                    if let Some(n) = &name {
+                        pairs.push(("FriendlyName", n.clone()));
+                    }
+                    if let Some(a) = attrs {
+                        pairs.push(("Attributes", ATTRS[a].to_owned()));
+                    }
+                    if let Some(r) = second_role {
+                        pairs.push(("RoleSid", role(r)));
+                    }
+                    let p: Vec<(&str, &str)> =
+                        pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let r = emu.post("/v1/Users", &p).await;
+                    if model.iter().any(|u| u.identity == IDS[id]) {
+                        assert_eq!(r.status, 409);
+                    } else {
+                        assert_eq!(r.status, 201, "{}", r.text);
+                        let got = to_model(&r.json);
+                        let want = ModelUser {
+                            sid: got.sid.clone(),
+                            identity: IDS[id].to_owned(),
+                            friendly_name: name,
+                            attributes: attrs.map_or("{}", |a| ATTRS[a]).to_owned(),
+                            role_sid: role(second_role.unwrap_or(false)),
+                        };
+                        assert_eq!(got, want);
+                        model.push(want);
+                    }
+                }
+                Op::Update {
+                    id,
+                    by_sid,
+                    name,
+                    attrs,
+                    second_role,
+                } => {
+                    let path = target(&model, &gone, id, by_sid);
+                    let mut pairs = Vec::new();
+                    if let Some(n) = &name {
+                        pairs.push(("FriendlyName", n.clone()));
+                    }
+                    if let Some(a) = attrs {
+                        pairs.push(("Attributes", ATTRS[a].to_owned()));
+                    }
+                    if let Some(r) = second_role {
+                        pairs.push(("RoleSid", role(r)));
+                    }
+                    let p: Vec<(&str, &str)> =
+                        pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let r = emu.post(&path, &p).await;
+                    match model.iter_mut().find(|u| u.identity == IDS[id]) {
+                        Some(u) => {
+                            if name.is_some() {
+                                u.friendly_name = name;
+                            }
+                            if let Some(a) = attrs {
+                                u.attributes = ATTRS[a].to_owned();
+                            }
+                            if let Some(r) = second_role {
+                                u.role_sid = role(r);
+                            }
+                            assert_eq!(r.status, 200);
+                            assert_eq!(&to_model(&r.json), u);
+                        }
+                        None => assert_eq!(r.status, 404),
+                    }
+                }
+                Op::Delete { id, by_sid } => {
+                    let path = target(&model, &gone, id, by_sid);
+                    let r = emu.delete(&path).await;
+                    match model.iter().position(|u| u.identity == IDS[id]) {
+                        Some(i) => {
+                            assert_eq!(r.status, 204);
+                            gone.push(model.remove(i).sid);
+                        }
+                        None => assert_eq!(r.status, 404),
+                    }
+                }
+                Op::Fetch { id, by_sid } => {
+                    let r = emu.get(&target(&model, &gone, id, by_sid)).await;
+                    match model.iter().find(|u| u.identity == IDS[id]) {
+                        Some(u) => {
+                            assert_eq!(r.status, 200);
+                            assert_eq!(&to_model(&r.json), u);
+                        }
+                        None => assert_eq!(r.status, 404),
+                    }
+                }
+                Op::Read { page_size } => {
+                    let all = emu.walk(&format!("/v1/Users?PageSize={page_size}")).await;
+                    let got: Vec<ModelUser> = all.iter().map(to_model).collect();
+                    assert_eq!(got, model);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn emulator_matches_the_model(ops in proptest::collection::vec(op(), 1..24)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(run(ops));
+        }
+    }
+}

@@ -35,15 +35,24 @@ fn get_str<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 /// What Create must have stored: each parameter given, and `{}` for attributes not given.
 pub fn created(user: &Value, sent: &UpdateParams) -> Vec<Finding> {
     let mut out = Vec::new();
-    if let Some(f) = &sent.friendly_name
-        && get_str(user, "friendly_name") != Some(f.as_str())
-    {
-        out.push(Finding::new(
-            "create.friendly_name.echo",
-            "/friendly_name",
-            format!("{f:?}"),
-            shown(user.get("friendly_name")),
-        ));
+    match &sent.friendly_name {
+        Some(f) if get_str(user, "friendly_name") != Some(f.as_str()) => {
+            out.push(Finding::new(
+                "create.friendly_name.echo",
+                "/friendly_name",
+                format!("{f:?}"),
+                shown(user.get("friendly_name")),
+            ));
+        }
+        None if user.get("friendly_name").is_some_and(|v| !v.is_null()) => {
+            out.push(Finding::new(
+                "create.friendly_name.default",
+                "/friendly_name",
+                "null",
+                shown(user.get("friendly_name")),
+            ));
+        }
+        _ => {}
     }
     match &sent.attributes {
         Some(a) => {

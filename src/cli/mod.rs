@@ -2,6 +2,7 @@
 
 pub mod clauses;
 pub mod exit;
+pub mod run;
 pub mod serve;
 pub mod validate;
 
@@ -20,6 +21,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the contract suite against a target (the embedded emulator by default).
+    Run(Box<run::RunArgs>),
     /// Check recorded JSON (a User, a Users page or an error body) offline.
     Validate(validate::ValidateArgs),
     /// Print the documentation's normative clauses and the checks that enforce each.
@@ -33,6 +36,7 @@ pub enum Command {
 impl Command {
     fn exec(self) -> anyhow::Result<ExitCode> {
         match self {
+            Command::Run(args) => args.exec(),
             Command::Validate(args) => args.exec(),
             Command::Clauses(args) => args.exec(),
             Command::Serve(args) => args.exec(),

@@ -92,8 +92,9 @@ pub fn is_loopback(url: &url::Url) -> bool {
 
 /// Parses and normalizes a target URL: http or https, no query, no trailing slash.
 pub fn parse_target(raw: &str) -> anyhow::Result<url::Url> {
-    let url = url::Url::parse(raw)
-        .map_err(|e| anyhow::anyhow!("invalid target `{raw}`: {e}; expected an http or https URL"))?;
+    let url = url::Url::parse(raw).map_err(|e| {
+        anyhow::anyhow!("invalid target `{raw}`: {e}; expected an http or https URL")
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         bail!("invalid target `{raw}`: expected an http or https URL");
     }
@@ -212,6 +213,43 @@ pub async fn preflight(client: &Client, base_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The plan of a run: URL forms, services and what is known of the target. For the embedded
+/// emulator its second service adds the service-scoped form, and its default service,
+/// account and reachability are known.
+pub fn build_plan(
+    p: &Prepared,
+    service_sid: Option<String>,
+    only_service: bool,
+    edition: Edition,
+    strict: bool,
+    max_pages: usize,
+) -> Plan {
+    let embedded = p.embedded.as_ref();
+    let mut forms = Vec::new();
+    if !only_service {
+        forms.push(UrlForm::Shortened);
+    }
+    let service_sid = match (service_sid, embedded) {
+        (Some(s), _) => Some(s),
+        (None, Some(e)) => e.config().services.get(1).map(|s| s.sid.clone()),
+        (None, None) => None,
+    };
+    if let Some(s) = &service_sid {
+        forms.push(UrlForm::Service(s.clone()));
+    }
+    Plan {
+        base_url: p.base_url.clone(),
+        edition,
+        forms,
+        service_sid,
+        default_service_sid: embedded.map(|e| e.config().default_service().sid.clone()),
+        reachability: embedded.map(|e| e.config().reachability),
+        strict,
+        run_prefix: format!("convcheck-{}-", runner::run_id()),
+        max_pages: max_pages.max(1),
+    }
+}
+
 impl RunArgs {
     /// Runs the suite.
     pub fn exec(mut self) -> anyhow::Result<ExitCode> {
@@ -242,29 +280,14 @@ impl RunArgs {
     fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
         let target_url = parse_target(&p.base_url)?;
         let embedded = p.embedded.as_ref();
-        let mut forms = Vec::new();
-        if !self.only_service {
-            forms.push(UrlForm::Shortened);
-        }
-        let service_sid = match (&self.service_sid, embedded) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(e)) => e.config().services.get(1).map(|s| s.sid.clone()),
-            (None, None) => None,
-        };
-        if let Some(s) = &service_sid {
-            forms.push(UrlForm::Service(s.clone()));
-        }
-        let plan = Plan {
-            base_url: p.base_url.clone(),
-            edition: self.edition,
-            forms,
-            service_sid,
-            default_service_sid: embedded.map(|e| e.config().default_service().sid.clone()),
-            reachability: embedded.map(|e| e.config().reachability),
-            strict: self.strict,
-            run_prefix: format!("convcheck-{}-", runner::run_id()),
-            max_pages: self.max_pages.max(1),
-        };
+        let plan = build_plan(
+            p,
+            self.service_sid.clone(),
+            self.only_service,
+            self.edition,
+            self.strict,
+            self.max_pages,
+        );
         let cases = suite::all();
         let writes_allowed = is_loopback(&target_url) || self.allow_writes;
         let listing = self.libtest.list;
@@ -303,21 +326,31 @@ impl RunArgs {
         let started_at = time::OffsetDateTime::now_utc();
         let started = Instant::now();
         let mut trials = Vec::new();
-        for (i, (case, form)) in runner::instances(&session.plan, &cases).into_iter().enumerate() {
+        for (i, (case, form)) in runner::instances(&session.plan, &cases)
+            .into_iter()
+            .enumerate()
+        {
             let id = case.id(&form);
             let kind = case.kind.as_str();
             if skip_writes && case.writes {
-                records.lock().unwrap_or_else(|p| p.into_inner()).push(CaseRecord {
-                    id: id.clone(),
-                    kind: kind.to_owned(),
-                    form: form.label().to_owned(),
-                    outcome: Outcome::Skipped,
-                    duration_ms: 0,
-                    findings: Vec::new(),
-                    exchanges: Vec::new(),
-                    error: None,
-                });
-                trials.push(Trial::test(id, || Ok(())).with_kind(kind).with_ignored_flag(true));
+                records
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(CaseRecord {
+                        id: id.clone(),
+                        kind: kind.to_owned(),
+                        form: form.label().to_owned(),
+                        outcome: Outcome::Skipped,
+                        duration_ms: 0,
+                        findings: Vec::new(),
+                        exchanges: Vec::new(),
+                        error: None,
+                    });
+                trials.push(
+                    Trial::test(id, || Ok(()))
+                        .with_kind(kind)
+                        .with_ignored_flag(true),
+                );
                 continue;
             }
             let session = session.clone();
@@ -390,11 +423,9 @@ impl RunArgs {
 fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
     match rec.outcome {
         Outcome::Passed | Outcome::Skipped | Outcome::ExpectedFailure => Ok(()),
-        Outcome::Errored => Err(format!(
-            "errored: {}",
-            rec.error.as_deref().unwrap_or("no answer")
-        )
-        .into()),
+        Outcome::Errored => {
+            Err(format!("errored: {}", rec.error.as_deref().unwrap_or("no answer")).into())
+        }
         Outcome::Failed => {
             let mut s = String::new();
             for f in &rec.findings {

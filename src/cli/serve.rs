@@ -249,7 +249,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => *a.options,
-            Command::Faults(_) => unreachable!("parsed `serve`"),
+            other => unreachable!("parsed `serve`, got {other:?}"),
         }
     }
 

@@ -258,7 +258,10 @@ impl Client {
         if let Some(a) = auth {
             builder = builder.header(reqwest::header::AUTHORIZATION, a);
         }
-        let resp = builder.send().await.map_err(|e| self.classify(&req.url, e))?;
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| self.classify(&req.url, e))?;
         let status = resp.status().as_u16();
         let response_headers = resp
             .headers()
@@ -321,7 +324,13 @@ mod tests {
             account_sid: "AC1".into(),
         };
         assert!(!format!("{c:?}").contains("hunter2"));
-        assert_eq!(c.header(), format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("AC1:hunter2")));
+        assert_eq!(
+            c.header(),
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("AC1:hunter2")
+            )
+        );
     }
 
     #[tokio::test]
@@ -342,7 +351,10 @@ mod tests {
         )
         .unwrap();
         let err = c
-            .send(&Request::new(reqwest::Method::GET, format!("http://127.0.0.1:{port}/v1/Users")))
+            .send(&Request::new(
+                reqwest::Method::GET,
+                format!("http://127.0.0.1:{port}/v1/Users"),
+            ))
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");

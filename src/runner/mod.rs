@@ -226,7 +226,8 @@ impl CaseRun {
         identity: &str,
         extra: &[(&str, &str)],
     ) -> Step<Value> {
-        let mut req = Request::new(Method::POST, self.collection_url(form)).param("Identity", identity);
+        let mut req =
+            Request::new(Method::POST, self.collection_url(form)).param("Identity", identity);
         for (k, v) in extra {
             req = req.param(k, *v);
         }
@@ -293,7 +294,11 @@ impl CaseRun {
                 continue;
             };
             let url = self.item_url(&entry.1.form, &sid);
-            if let Ok(ex) = self.session.client.send(&Request::new(Method::DELETE, url)).await
+            if let Ok(ex) = self
+                .session
+                .client
+                .send(&Request::new(Method::DELETE, url))
+                .await
                 && (ex.status == 204 || ex.status == 404)
             {
                 self.session.ledger.remove(&sid);
@@ -324,7 +329,7 @@ pub async fn run_case(session: Session, case: &CaseDef, form: UrlForm, index: us
     let result = (case.run)(&mut run).await;
     run.cleanup().await;
     let error = match result {
-        Err(Stop::Transport(e)) => Some(e.to_string()),
+        Err(Stop::Transport(ref e)) => Some(e.to_string()),
         _ => None,
     };
     let failing = run
@@ -387,12 +392,12 @@ pub async fn execute(session: &Session, cases: &[CaseDef], threads: usize) -> Ve
 pub async fn teardown(session: &Session) -> Vec<String> {
     let mut left = Vec::new();
     for (sid, created) in session.ledger.entries() {
-        let url = format!(
-            "{}{}",
-            session.plan.base_url,
-            created.form.item_path(&sid)
-        );
-        match session.client.send(&Request::new(Method::DELETE, url)).await {
+        let url = format!("{}{}", session.plan.base_url, created.form.item_path(&sid));
+        match session
+            .client
+            .send(&Request::new(Method::DELETE, url))
+            .await
+        {
             Ok(ex) if ex.status == 204 || ex.status == 404 => session.ledger.remove(&sid),
             _ => left.push(sid),
         }

@@ -4,6 +4,7 @@ pub mod clauses;
 pub mod exit;
 pub mod run;
 pub mod serve;
+pub mod sweep;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the contract suite against a target (the embedded emulator by default).
     Run(Box<run::RunArgs>),
+    /// Delete users left by earlier runs: only those whose identity starts with a prefix.
+    Sweep(sweep::SweepArgs),
     /// Check recorded JSON (a User, a Users page or an error body) offline.
     Validate(validate::ValidateArgs),
     /// Print the documentation's normative clauses and the checks that enforce each.
@@ -38,6 +41,7 @@ impl Command {
         match self {
             Command::Run(args) => args.exec(),
             Command::Validate(args) => args.exec(),
+            Command::Sweep(args) => args.exec(),
             Command::Clauses(args) => args.exec(),
             Command::Serve(args) => args.exec(),
             Command::Faults(args) => args.exec(),

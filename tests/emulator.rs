@@ -1542,3 +1542,47 @@ mod model {
         }
     }
 }
+
+mod robustness {
+    //! Arbitrary paths, queries and bodies never crash the emulator or get a 5xx.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_request_gets_a_non_5xx_answer(
+            method in prop_oneof![Just("GET"), Just("POST"), Just("DELETE"), Just("PUT")],
+            prefix in prop_oneof![
+                Just("/v1/Users".to_owned()),
+                Just(format!("/v1/Services/{S2}/Users")),
+                Just("/_emulator/Users".to_owned()),
+                Just(String::new()),
+            ],
+            tail in "[A-Za-z0-9%+._~!$&'()*,;=:@/-]{0,24}",
+            query in "[A-Za-z0-9%+=&._-]{0,30}",
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let emu = Emu::new();
+                emu.create("seed").await;
+                let uri = format!("{prefix}/{tail}?{query}");
+                let req = Request::builder()
+                    .method(method)
+                    .uri(uri.as_str())
+                    .header(header::HOST, HOST)
+                    .header(header::AUTHORIZATION, emu.auth())
+                    .body(Body::from(body))
+                    .unwrap();
+                let r = emu.send(req).await;
+                assert!(r.status < 500, "{method} {uri}: {}", r.text);
+                if r.status >= 400 {
+                    assert_eq!(r.json["status"], r.status, "{method} {uri}: {}", r.text);
+                }
+            });
+        }
+    }
+}

@@ -340,6 +340,15 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A `Running` dropped without [`Running::shutdown`] still stops serving.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

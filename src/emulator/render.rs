@@ -132,7 +132,7 @@ impl Ctx<'_> {
             reach(u.online)
         };
         let date_updated = if f.has(Fault::UpdatedBeforeCreated) {
-            u.date_created - 86_400
+            u.date_created.saturating_sub(86_400)
         } else {
             u.date_updated
         };

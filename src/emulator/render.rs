@@ -47,7 +47,7 @@ pub enum View {
     Fetch,
     /// Read.
     Read,
-    /// Create, Update, Delete (under a fault), and the presence route.
+    /// Create, Update, and Delete (under a fault).
     Write,
 }
 

@@ -1256,6 +1256,8 @@ fn serve_saves_its_state_on_sigterm() {
         .arg(&state)
         .env_remove("TWILIO_ACCOUNT_SID")
         .env_remove("TWILIO_AUTH_TOKEN")
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1302,6 +1304,9 @@ fn serve_never_prints_a_supplied_token() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
         .args(["serve", "--port", "0"])
         .env("TWILIO_AUTH_TOKEN", "my-very-secret-token")
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -20,7 +20,7 @@ fi
 
 echo "== building convcheck"
 cargo build --quiet --bin convcheck
-BIN="$ROOT/target/debug/convcheck"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/convcheck"
 
 # Fixed account and per-run token, passed as flags so an outer TWILIO_* environment
 # cannot change what the server accepts.

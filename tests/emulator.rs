@@ -1256,6 +1256,8 @@ fn serve_saves_its_state_on_sigterm() {
         .arg(&state)
         .env_remove("TWILIO_ACCOUNT_SID")
         .env_remove("TWILIO_AUTH_TOKEN")
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1302,6 +1304,9 @@ fn serve_never_prints_a_supplied_token() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
         .args(["serve", "--port", "0"])
         .env("TWILIO_AUTH_TOKEN", "my-very-secret-token")
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1540,5 +1545,234 @@ mod model {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(run(ops));
         }
+    }
+}
+
+mod robustness {
+    //! Arbitrary paths, queries and bodies never crash the emulator or get a 5xx.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_request_gets_a_non_5xx_answer(
+            method in prop_oneof![Just("GET"), Just("POST"), Just("DELETE"), Just("PUT")],
+            prefix in prop_oneof![
+                Just("/v1/Users".to_owned()),
+                Just(format!("/v1/Services/{S2}/Users")),
+                Just("/_emulator/Users".to_owned()),
+                Just(String::new()),
+            ],
+            tail in "[A-Za-z0-9%+._~!$&'()*,;=:@/-]{0,24}",
+            query in "[A-Za-z0-9%+=&._-]{0,30}",
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let emu = Emu::new();
+                emu.create("seed").await;
+                let uri = format!("{prefix}/{tail}?{query}");
+                let req = Request::builder()
+                    .method(method)
+                    .uri(uri.as_str())
+                    .header(header::HOST, HOST)
+                    .header(header::AUTHORIZATION, emu.auth())
+                    .body(Body::from(body))
+                    .unwrap();
+                let r = emu.send(req).await;
+                assert!(r.status < 500, "{method} {uri}: {}", r.text);
+                if r.status >= 400 {
+                    assert_eq!(r.json["status"], r.status, "{method} {uri}: {}", r.text);
+                }
+            });
+        }
+    }
+}
+
+mod fault_sweep {
+    //! Every fault must change what a black-box client sees in one fixed scenario, so the
+    //! harness has something to detect. The transcript hides what legitimately varies (SIDs,
+    //! the clock) and records date invariants instead.
+
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Norm {
+        sid: regex::Regex,
+        iso: regex::Regex,
+        sids: HashMap<String, String>,
+        created: HashMap<String, String>,
+    }
+
+    impl Default for Norm {
+        fn default() -> Self {
+            Norm {
+                sid: regex::Regex::new("US[0-9a-fA-F]{32}").unwrap(),
+                iso: regex::Regex::new(&rules().date_pattern).unwrap(),
+                sids: HashMap::new(),
+                created: HashMap::new(),
+            }
+        }
+    }
+
+    impl Norm {
+        fn string(&mut self, s: &str) -> String {
+            if self.iso.is_match(s) {
+                return "ISO".to_owned();
+            }
+            let mut out = s.to_owned();
+            for m in self.sid.clone().find_iter(s) {
+                let n = self.sids.len();
+                let name = self
+                    .sids
+                    .entry(m.as_str().to_owned())
+                    .or_insert_with(|| format!("SID{n}"))
+                    .clone();
+                out = out.replace(m.as_str(), &name);
+            }
+            out
+        }
+
+        fn value(&mut self, v: &Value) -> Value {
+            match v {
+                Value::String(s) => Value::String(self.string(s)),
+                Value::Array(a) => Value::Array(a.iter().map(|x| self.value(x)).collect()),
+                Value::Object(o) => {
+                    let mut m = serde_json::Map::new();
+                    for (k, x) in o {
+                        m.insert(k.clone(), self.value(x));
+                    }
+                    if let (Some(Value::String(c)), Some(Value::String(u))) =
+                        (o.get("date_created"), o.get("date_updated"))
+                    {
+                        m.insert("_order_ok".into(), Value::Bool(u >= c));
+                        if let Some(Value::String(sid)) = o.get("sid") {
+                            let first = self.created.entry(sid.clone()).or_insert(c.clone());
+                            m.insert("_created_stable".into(), Value::Bool(first == c));
+                        }
+                    }
+                    Value::Object(m)
+                }
+                other => other.clone(),
+            }
+        }
+    }
+
+    /// Everything after the host: meta URLs are followed whatever host they name.
+    fn path_of(url: &str) -> String {
+        url.find("/v1/")
+            .map_or(url.to_owned(), |i| url[i..].to_owned())
+    }
+
+    async fn scenario(faults: &[Fault]) -> Vec<String> {
+        let emu = Emu::faulty(faults);
+        let mut norm = Norm::default();
+        let mut log = Vec::new();
+        let s2 = format!("/v1/Services/{S2}/Users");
+        let odd = "Mix+Case %41ü";
+        let mut record = |r: Resp, norm: &mut Norm| {
+            let body = if r.json.is_null() {
+                Value::String(r.text.clone())
+            } else {
+                norm.value(&r.json)
+            };
+            log.push(format!("{} {:?} {body}", r.status, r.content_type));
+            r.json
+        };
+        let anon = Request::builder()
+            .uri("/v1/Users")
+            .header(header::HOST, HOST)
+            .body(Body::empty())
+            .unwrap();
+        record(emu.send(anon).await, &mut norm);
+        record(
+            emu.post("/v1/Users", &[("Identity", "u0")]).await,
+            &mut norm,
+        );
+        record(
+            emu.post("/v1/Users", &[("Identity", "u0")]).await,
+            &mut norm,
+        );
+        record(
+            emu.post("/v1/Users", &[("FriendlyName", "x")]).await,
+            &mut norm,
+        );
+        let sid_like = "US0123456789abcdef0123456789abcdef";
+        record(
+            emu.post("/v1/Users", &[("Identity", sid_like)]).await,
+            &mut norm,
+        );
+        for (k, v) in [("RoleSid", "RL1"), ("Attributes", "[]")] {
+            record(
+                emu.post("/v1/Users", &[("Identity", "v"), (k, v)]).await,
+                &mut norm,
+            );
+        }
+        let h = [(rules().webhook_header.name.as_str(), "maybe")];
+        let body = form(&[("Identity", "w")]);
+        record(emu.call("POST", "/v1/Users", &body, &h).await, &mut norm);
+        let created = record(emu.post(&s2, &[("Identity", odd)]).await, &mut norm);
+        let seg = encode_segment(odd);
+        record(emu.get(&format!("{s2}/{seg}")).await, &mut norm);
+        let lower = encode_segment(&odd.to_lowercase());
+        record(emu.get(&format!("{s2}/{lower}")).await, &mut norm);
+        record(emu.get(&format!("/v1/Users/{seg}")).await, &mut norm);
+        if let Some(sid) = created["sid"].as_str() {
+            record(emu.get(&format!("/v1/Users/{sid}")).await, &mut norm);
+        }
+        let unknown = "/v1/Services/IS000000000000000000000000000000ff/Users";
+        record(emu.get(unknown).await, &mut norm);
+        let u0 = emu.get("/v1/Users/u0").await;
+        let u0_sid = u0.json["sid"].as_str().unwrap_or("none").to_owned();
+        record(u0, &mut norm);
+        record(emu.get(&format!("/v1/Users/{u0_sid}")).await, &mut norm);
+        record(
+            emu.post("/v1/Users/u0", &[("FriendlyName", "F")]).await,
+            &mut norm,
+        );
+        let attrs = [("Attributes", "{\"a\":1}")];
+        record(emu.post("/v1/Users/u0", &attrs).await, &mut norm);
+        record(emu.get("/v1/Users/u0").await, &mut norm);
+        for i in 0..5 {
+            let id = format!("p{i}");
+            record(emu.post("/v1/Users", &[("Identity", &id)]).await, &mut norm);
+        }
+        let mut url = "/v1/Users?PageSize=2".to_owned();
+        for _ in 0..6 {
+            let page = record(emu.get(&url).await, &mut norm);
+            match page["meta"]["next_page_url"].as_str() {
+                Some(next) => url = path_of(next),
+                None => break,
+            }
+        }
+        record(emu.get("/v1/Users").await, &mut norm);
+        record(emu.get("/v1/Users?PageSize=0").await, &mut norm);
+        record(emu.delete("/v1/Users/u0").await, &mut norm);
+        record(emu.get("/v1/Users/u0").await, &mut norm);
+        record(emu.get("/v1/Nothing").await, &mut norm);
+        log
+    }
+
+    #[tokio::test]
+    async fn every_fault_changes_what_a_client_sees() {
+        let baseline = scenario(&[]).await;
+        assert_eq!(
+            baseline,
+            scenario(&[]).await,
+            "the scenario must be deterministic"
+        );
+        let mut unseen = Vec::new();
+        for f in Fault::ALL {
+            if scenario(&[f]).await == baseline {
+                unseen.push(f.name());
+            }
+        }
+        assert!(
+            unseen.is_empty(),
+            "faults invisible to the scenario: {unseen:?}"
+        );
     }
 }

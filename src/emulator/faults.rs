@@ -403,7 +403,7 @@ impl Fault {
             ),
             ContentTypeTextPlain => (
                 "content-type-text-plain",
-                "errors",
+                "headers",
                 "JSON bodies are sent as `text/plain`",
             ),
             AuthNotEnforced => (

@@ -526,7 +526,7 @@ fn update(
             }
             let t = now();
             if faults.has(Fault::CreatedMoves) {
-                user.date_created = t.max(user.date_created + 1);
+                user.date_created = t.max(user.date_created.saturating_add(1));
             }
             user.date_updated = t.max(user.date_updated).max(user.date_created);
         }
@@ -740,14 +740,20 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
         None
     } else if let Some(next_first) = following {
         if faults.has(Fault::PageRepeated) {
-            Some(page_url(page + 1, before_first.map(Token::After)))
+            Some(page_url(
+                page.saturating_add(1),
+                before_first.map(Token::After),
+            ))
         } else if faults.has(Fault::UserSkipped) {
-            Some(page_url(page + 1, Some(Token::After(next_first))))
+            Some(page_url(
+                page.saturating_add(1),
+                Some(Token::After(next_first)),
+            ))
         } else {
-            Some(page_url(page + 1, anchor.map(Token::After)))
+            Some(page_url(page.saturating_add(1), anchor.map(Token::After)))
         }
     } else if faults.has(Fault::NextOnLastPage) {
-        Some(page_url(page + 1, anchor.map(Token::After)))
+        Some(page_url(page.saturating_add(1), anchor.map(Token::After)))
     } else {
         None
     };

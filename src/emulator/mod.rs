@@ -260,6 +260,9 @@ impl AppState {
 
 /// The emulator as an axum router. Routing is done by hand on the raw path, so a `{Sid}`
 /// segment is percent-decoded exactly once and unknown routes get Twilio's error body.
+///
+/// URLs in answers use the request's Host header; without a usable one they use
+/// `http://{host}:{port}` of the [`Config`], replaced by the bound address under [`spawn`].
 pub fn app(state: AppState) -> axum::Router {
     axum::Router::new()
         .fallback(http::dispatch)
@@ -337,6 +340,15 @@ impl Running {
         }
         let store = Arc::clone(self.state.store());
         store.save_async().await
+    }
+}
+
+impl Drop for Running {
+    /// A `Running` dropped without [`Running::shutdown`] still stops serving.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

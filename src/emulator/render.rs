@@ -47,7 +47,7 @@ pub enum View {
     Fetch,
     /// Read.
     Read,
-    /// Create, Update, Delete (under a fault), and the presence route.
+    /// Create, Update, and Delete (under a fault).
     Write,
 }
 
@@ -132,7 +132,7 @@ impl Ctx<'_> {
             reach(u.online)
         };
         let date_updated = if f.has(Fault::UpdatedBeforeCreated) {
-            u.date_created - 86_400
+            u.date_created.saturating_sub(86_400)
         } else {
             u.date_updated
         };

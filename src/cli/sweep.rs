@@ -36,7 +36,9 @@ impl SweepArgs {
     /// Lists the matching users, asks, deletes.
     pub fn exec(self) -> anyhow::Result<ExitCode> {
         if self.target.target.is_none() {
-            bail!("sweep needs --target (or CONVCHECK_TARGET): the embedded emulator keeps nothing to sweep");
+            bail!(
+                "sweep needs --target (or CONVCHECK_TARGET): the embedded emulator keeps nothing to sweep"
+            );
         }
         if self.prefix.trim().is_empty() {
             bail!("refusing an empty --prefix: it would match every user");
@@ -44,7 +46,10 @@ impl SweepArgs {
         if let Some(s) = &self.service_sid
             && !SidKind::Service.matches(s)
         {
-            bail!("malformed service sid `{s}`: expected `{}`", SidKind::Service.pattern());
+            bail!(
+                "malformed service sid `{s}`: expected `{}`",
+                SidKind::Service.pattern()
+            );
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -76,7 +81,10 @@ impl SweepArgs {
         }
         if !self.yes {
             if !std::io::stdin().is_terminal() {
-                bail!("refusing to delete {} users without confirmation: pass --yes", found.len());
+                bail!(
+                    "refusing to delete {} users without confirmation: pass --yes",
+                    found.len()
+                );
             }
             print!("delete these {} users? [y/N] ", found.len());
             std::io::stdout().flush()?;
@@ -89,7 +97,11 @@ impl SweepArgs {
         }
         let mut failed = 0;
         for (form, sid, _) in &found {
-            let url = format!("{}{}", p.base_url, form.item_path(&identity::encode_segment(sid)));
+            let url = format!(
+                "{}{}",
+                p.base_url,
+                form.item_path(&identity::encode_segment(sid))
+            );
             match p.client.send(&Request::new(Method::DELETE, url)).await {
                 Ok(ex) if ex.status == 204 || ex.status == 404 => {}
                 Ok(ex) => {
@@ -103,7 +115,11 @@ impl SweepArgs {
             }
         }
         println!("deleted {} of {} users", found.len() - failed, found.len());
-        Ok(ExitCode::from(if failed > 0 { super::exit::USAGE } else { 0 }))
+        Ok(ExitCode::from(if failed > 0 {
+            super::exit::USAGE
+        } else {
+            0
+        }))
     }
 }
 

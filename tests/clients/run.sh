@@ -69,6 +69,10 @@ echo "== python: twilio $("$VENV/bin/python" -c 'import twilio; print(twilio.__v
 echo "== node: twilio $(node -p 'require(process.argv[1]).version' "$CLIENTS/node_modules/twilio/package.json")"
 node "$CLIENTS/node_client.js" </dev/null || status=1
 
+echo "== convcheck run against the emulator in another process"
+"$BIN" run --target "$BASE" --account-sid "$ACCOUNT" --auth-token "$TOKEN" \
+  --service-sid "$SERVICE" --format terse </dev/null || status=1
+
 if [ "$status" -ne 0 ]; then
   echo "== emulator log" >&2
   cat "$LOG" >&2

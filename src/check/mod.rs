@@ -396,6 +396,29 @@ pub fn refusal(ex: &Exchange, r: &Refusal) -> Vec<Finding> {
     out
 }
 
+/// Whether `url` is on `base`: the base's text followed by the end, `/`, `?` or `#`. A bare
+/// prefix test would take `https://h.com.evil` for `https://h.com`, `http://h:40100` for
+/// `http://h:4010` and `/apix` for `/api`.
+pub(crate) fn on_base(url: &str, base: &str) -> bool {
+    let base = base.trim_end_matches('/');
+    url.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+}
+
+/// Whether `url` passes the schemas' absolute-URL pattern (`^https?://[^/?#]+/`) yet no URL
+/// parser takes it (a port out of range, a malformed host). The schema cannot see that, so
+/// the rules report it under the same `absolute` check.
+pub(crate) fn unparseable(url: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        let pattern = Doc::User.schema()["properties"]["url"]["pattern"]
+            .as_str()
+            .expect("specs/user.schema.json gives `url` a pattern");
+        regex::Regex::new(pattern).expect("the url pattern compiles")
+    });
+    re.is_match(url) && url::Url::parse(url).is_err()
+}
+
 /// Renders a JSON value short enough for a message.
 pub(crate) fn shown(v: Option<&Value>) -> String {
     match v {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::user::user_rules;
-use super::{Context, Finding, schema, shown};
+use super::{Context, Finding, on_base, schema, shown, unparseable};
 use crate::spec::{Doc, Operation};
 
 /// What a Read request asked for, taken from its URL.
@@ -139,7 +139,17 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
     let link = |key: &str| meta.get(key).and_then(Value::as_str);
     let mut check_link = |key: &str, id: &str, want_page: Option<i64>| {
         let Some(url) = link(key) else { return };
-        let Ok(u) = url::Url::parse(url) else { return };
+        let Ok(u) = url::Url::parse(url) else {
+            if unparseable(url) {
+                out.push(Finding::new(
+                    &format!("page.meta.{key}.absolute"),
+                    format!("/meta/{key}"),
+                    "an absolute http(s) URL",
+                    format!("`{url}`, which no URL parser accepts"),
+                ));
+            }
+            return;
+        };
         let q = Query::of(&u);
         let mut wrong = Vec::new();
         if let Some(path) = &path
@@ -171,11 +181,14 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
     };
     check_link("url", "page.meta.url.self", page);
     check_link("first_page_url", "page.meta.first_page_url.value", Some(0));
-    check_link(
-        "previous_page_url",
-        "page.meta.previous_page_url.value",
-        page.map(|p| p - 1),
-    );
+    // On page 0 any previous_page_url is wrong, and the rule below says so once.
+    if page != Some(0) {
+        check_link(
+            "previous_page_url",
+            "page.meta.previous_page_url.value",
+            page.map(|p| p - 1),
+        );
+    }
     check_link(
         "next_page_url",
         "page.meta.next_page_url.value",
@@ -232,7 +245,7 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
             "next_page_url",
         ] {
             if let Some(url) = link(key)
-                && !url.starts_with(base)
+                && !on_base(url, base)
             {
                 out.push(Finding::new(
                     "page.meta.urls.base",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Context, Finding, schema, shown};
+use super::{Context, Finding, on_base, schema, shown, unparseable};
 use crate::spec::{self, Doc, Operation, UrlForm};
 
 /// Checks a User body: schema and property rules.
@@ -50,6 +50,17 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
         ));
     }
 
+    if let Some(url) = str_at(v, "url")
+        && unparseable(url)
+    {
+        out.push(Finding::new(
+            "user.url.absolute",
+            p("url"),
+            "an absolute http(s) URL",
+            format!("`{url}`, which no URL parser accepts"),
+        ));
+    }
+
     let sid = str_at(v, "sid");
     let service = str_at(v, "chat_service_sid");
     if let (Some(url), Some(sid)) = (str_at(v, "url"), sid)
@@ -77,7 +88,7 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
             ));
         }
         if let Some(base) = &ctx.base_url
-            && !url.starts_with(base.trim_end_matches('/'))
+            && !on_base(url, base)
         {
             out.push(Finding::new(
                 "user.url.base",
@@ -94,6 +105,16 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
         for (name, suffix) in &spec::rules().links {
             let want = format!("{url}{suffix}");
             let got = links.get(name).and_then(Value::as_str);
+            if let Some(got) = got
+                && unparseable(got)
+            {
+                out.push(Finding::new(
+                    "user.links.user_conversations.absolute",
+                    format!("{at}/links/{name}"),
+                    "an absolute http(s) URL",
+                    format!("`{got}`, which no URL parser accepts"),
+                ));
+            }
             if let Some(got) = got
                 && got != want
             {

@@ -35,10 +35,20 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Encodes `value` as one RFC 3986 path segment (UTF-8, percent-encoded).
+/// Whether `value` can travel as one path segment at all. `""` names the collection, and
+/// `"."` and `".."` are dot-segments: WHATWG URL parsers (the `url` crate, hence reqwest)
+/// remove them even percent-encoded (`%2E`, `%2e`), and RFC 3986 normalisation decodes `%2E`
+/// back to `.`. Such an identity cannot be looked up by path; callers must check first.
+pub fn addressable(value: &str) -> bool {
+    !matches!(value, "" | "." | "..")
+}
+
+/// Encodes `value` as one RFC 3986 path segment (UTF-8, percent-encoded). Only meaningful
+/// for an [`addressable`] value: `"."` and `".."` come out as `%2E` and `%2E%2E`, which URL
+/// parsers still collapse.
 pub fn encode_segment(value: &str) -> String {
     let encoded = utf8_percent_encode(value, SEGMENT).to_string();
-    // "." and ".." are dot-segments that clients and servers collapse; encode them too.
+    // Encoded dots at least survive servers that only collapse literal dot-segments.
     match encoded.as_str() {
         "." => "%2E".to_owned(),
         ".." => "%2E%2E".to_owned(),
@@ -97,6 +107,16 @@ mod tests {
         for c in RESERVED {
             let e = encode_segment(&c.to_string());
             assert!(e.starts_with('%') && e.len() == 3, "{c} -> {e}");
+        }
+    }
+
+    #[test]
+    fn dots_and_empty_are_not_addressable() {
+        for v in ["", ".", ".."] {
+            assert!(!addressable(v), "{v:?}");
+        }
+        for v in ["...", ". ", "a.", "US", " "] {
+            assert!(addressable(v), "{v:?}");
         }
     }
 

@@ -68,6 +68,7 @@ async fn faithful_emulator_passes_every_case_with_no_finding() {
             .map(|r| format!("{}: {:?} {:?} {:?}", r.id, r.outcome, r.error, r.findings))
             .collect();
         assert!(bad.is_empty(), "edition {edition}: {bad:#?}");
+        assert_eq!(runner::diagnose(&records), Vec::<String>::new());
     }
 }
 
@@ -107,6 +108,16 @@ async fn every_fault_is_killed() {
         }
     }
     println!("{table}");
+    let stateless = rows
+        .iter()
+        .find(|(f, _, _)| f.name() == "update-ignored")
+        .map(|(f, _, _)| *f)
+        .expect("update-ignored is a fault");
+    let notes = runner::diagnose(&run_with(vec![stateless], Edition::Docs).await);
+    assert!(
+        notes.iter().any(|n| n.contains("keeps no state")),
+        "{notes:?}"
+    );
     assert!(
         survivors.is_empty(),
         "faults no check detects: {survivors:?}\n{table}"

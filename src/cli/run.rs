@@ -391,6 +391,7 @@ impl RunArgs {
                 .unwrap_or_default(),
             duration_ms: started.elapsed().as_millis() as u64,
             summary: Summary::of(&cases_run),
+            notes: runner::diagnose(&cases_run),
             cases: cases_run,
         };
         print_warnings(&report, self.strict);
@@ -404,6 +405,9 @@ impl RunArgs {
             "convcheck: {} passed, {} failed, {} errored, {} skipped against {what} at {} (edition {})",
             s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
         );
+        for note in &report.notes {
+            println!("note: {note}");
+        }
         if let Some(path) = &self.report_json {
             let text = serde_json::to_string_pretty(&report)?;
             std::fs::write(path, text + "\n")

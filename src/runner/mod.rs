@@ -17,7 +17,7 @@ use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
 use crate::suite::CaseDef;
-pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary};
+pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose};
 
 /// What a run is asked to do, independent of how it was started.
 #[derive(Debug, Clone)]

@@ -100,6 +100,66 @@ pub struct Report {
     pub duration_ms: u64,
     /// Counts by outcome.
     pub summary: Summary,
+    /// What the findings say about the target as a whole (for example that it keeps no
+    /// state), in sentences.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// Every case.
     pub cases: Vec<CaseRecord>,
+}
+
+/// Reads patterns across cases that one finding cannot show: a target that keeps no state
+/// (a created user fetched back as someone else), one that ignores credentials, one whose
+/// errors are not Twilio's. Each note says what the target does not do.
+pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
+    let findings = || cases.iter().flat_map(|c| c.findings.iter());
+    let count = |pred: &dyn Fn(&Finding) -> bool| findings().filter(|f| pred(f)).count();
+    let mut notes = Vec::new();
+    let stateless = count(&|f| {
+        f.check == "user.identity.echo"
+            && f.request.as_deref().is_some_and(|r| r.starts_with("GET "))
+    }) + count(&|f| {
+        matches!(
+            f.check.as_str(),
+            "lookup.identity.same" | "update.applied" | "update.others.unchanged"
+        )
+    });
+    if stateless > 0 {
+        notes.push(format!(
+            "the target keeps no state: users it answered as created or updated came back as other users or unchanged ({stateless} findings); a mock serving fixed examples (such as Prism) behaves like this, and every case that reads back what it wrote fails"
+        ));
+    }
+    let refusals = count(&|f| {
+        matches!(
+            f.check.as_str(),
+            "create.identity.required"
+                | "create.identity.duplicate"
+                | "create.identity.sid-shaped"
+                | "create.role_sid.malformed"
+                | "fetch.unknown-sid"
+                | "fetch.unknown-identity"
+                | "delete.then-404"
+        )
+    });
+    if refusals > 0 {
+        notes.push(format!(
+            "the target accepts or answers wrongly requests Twilio refuses ({refusals} findings): unknown users, missing or duplicate identities, malformed RoleSid"
+        ));
+    }
+    let error_format = count(&|f| f.check.starts_with("error.") && f.check.ends_with(".present"))
+        + count(&|f| f.check == "error.body.json");
+    if error_format > 0 {
+        notes.push(format!(
+            "the target's error bodies are not Twilio's `{{code, message, more_info, status}}` ({error_format} findings)"
+        ));
+    }
+    if count(&|f| f.check == "auth.rejected") > 0 {
+        notes.push("the target serves requests without valid credentials".to_owned());
+    }
+    if count(&|f| f.check == "page.meta.urls.base") > 0 {
+        notes.push(
+            "the target's pagination URLs point elsewhere than the target: the helper libraries follow next_page_url verbatim and would leave it".to_owned(),
+        );
+    }
+    notes
 }

@@ -23,6 +23,10 @@ struct Case {
     #[serde(default)]
     stderr_contains: Vec<String>,
     stderr_lines: Option<usize>,
+    #[serde(default)]
+    stderr_lacks: Vec<String>,
+    #[serde(default)]
+    env_remove: Vec<String>,
 }
 
 fn root() -> PathBuf {
@@ -32,10 +36,12 @@ fn root() -> PathBuf {
 fn run_case(dir: &Path) -> Result<(), Failed> {
     let text = std::fs::read_to_string(dir.join("case.json"))?;
     let case: Case = serde_json::from_str(&text)?;
-    let out = Command::new(env!("CARGO_BIN_EXE_convcheck"))
-        .args(&case.args)
-        .current_dir(root())
-        .output()?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_convcheck"));
+    cmd.args(&case.args).current_dir(root());
+    for k in &case.env_remove {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let ctx = || format!("\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
@@ -75,6 +81,11 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     for s in &case.stderr_contains {
         if !stderr.contains(s.as_str()) {
             return Err(format!("stderr lacks {s:?}{}", ctx()).into());
+        }
+    }
+    for s in &case.stderr_lacks {
+        if stderr.contains(s.as_str()) || stdout.contains(s.as_str()) {
+            return Err(format!("output shows {s:?}{}", ctx()).into());
         }
     }
     if let Some(n) = case.stderr_lines

@@ -394,19 +394,30 @@ impl RunArgs {
             notes: runner::diagnose(&cases_run),
             cases: cases_run,
         };
-        print_warnings(&report, self.strict);
+        // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
+        let json_lines = self.libtest.format == Some(libtest_mimic::FormatSetting::Json);
+        let say = |line: String| {
+            if json_lines {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        };
+        for line in warning_lines(&report, self.strict) {
+            say(line);
+        }
         let what = if embedded.is_some() {
             "the embedded emulator"
         } else {
             "the target"
         };
         let s = report.summary;
-        println!(
+        say(format!(
             "convcheck: {} passed, {} failed, {} errored, {} skipped against {what} at {} (edition {})",
             s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
-        );
+        ));
         for note in &report.notes {
-            println!("note: {note}");
+            say(format!("note: {note}"));
         }
         if let Some(path) = &self.report_json {
             let text = serde_json::to_string_pretty(&report)?;
@@ -441,23 +452,23 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
     }
 }
 
-fn print_warnings(report: &Report, strict: bool) {
+fn warning_lines(report: &Report, strict: bool) -> Vec<String> {
     if strict {
-        return;
+        return Vec::new();
     }
-    let warnings: Vec<_> = report
+    let warnings: Vec<String> = report
         .cases
         .iter()
         .filter(|c| c.outcome == Outcome::Passed)
         .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
         .filter(|(_, f)| f.severity == Severity::Should)
+        .map(|(c, f)| format!("  {}: [{}] {}", c.id, f.check, f.message))
         .collect();
     if warnings.is_empty() {
-        return;
+        return warnings;
     }
-    println!("SHOULD findings (they fail the run only with --strict):");
-    for (c, f) in warnings {
-        println!("  {}: [{}] {}", c.id, f.check, f.message);
-    }
-    println!();
+    let mut out = vec!["SHOULD findings (they fail the run only with --strict):".to_owned()];
+    out.extend(warnings);
+    out.push(String::new());
+    out
 }

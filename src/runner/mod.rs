@@ -178,6 +178,10 @@ impl CaseRun {
             method: ex.method.clone(),
             url: ex.url.clone(),
             status: ex.status,
+            request_headers: ex.request_headers.clone(),
+            request_body: (!ex.request_body.is_empty())
+                .then(|| String::from_utf8_lossy(&ex.request_body).into_owned()),
+            response: None,
         });
         Ok(ex)
     }

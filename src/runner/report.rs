@@ -29,6 +29,15 @@ pub struct ExchangeSummary {
     pub url: String,
     /// Response status.
     pub status: u16,
+    /// Request headers other than credentials (which never enter an exchange).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<(String, String)>,
+    /// The form body sent, when there was one. It holds only values the run generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    /// The response body, normalized (see `snapshot`), when the run keeps responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<serde_json::Value>,
 }
 
 /// One case's result.

@@ -167,3 +167,33 @@ fn walk_finds_repeats_and_gaps() {
         vec!["page.walk.bounded", "page.walk.complete"]
     );
 }
+
+#[test]
+fn impossible_dates_are_reported_under_the_format_check() {
+    let mut u = good_user();
+    u["date_created"] = json!("2019-13-45T99:99:99Z");
+    u["date_updated"] = json!("2019-13-45T99:99:99Z");
+    let ctx = Context::for_op(Operation::Fetch, UrlForm::Shortened, Edition::Docs);
+    assert_eq!(
+        ids(&user_body(&u, &ctx)),
+        vec!["user.date_created.format", "user.date_updated.format"]
+    );
+}
+
+#[test]
+fn on_the_known_base_the_url_path_is_exact() {
+    let ctx = Context {
+        base_url: Some("http://127.0.0.1:4010".into()),
+        ..Context::for_op(Operation::Fetch, UrlForm::Shortened, Edition::Docs)
+    };
+    let sid = "US0123456789abcdef0123456789abcdef";
+    for url in [
+        format!("http://127.0.0.1:4010/extra/v1/Users/{sid}"),
+        format!("http://127.0.0.1:4010/v1/Users/{sid}#frag"),
+    ] {
+        let mut u = good_user();
+        u["url"] = json!(url);
+        u["links"]["user_conversations"] = json!(format!("{url}/Conversations"));
+        assert_eq!(ids(&user_body(&u, &ctx)), vec!["user.url.self"], "{url}");
+    }
+}

@@ -36,6 +36,19 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
     }
 
     let date_re = spec::date_regex();
+    for key in ["date_created", "date_updated"] {
+        if let Some(d) = str_at(v, key)
+            && date_re.is_match(d)
+            && !is_calendar_date(d)
+        {
+            out.push(Finding::new(
+                &format!("user.{key}.format"),
+                p(key),
+                "a real UTC date and time",
+                format!("`{d}`"),
+            ));
+        }
+    }
     if let (Some(c), Some(u)) = (str_at(v, "date_created"), str_at(v, "date_updated"))
         && date_re.is_match(c)
         && date_re.is_match(u)
@@ -78,7 +91,21 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
                 w
             }
         };
-        let ok = parsed.query().is_none() && wanted.iter().any(|w| path.ends_with(w.as_str()));
+        // On the known base, the path is exactly the base's path and the resource path.
+        // Elsewhere (`user.url.base` reports that) or with the base unknown, anything may
+        // stand before the resource path, such as a mount point.
+        let base_path = ctx
+            .base_url
+            .as_deref()
+            .filter(|b| on_base(url, b))
+            .and_then(|b| url::Url::parse(b).ok())
+            .map(|b| b.path().trim_end_matches('/').to_owned());
+        let ok = parsed.query().is_none()
+            && parsed.fragment().is_none()
+            && wanted.iter().any(|w| match &base_path {
+                Some(bp) => path == format!("{bp}{w}"),
+                None => path.ends_with(w.as_str()),
+            });
         if !ok {
             out.push(Finding::new(
                 "user.url.self",
@@ -203,4 +230,11 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Whether a string already shaped `YYYY-MM-DDTHH:MM:SSZ` names a real instant.
+fn is_calendar_date(s: &str) -> bool {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::PrimitiveDateTime::parse(s, &format).is_ok()
 }

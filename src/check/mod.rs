@@ -347,6 +347,26 @@ impl Refusal {
         }
     }
 
+    /// A refusal with exactly this status and any code.
+    pub fn status(check: &str, status: u16) -> Refusal {
+        Refusal {
+            check: check.to_owned(),
+            statuses: Statuses::Exactly(status),
+            preferred_status: None,
+            codes: Vec::new(),
+        }
+    }
+
+    /// A refusal where any 4xx and any code will do, `preferred` if given being a SHOULD.
+    pub fn client_error(check: &str, preferred: Option<u16>) -> Refusal {
+        Refusal {
+            check: check.to_owned(),
+            statuses: Statuses::ClientError,
+            preferred_status: preferred,
+            codes: Vec::new(),
+        }
+    }
+
     /// A refusal where any 4xx will do, `rule`'s status and codes preferred.
     pub fn any_4xx(check: &str, rule: &spec::ErrorRule) -> Refusal {
         Refusal {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::check::{self, Refusal, Statuses, UpdateParams};
+use crate::check::{self, Refusal, UpdateParams};
 use crate::client::{Auth, Request};
 use crate::runner::{CaseRun, Plan, Step, Stop, json};
 use crate::spec::{self, Doc, Operation, SidKind, UrlForm};
@@ -469,12 +469,7 @@ async fn webhook_invalid(r: &mut CaseRun) -> Step<()> {
         .param("Identity", &id)
         .header(&spec::rules().webhook_header.name, "maybe");
     let (ex, _) = r.post_create(&form, req).await?;
-    let refusal = Refusal {
-        check: "webhook.header.invalid".into(),
-        statuses: Statuses::ClientError,
-        preferred_status: Some(400),
-        codes: Vec::new(),
-    };
+    let refusal = Refusal::client_error("webhook.header.invalid", Some(400));
     r.report(check::refusal(&ex, &refusal));
     Ok(())
 }
@@ -822,12 +817,7 @@ async fn read_bounds(r: &mut CaseRun) -> Step<()> {
             )]);
         }
         if (400..500).contains(&ex.status) {
-            let refusal = Refusal {
-                check: "page.size.bounds".into(),
-                statuses: Statuses::ClientError,
-                preferred_status: None,
-                codes: Vec::new(),
-            };
+            let refusal = Refusal::client_error("page.size.bounds", None);
             r.report(check::refusal(&ex, &refusal));
             continue;
         }
@@ -939,12 +929,7 @@ async fn malformed_role(r: &mut CaseRun) -> Step<()> {
         .param("Identity", &id)
         .param("RoleSid", "RL123");
     let (ex, _) = r.post_create(&form, req).await?;
-    let refusal = Refusal {
-        check: "create.role_sid.malformed".into(),
-        statuses: Statuses::Exactly(400),
-        preferred_status: None,
-        codes: Vec::new(),
-    };
+    let refusal = Refusal::status("create.role_sid.malformed", 400);
     r.report(check::refusal(&ex, &refusal));
     Ok(())
 }
@@ -963,12 +948,7 @@ async fn attributes_invalid(r: &mut CaseRun) -> Step<()> {
             ctx.known.identity = Some(id);
             r.report(check::exchange(&ex, &ctx));
         }
-        let refusal = Refusal {
-            check: "create.attributes.invalid".into(),
-            statuses: Statuses::ClientError,
-            preferred_status: Some(400),
-            codes: Vec::new(),
-        };
+        let refusal = Refusal::client_error("create.attributes.invalid", Some(400));
         r.report(check::refusal(&ex, &refusal));
     }
     Ok(())
@@ -1051,10 +1031,8 @@ async fn service_unknown(r: &mut CaseRun) -> Step<()> {
     let url = r.collection_url(&unknown);
     let ex = r.send(Request::new(Method::GET, url)).await?;
     let refusal = Refusal {
-        check: "service.unknown".into(),
-        statuses: Statuses::Exactly(404),
-        preferred_status: None,
         codes: vec![errors().not_found.code.unwrap_or(20404)],
+        ..Refusal::status("service.unknown", 404)
     };
     r.report(check::refusal(&ex, &refusal));
     Ok(())

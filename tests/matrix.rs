@@ -36,11 +36,7 @@ async fn run_with(faults: Vec<Fault>, edition: Edition) -> Vec<CaseRecord> {
         embedded: Some(running),
     };
     let plan = build_plan(&prepared, None, false, edition, false, 200);
-    let session = Session {
-        plan: Arc::new(plan),
-        client,
-        ledger: runner::Ledger::default(),
-    };
+    let session = Session::new(plan, client);
     let records = runner::execute(&session, &suite::all(), 16).await;
     let left = runner::teardown(&session).await;
     assert!(left.is_empty() || !session.ledger.entries().is_empty());

@@ -300,11 +300,7 @@ impl RunArgs {
         if !listing {
             rt.block_on(preflight(&p.client, &p.base_url))?;
         }
-        let session = Session {
-            plan: Arc::new(plan),
-            client: p.client.clone(),
-            ledger: runner::Ledger::default(),
-        };
+        let session = Session::new(plan, p.client.clone());
         let skip_writes = self.read_only;
 
         // Ctrl-C: delete what the run created, then leave.
@@ -313,7 +309,7 @@ impl RunArgs {
             rt.spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     eprintln!("interrupted: deleting the users this run created");
-                    let left = runner::teardown(&session).await;
+                    let left = session.interrupt(Duration::from_secs(30)).await;
                     if !left.is_empty() {
                         eprintln!("could not delete {} users: {}", left.len(), left.join(", "));
                     }
@@ -367,6 +363,14 @@ impl RunArgs {
             );
         }
         let conclusion = libtest_mimic::run(&self.libtest, trials);
+        if session.halt.is_stopping() {
+            // Interrupted: the cases stopped early; finish the cleanup the signal started.
+            let left = rt.block_on(session.interrupt(Duration::from_secs(30)));
+            if !left.is_empty() {
+                eprintln!("could not delete {} users: {}", left.len(), left.join(", "));
+            }
+            return Ok(ExitCode::from(130));
+        }
         let left = rt.block_on(runner::teardown(&session));
         guard.abort();
         if listing {

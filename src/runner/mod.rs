@@ -94,6 +94,63 @@ pub struct Session {
     pub client: Client,
     /// What the run created.
     pub ledger: Ledger,
+    /// Set when the run is interrupted: no new request leaves, cleanup waits for the rest.
+    pub halt: Halt,
+}
+
+impl Session {
+    /// A session with an empty ledger.
+    pub fn new(plan: Plan, client: Client) -> Session {
+        Session {
+            plan: Arc::new(plan),
+            client,
+            ledger: Ledger::default(),
+            halt: Halt::default(),
+        }
+    }
+
+    /// Stops new requests, waits (at most `wait`) for those under way so that every create
+    /// that succeeds reaches the ledger, then deletes what the ledger holds. Returns the sids
+    /// it could not delete.
+    pub async fn interrupt(&self, wait: std::time::Duration) -> Vec<String> {
+        self.halt
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = Instant::now() + wait;
+        while self
+            .halt
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        teardown(self).await
+    }
+}
+
+/// The run's brake: whether it is stopping, and how many case requests are under way.
+#[derive(Debug, Clone, Default)]
+pub struct Halt {
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Halt {
+    /// Whether the run was interrupted.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Counts a request as under way until dropped.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Why a case could not go on.
@@ -170,8 +227,18 @@ impl CaseRun {
         }
     }
 
-    /// Sends a request and records it.
+    /// Sends a request and records it. Once the run is stopping, nothing more is sent.
     pub async fn send(&mut self, req: Request) -> Step<Exchange> {
+        use std::sync::atomic::Ordering;
+        let halt = &self.session.halt;
+        halt.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _counted = InFlight(halt.in_flight.clone());
+        if halt.stopping.load(Ordering::SeqCst) {
+            return Err(Stop::Transport(TransportError::Other {
+                url: req.url.clone(),
+                reason: "the run was interrupted".to_owned(),
+            }));
+        }
         let ex = self.session.client.send(&req).await?;
         self.last_request = Some(ex.request_line());
         self.exchanges.push(ExchangeSummary {
@@ -200,6 +267,10 @@ impl CaseRun {
     /// Sends a create on `form`; a 2xx answer with a sid is put in the ledger at once, whatever
     /// the case expected, so cleanup finds it.
     pub async fn post_create(&mut self, form: &UrlForm, req: Request) -> Step<(Exchange, Value)> {
+        // Counted until the ledger has the user, so an interrupt cannot miss it.
+        let in_flight = self.session.halt.in_flight.clone();
+        in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _counted = InFlight(in_flight);
         let ex = self.send(req).await?;
         let body: Value = serde_json::from_slice(&ex.response_body).unwrap_or(Value::Null);
         if (200..300).contains(&ex.status)

@@ -1,0 +1,145 @@
+//! Safety against a live account, on real processes: an interrupted run deletes every user
+//! it created, and a finished run leaves nothing behind.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use convcheck::emulator::{self, Config};
+use serde_json::Value;
+
+/// Every identity in both services of the emulator.
+async fn identities(base: &str, c: &Config) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for path in [
+        "/v1/Users".to_owned(),
+        format!("/v1/Services/{}/Users", c.services[1].sid),
+    ] {
+        let mut url = format!("{base}{path}?PageSize=1000");
+        loop {
+            let body = http
+                .get(&url)
+                .basic_auth(&c.account_sid, Some(&c.auth_token))
+                .send()
+                .await
+                .expect("list answers")
+                .bytes()
+                .await
+                .expect("list body");
+            let page: Value = serde_json::from_slice(&body).expect("list is JSON");
+            for u in page["users"].as_array().expect("users list") {
+                out.push(u["identity"].as_str().unwrap_or_default().to_owned());
+            }
+            match page["meta"]["next_page_url"].as_str() {
+                Some(n) => url = n.to_owned(),
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+fn run_against(base: &str, c: &Config) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_convcheck"));
+    cmd.args([
+        "run",
+        "--target",
+        base,
+        "--account-sid",
+        &c.account_sid,
+        "--auth-token",
+        &c.auth_token,
+        "--service-sid",
+        &c.services[1].sid,
+        "--format",
+        "terse",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_deletes_what_it_created() {
+    // Latency makes the run last several seconds, so the interrupt lands mid-run.
+    let running = emulator::spawn(Config {
+        latency: Duration::from_millis(150),
+        ..Config::default()
+    })
+    .await
+    .expect("emulator starts");
+    let base = running.base_url();
+    let config = running.config().clone();
+    let child = run_against(&base, &config)
+        .spawn()
+        .expect("convcheck starts");
+    let pid = child.id();
+    // Wait until the run has created users, then interrupt it.
+    let mut created = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if identities(&base, &config)
+            .await
+            .iter()
+            .any(|i| i.starts_with("convcheck-"))
+        {
+            created = true;
+            break;
+        }
+    }
+    assert!(created, "the run created no user within 10 s");
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("convcheck exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let left: Vec<String> = identities(&base, &config)
+        .await
+        .into_iter()
+        .filter(|i| i.starts_with("convcheck-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+    running.shutdown().await.expect("emulator stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_leaves_nothing_and_prints_no_secret() {
+    let running = emulator::spawn(Config {
+        auth_token: "secret-token-never-printed".to_owned(),
+        ..Config::default()
+    })
+    .await
+    .expect("emulator starts");
+    let base = running.base_url();
+    let config = running.config().clone();
+    let out = tokio::task::spawn_blocking({
+        let base = base.clone();
+        let config = config.clone();
+        move || run_against(&base, &config).output()
+    })
+    .await
+    .expect("join")
+    .expect("convcheck runs");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("secret-token-never-printed"));
+    let left: Vec<String> = identities(&base, &config)
+        .await
+        .into_iter()
+        .filter(|i| i.starts_with("convcheck-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+    running.shutdown().await.expect("emulator stops");
+}

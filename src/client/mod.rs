@@ -360,4 +360,85 @@ mod tests {
         assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
         assert!(!err.to_string().contains("hunter2"));
     }
+
+    /// A loopback server that answers `first` to the first request and 200 afterwards,
+    /// counting requests.
+    async fn flaky(first: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let status = if n == 0 { first } else { 200 };
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("retry-after", "0")],
+                    "{}",
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/v1/Users"), hits)
+    }
+
+    #[tokio::test]
+    async fn reads_and_deletes_retry_429_and_503_creates_never() {
+        use std::sync::atomic::Ordering;
+        let client = Client::new(None, Duration::from_secs(5)).unwrap();
+        for status in [429, 503] {
+            for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+                let (url, hits) = flaky(status).await;
+                let ex = client
+                    .send(&Request::new(method.clone(), url))
+                    .await
+                    .unwrap();
+                assert_eq!(ex.status, 200, "{method} after {status}");
+                assert_eq!(hits.load(Ordering::SeqCst), 2, "{method} after {status}");
+            }
+            let (url, hits) = flaky(status).await;
+            let ex = client
+                .send(&Request::new(reqwest::Method::POST, url).param("Identity", "x"))
+                .await
+                .unwrap();
+            assert_eq!(ex.status, status, "a create is never resent");
+            assert_eq!(hits.load(Ordering::SeqCst), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let always = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "0")],
+                    "{}",
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, always).await });
+        let client = Client::new(None, Duration::from_secs(5)).unwrap();
+        let ex = client
+            .send(&Request::new(
+                reqwest::Method::GET,
+                format!("http://{addr}/v1/Users"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ex.status, 429, "gives up and returns the last answer");
+        let max = RetryPolicy::default().max_retries as usize;
+        assert_eq!(hits.load(Ordering::SeqCst), 1 + max);
+    }
 }

@@ -143,3 +143,71 @@ async fn a_finished_run_leaves_nothing_and_prints_no_secret() {
     assert_eq!(left, Vec::<String>::new());
     running.shutdown().await.expect("emulator stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_deletes_only_the_prefix_and_asks_first() {
+    let running = emulator::spawn(Config::default())
+        .await
+        .expect("emulator starts");
+    let base = running.base_url();
+    let c = running.config().clone();
+    let http = reqwest::Client::new();
+    for identity in [
+        "convcheck-dead-1",
+        "convcheck-dead-2",
+        "alice",
+        "convcheck-live-1",
+    ] {
+        let status = http
+            .post(format!("{base}/v1/Users"))
+            .basic_auth(&c.account_sid, Some(&c.auth_token))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("Identity={identity}"))
+            .send()
+            .await
+            .expect("create answers")
+            .status();
+        assert_eq!(status.as_u16(), 201);
+    }
+    let sweep = |yes: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_convcheck"));
+        cmd.args([
+            "sweep",
+            "--target",
+            &base,
+            "--account-sid",
+            &c.account_sid,
+            "--auth-token",
+            &c.auth_token,
+            "--prefix",
+            "convcheck-dead-",
+        ])
+        .stdin(Stdio::null());
+        if yes {
+            cmd.arg("--yes");
+        }
+        cmd
+    };
+    // Without --yes and without a terminal to ask on, nothing is deleted.
+    let mut ask = sweep(false);
+    let out = tokio::task::spawn_blocking(move || ask.output())
+        .await
+        .expect("join")
+        .expect("sweep runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert_eq!(identities(&base, &c).await.len(), 4);
+
+    let mut go = sweep(true);
+    let out = tokio::task::spawn_blocking(move || go.output())
+        .await
+        .expect("join")
+        .expect("sweep runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("deleted 2 of 2 users"), "{stdout}");
+    let mut left = identities(&base, &c).await;
+    left.sort();
+    assert_eq!(left, vec!["alice", "convcheck-live-1"]);
+    running.shutdown().await.expect("emulator stops");
+}

@@ -1814,3 +1814,48 @@ fn every_check_id_in_the_source_is_in_the_catalogue() {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever a target answers, the checks report findings and never panic: arbitrary
+    /// JSON, with and without the documented keys, under every operation and form.
+    #[test]
+    fn checks_never_panic_on_arbitrary_json(
+        body in json_value(),
+        keys in proptest::collection::vec(
+            (proptest::sample::select(spec::rules().user_properties.clone()), json_value()),
+            0..6,
+        ),
+        op in operation(),
+        service in proptest::bool::ANY,
+    ) {
+        let mut user = Map::new();
+        for (k, v) in keys {
+            user.insert(k, v);
+        }
+        let user = Value::Object(user);
+        let form = if service {
+            UrlForm::Service(SidKind::Service.from_u128(7))
+        } else {
+            UrlForm::Shortened
+        };
+        let ctx = Context {
+            operation: op,
+            form: Some(form),
+            base_url: Some("http://127.0.0.1:4010".into()),
+            ..Context::default()
+        };
+        for v in [&body, &user] {
+            let _ = convcheck::check::user_body(v, &ctx);
+            let _ = convcheck::check::page_body(v, &ctx, None);
+            let _ = convcheck::check::error_body(v, Some(404));
+            let page = json!({"users": [v], "meta": v});
+            let _ = convcheck::check::page_body(&page, &ctx, None);
+        }
+        // A body that is not an object is always reported, never passed.
+        if !body.is_object() {
+            prop_assert!(!convcheck::check::user_body(&body, &ctx).is_empty());
+        }
+    }
+}

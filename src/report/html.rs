@@ -90,7 +90,7 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "<p class=\"counts\"><span>{} passed</span><span>{} failed</span><span>{} errored</span><span>{} skipped</span><span>{} expected failures</span></p>",
+        "<p class=\"counts\"><span>{} passed</span> <span>{} failed</span> <span>{} errored</span> <span>{} skipped</span> <span>{} expected failures</span></p>",
         sum.passed, sum.failed, sum.errored, sum.skipped, sum.expected_failures
     );
     for n in &report.notes {

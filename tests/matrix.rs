@@ -9,11 +9,16 @@ use std::time::Duration;
 use convcheck::cli::run::{Prepared, build_plan};
 use convcheck::client::{Client, Credentials, Secret};
 use convcheck::emulator::{self, Fault};
+use convcheck::report::view::{self, Evidence};
 use convcheck::runner::{self, CaseRecord, Outcome, Session};
 use convcheck::spec::Edition;
 use convcheck::suite;
 
 async fn run_with(faults: Vec<Fault>, edition: Edition) -> Vec<CaseRecord> {
+    run_threads(faults, edition, 16).await
+}
+
+async fn run_threads(faults: Vec<Fault>, edition: Edition, threads: usize) -> Vec<CaseRecord> {
     let config = emulator::Config {
         faults,
         edition,
@@ -37,7 +42,7 @@ async fn run_with(faults: Vec<Fault>, edition: Edition) -> Vec<CaseRecord> {
     };
     let plan = build_plan(&prepared, None, false, edition, false, 200);
     let session = Session::new(plan, client);
-    let records = runner::execute(&session, &suite::all(), 16).await;
+    let records = runner::execute(&session, &suite::all(), threads).await;
     let left = runner::teardown(&session).await;
     assert!(left.is_empty() || !session.ledger.entries().is_empty());
     if let Some(r) = prepared.embedded {
@@ -119,4 +124,44 @@ async fn every_fault_is_killed() {
         "faults no check detects: {survivors:?}\n{table}"
     );
     assert_eq!(rows.len(), Fault::ALL.len());
+}
+
+/// The reports count a clause as passed only where a case is known to check it: that
+/// knowledge, `src/report/evidence.json`, is what the faults make the cases raise. It must
+/// match what this test sees exactly; `CONVCHECK_BLESS=1` rewrites it. Cases run one at a time
+/// here, so no case reads another's users in a page and the evidence is the same every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_evidence_is_what_the_faults_raise() {
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    let mut set = tokio::task::JoinSet::new();
+    for fault in Fault::ALL {
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _p = sem.acquire_owned().await;
+            view::evidence_of(&run_threads(vec![fault], Edition::Docs, 1).await)
+        });
+    }
+    let mut all = Evidence::new();
+    while let Some(ev) = set.join_next().await {
+        for (case, ops) in ev.expect("fault run finishes") {
+            for (op, checks) in ops {
+                all.entry(case.clone())
+                    .or_default()
+                    .entry(op)
+                    .or_default()
+                    .extend(checks);
+            }
+        }
+    }
+    let text = serde_json::to_string_pretty(&all).expect("evidence serializes") + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/report/evidence.json");
+    if std::env::var_os("CONVCHECK_BLESS").is_some() {
+        std::fs::write(path, &text).expect("evidence written");
+    } else if *view::evidence() != all {
+        let observed = concat!(env!("CARGO_TARGET_TMPDIR"), "/evidence.observed.json");
+        std::fs::write(observed, &text).expect("observed evidence written");
+        panic!(
+            "src/report/evidence.json is out of date (this run's is in {observed}): rerun with CONVCHECK_BLESS=1"
+        );
+    }
 }

@@ -2,6 +2,8 @@
 
 pub mod clauses;
 pub mod exit;
+pub mod progress;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod sweep;
@@ -34,6 +36,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the emulator's named faults, one line each.
     Faults(serve::FaultsArgs),
+    /// Render a saved JSON report as JUnit, Markdown or HTML.
+    Report(report::ReportCommand),
 }
 
 impl Command {
@@ -45,6 +49,7 @@ impl Command {
             Command::Clauses(args) => args.exec(),
             Command::Serve(args) => args.exec(),
             Command::Faults(args) => args.exec(),
+            Command::Report(args) => args.exec(),
         }
     }
 }

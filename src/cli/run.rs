@@ -2,7 +2,6 @@
 //! with libtest's front end: filters, `--list`, `--test-threads`, `--format`.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +11,8 @@ use clap::Args;
 use libtest_mimic::{Failed, Trial};
 
 use super::exit;
+use super::progress::Progress;
+use super::report::ReportArgs;
 use super::validate::parse_edition;
 use crate::client::{Client, Credentials, Request, Secret};
 use crate::emulator;
@@ -71,9 +72,8 @@ pub struct RunArgs {
     /// The largest number of pages the pagination walk may request.
     #[arg(long, default_value_t = 1000)]
     pub max_pages: usize,
-    /// Write the JSON report here.
-    #[arg(long, value_name = "PATH")]
-    pub report_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
     /// libtest options: filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`,
     /// `--format pretty|terse|json`, `--quiet`.
     #[command(flatten)]
@@ -322,10 +322,9 @@ impl RunArgs {
         let started_at = time::OffsetDateTime::now_utc();
         let started = Instant::now();
         let mut trials = Vec::new();
-        for (i, (case, form)) in runner::instances(&session.plan, &cases)
-            .into_iter()
-            .enumerate()
-        {
+        let instances = runner::instances(&session.plan, &cases);
+        let progress = Arc::new(Progress::new(instances.len()));
+        for (i, (case, form)) in instances.into_iter().enumerate() {
             let id = case.id(&form);
             let kind = case.kind.as_str();
             if skip_writes && case.writes {
@@ -352,17 +351,20 @@ impl RunArgs {
             let session = session.clone();
             let handle = rt.handle().clone();
             let records = records.clone();
+            let progress = progress.clone();
             trials.push(
                 Trial::test(id, move || {
                     let rec = handle.block_on(runner::run_case(session, &case, form, i));
                     let verdict = verdict(&rec);
                     records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
+                    progress.tick();
                     verdict
                 })
                 .with_kind(kind),
             );
         }
         let conclusion = libtest_mimic::run(&self.libtest, trials);
+        progress.finish();
         if session.halt.is_stopping() {
             // Interrupted: the cases stopped early; finish the cleanup the signal started.
             let left = rt.block_on(session.interrupt(Duration::from_secs(30)));
@@ -394,6 +396,7 @@ impl RunArgs {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             duration_ms: started.elapsed().as_millis() as u64,
+            strict: self.strict,
             summary: Summary::of(&cases_run),
             notes: runner::diagnose(&cases_run),
             cases: cases_run,
@@ -423,11 +426,11 @@ impl RunArgs {
         for note in &report.notes {
             say(format!("note: {note}"));
         }
-        if let Some(path) = &self.report_json {
-            let text = serde_json::to_string_pretty(&report)?;
-            std::fs::write(path, text + "\n")
-                .with_context(|| format!("cannot write the JSON report to `{}`", path.display()))?;
-        }
+        super::report::write(
+            &report,
+            &self.reports,
+            super::report::step_summary().as_deref(),
+        )?;
         let code = if s.failed > 0 {
             exit::FINDINGS
         } else if s.errored > 0 || conclusion.has_failed() {

@@ -107,6 +107,9 @@ pub struct Report {
     pub started_at: String,
     /// Wall time of the run.
     pub duration_ms: u64,
+    /// Whether SHOULD findings failed cases (`--strict`).
+    #[serde(default)]
+    pub strict: bool,
     /// Counts by outcome.
     pub summary: Summary,
     /// What the findings say about the target as a whole (for example that it keeps no

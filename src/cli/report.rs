@@ -1,0 +1,139 @@
+//! Report files: the `--report-*` options of `convcheck run`, `convcheck report --from`, and
+//! `write`, the one function that writes report files (both commands call it).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use super::exit;
+use crate::report::{html, junit, markdown};
+use crate::runner::Report;
+
+/// Where `convcheck run` writes its reports.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Write the JSON report here (described by `specs/report.schema.json`).
+    #[arg(long, value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
+    /// Write a JUnit XML report here: a finding is a failure, a transport problem an error.
+    #[arg(long, value_name = "PATH")]
+    pub report_junit: Option<PathBuf>,
+    /// Write a Markdown summary here; it is appended to `$GITHUB_STEP_SUMMARY` too when set.
+    #[arg(long, value_name = "PATH")]
+    pub report_md: Option<PathBuf>,
+    /// Write a self-contained HTML report here, with the conformance matrix.
+    #[arg(long, value_name = "PATH")]
+    pub report_html: Option<PathBuf>,
+}
+
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The JSON report itself.
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// Markdown summary.
+    Md,
+    /// Self-contained HTML.
+    Html,
+}
+
+/// Renders a report in a format: the pure renderers, chosen by name.
+pub fn render(report: &Report, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(report)? + "\n",
+        Format::Junit => junit::render(report),
+        Format::Md => markdown::render(report),
+        Format::Html => html::render(report),
+    })
+}
+
+/// Writes every report asked for. The Markdown summary is also appended to the file named by
+/// `GITHUB_STEP_SUMMARY` (as passed in `step_summary`), as GitHub Actions expects.
+pub fn write(
+    report: &Report,
+    paths: &ReportArgs,
+    step_summary: Option<&Path>,
+) -> anyhow::Result<()> {
+    let wanted = [
+        (&paths.report_json, Format::Json, "JSON"),
+        (&paths.report_junit, Format::Junit, "JUnit"),
+        (&paths.report_md, Format::Md, "Markdown"),
+        (&paths.report_html, Format::Html, "HTML"),
+    ];
+    for (path, format, what) in wanted {
+        let Some(path) = path else { continue };
+        let text = render(report, format)?;
+        std::fs::write(path, &text)
+            .with_context(|| format!("cannot write the {what} report to `{}`", path.display()))?;
+        if format == Format::Md
+            && let Some(summary) = step_summary
+        {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(summary)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .with_context(|| {
+                    format!(
+                        "cannot append the Markdown summary to `{}` (GITHUB_STEP_SUMMARY)",
+                        summary.display()
+                    )
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// The step summary file of GitHub Actions, when the environment names one.
+pub fn step_summary() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Options of `convcheck report`.
+#[derive(Debug, Args)]
+pub struct ReportCommand {
+    /// A JSON report written by `convcheck run --report-json`.
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    /// The format to render.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Where to write it; `-` for standard output.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+}
+
+impl ReportCommand {
+    /// Re-renders a saved JSON report.
+    pub fn exec(self) -> anyhow::Result<ExitCode> {
+        let text = std::fs::read_to_string(&self.from)
+            .with_context(|| format!("cannot read the report `{}`", self.from.display()))?;
+        let report: Report = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "`{}` is not a convcheck JSON report: {e}",
+                self.from.display()
+            )
+        })?;
+        if self.out.as_os_str() == "-" {
+            print!("{}", render(&report, self.format)?);
+            return Ok(ExitCode::from(exit::OK));
+        }
+        let mut paths = ReportArgs::default();
+        let slot = match self.format {
+            Format::Json => &mut paths.report_json,
+            Format::Junit => &mut paths.report_junit,
+            Format::Md => &mut paths.report_md,
+            Format::Html => &mut paths.report_html,
+        };
+        *slot = Some(self.out);
+        write(&report, &paths, step_summary().as_deref())?;
+        Ok(ExitCode::from(exit::OK))
+    }
+}

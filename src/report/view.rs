@@ -1,0 +1,507 @@
+//! What every report derives from a run: which findings fail, the operation a request is, the
+//! conformance matrix (clause × operation × URL form), the score and coverage, a fix hint, and
+//! a curl command that reproduces a request without ever holding a credential.
+//!
+//! The matrix needs to know which clauses a case that passed actually exercises: a case with
+//! no finding says nothing by itself. That knowledge is `evidence.json` beside this file: for
+//! every case, per operation, the checks it raised against some fault of the reference
+//! emulator. The mutation matrix (`tests/matrix.rs`) recomputes it and fails when it drifts,
+//! so a clause counts as passed only where a case is known to be able to fail it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use crate::check::Finding;
+use crate::runner::{CaseRecord, ExchangeSummary, Outcome, Report};
+use crate::spec::{Operation, Severity, catalogue};
+
+/// The raw text of `src/report/evidence.json`.
+pub const EVIDENCE_JSON: &str = include_str!("evidence.json");
+
+/// Case name (id without the URL form) → operation → checks that case can raise there.
+pub type Evidence = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+
+/// The evidence compiled in.
+pub fn evidence() -> &'static Evidence {
+    static E: OnceLock<Evidence> = OnceLock::new();
+    E.get_or_init(|| {
+        serde_json::from_str(EVIDENCE_JSON)
+            .expect("src/report/evidence.json is embedded and must parse")
+    })
+}
+
+/// Computes evidence from runs against faulty targets: every finding's check, filed under
+/// its case and the operation of its request.
+pub fn evidence_of<'a>(records: impl IntoIterator<Item = &'a CaseRecord>) -> Evidence {
+    let mut out = Evidence::new();
+    for c in records {
+        for f in &c.findings {
+            if let Some(op) = finding_operation(c, f) {
+                out.entry(case_name(c).to_owned())
+                    .or_default()
+                    .entry(op.as_str().to_owned())
+                    .or_default()
+                    .insert(f.check.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The URL forms, in column order.
+pub const FORMS: [&str; 2] = ["shortened", "service"];
+
+/// A case id without its URL form: `create::minimal::service` → `create::minimal`.
+pub fn case_name(c: &CaseRecord) -> &str {
+    c.id.strip_suffix(&format!("::{}", c.form)).unwrap_or(&c.id)
+}
+
+/// Whether a finding fails its case: MUST findings always, SHOULD findings under `--strict`.
+pub fn failing(report: &Report, f: &Finding) -> bool {
+    f.severity == Severity::Must || report.strict
+}
+
+/// The operation of a method and path (`/v1/Users`, `/v1/Services/IS…/Users/{Sid}`).
+pub fn operation(method: &str, path: &str) -> Option<Operation> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let rest: &[&str] = match segs.as_slice() {
+        ["v1", "Services", _, rest @ ..] => rest,
+        ["v1", rest @ ..] => rest,
+        _ => return None,
+    };
+    let item = match rest {
+        ["Users"] => false,
+        ["Users", _] => true,
+        _ => return None,
+    };
+    Some(match (method, item) {
+        ("POST", false) => Operation::Create,
+        ("GET", false) => Operation::Read,
+        ("GET", true) => Operation::Fetch,
+        ("POST", true) => Operation::Update,
+        ("DELETE", true) => Operation::Delete,
+        _ => return None,
+    })
+}
+
+/// The operation of a recorded request line (`GET /v1/Users?PageSize=1`).
+pub fn operation_of_line(line: &str) -> Option<Operation> {
+    let (method, path) = line.split_once(' ')?;
+    operation(method, path)
+}
+
+/// `METHOD path?query` of an exchange, as findings name their request.
+pub fn request_line(ex: &ExchangeSummary) -> String {
+    let path = url::Url::parse(&ex.url)
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        })
+        .unwrap_or_else(|_| ex.url.clone());
+    format!("{} {path}", ex.method)
+}
+
+/// The operation of an exchange.
+pub fn exchange_operation(ex: &ExchangeSummary) -> Option<Operation> {
+    operation_of_line(&request_line(ex))
+}
+
+/// The operation a finding is about: its request's, else its case kind's when that is one.
+pub fn finding_operation(c: &CaseRecord, f: &Finding) -> Option<Operation> {
+    f.request
+        .as_deref()
+        .and_then(operation_of_line)
+        .or_else(|| Operation::ALL.into_iter().find(|o| o.as_str() == c.kind))
+}
+
+/// The request a finding follows: the last exchange with its request line, else the case's
+/// last exchange.
+pub fn exchange_for<'a>(c: &'a CaseRecord, f: &Finding) -> Option<&'a ExchangeSummary> {
+    f.request
+        .as_deref()
+        .and_then(|line| c.exchanges.iter().rev().find(|e| request_line(e) == line))
+        .or_else(|| c.exchanges.last())
+}
+
+/// Whether a case's requests carried the run's credentials. The `auth` cases send none, or
+/// wrong ones, on purpose.
+pub fn sends_credentials(c: &CaseRecord) -> bool {
+    c.kind != "auth"
+}
+
+/// A curl command that sends the same request. Credentials are the environment variables
+/// `$TWILIO_ACCOUNT_SID` and `$TWILIO_AUTH_TOKEN`, never values; form fields are sent one
+/// `--data-urlencode` each; non-credential headers such as `X-Twilio-Webhook-Enabled` are kept.
+pub fn curl(ex: &ExchangeSummary, with_credentials: bool) -> String {
+    let fields: Vec<(String, String)> = ex
+        .request_body
+        .as_deref()
+        .map(|b| {
+            form_urlencoded::parse(b.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut parts = vec![format!("curl -sS -i {}", shell_quote(&ex.url))];
+    match (ex.method.as_str(), fields.is_empty()) {
+        ("GET", true) | ("POST", false) => {}
+        (m, _) => parts.push(format!("-X {m}")),
+    }
+    if with_credentials {
+        parts.push("-u \"$TWILIO_ACCOUNT_SID:$TWILIO_AUTH_TOKEN\"".to_owned());
+    }
+    for (k, v) in &ex.request_headers {
+        let lower = k.to_ascii_lowercase();
+        // curl sets the form content type itself; credentials never reach an exchange, and
+        // are refused here all the same.
+        if lower == "content-type" || lower == "authorization" || lower == "cookie" {
+            continue;
+        }
+        parts.push(format!("-H {}", shell_quote(&format!("{k}: {v}"))));
+    }
+    for (k, v) in &fields {
+        parts.push(format!(
+            "--data-urlencode {}",
+            shell_quote(&format!("{k}={v}"))
+        ));
+    }
+    let mut s = String::new();
+    if !with_credentials {
+        s.push_str("# sent without valid credentials, as the case does\n");
+    }
+    s.push_str(&parts.join(" \\\n  "));
+    s
+}
+
+/// Quotes a word for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// What to change, in a line: the finding's expectation at its pointer.
+pub fn hint(f: &Finding) -> String {
+    let req = f.request.as_deref().unwrap_or("the request");
+    if f.pointer == "@status" {
+        format!(
+            "answer `{req}` with status {} instead of {}",
+            f.expected, f.actual
+        )
+    } else if let Some(h) = f.pointer.strip_prefix("@headers/") {
+        format!(
+            "send header `{h}` on `{req}` as {} instead of {}",
+            f.expected, f.actual
+        )
+    } else if f.pointer.is_empty() {
+        format!("make `{req}` give {} instead of {}", f.expected, f.actual)
+    } else {
+        format!(
+            "return {} at `{}` of `{req}` instead of {}",
+            f.expected, f.pointer, f.actual
+        )
+    }
+}
+
+/// Passed cases over applicable ones, beside clause coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score {
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that ran and could be judged or errored: passed, failed and errored.
+    pub applicable: usize,
+    /// Documented clauses with at least one matrix cell passed, failed or warned.
+    pub clauses_checked: usize,
+    /// Documented clauses.
+    pub clauses_documented: usize,
+}
+
+impl Score {
+    /// The score in percent, rounded down; 0 when nothing was applicable.
+    pub fn percent(&self) -> usize {
+        (self.passed * 100)
+            .checked_div(self.applicable)
+            .unwrap_or(0)
+    }
+
+    /// The coverage in percent, rounded down.
+    pub fn coverage_percent(&self) -> usize {
+        (self.clauses_checked * 100)
+            .checked_div(self.clauses_documented)
+            .unwrap_or(0)
+    }
+}
+
+/// The score of a run.
+pub fn score(report: &Report) -> Score {
+    let s = report.summary;
+    let m = matrix(report);
+    Score {
+        passed: s.passed,
+        applicable: s.passed + s.failed + s.errored,
+        clauses_checked: m
+            .rows
+            .iter()
+            .filter(|(_, cells)| cells.iter().any(|c| *c != Cell::NotRun))
+            .count(),
+        clauses_documented: m.rows.len(),
+    }
+}
+
+/// One cell of the conformance matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    /// No case that passed is known to exercise it, and nothing was found.
+    NotRun,
+    /// A passing case exercised it and no case found anything.
+    Passed,
+    /// Only SHOULD findings, which fail nothing without `--strict`.
+    Warning,
+    /// A failing finding cites it.
+    Failed,
+}
+
+impl Cell {
+    /// The CSS class and data value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cell::NotRun => "not-run",
+            Cell::Passed => "passed",
+            Cell::Warning => "warning",
+            Cell::Failed => "failed",
+        }
+    }
+}
+
+/// The conformance matrix: a row per documented clause, a column per operation and URL form
+/// (operations in `Operation::ALL` order, each with the forms of `FORMS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    /// `(clause id, cells)`; cell `i` is operation `i / 2`, form `i % 2`.
+    pub rows: Vec<(String, Vec<Cell>)>,
+}
+
+impl Matrix {
+    /// The columns: `(operation, form)`.
+    pub fn columns() -> Vec<(Operation, &'static str)> {
+        Operation::ALL
+            .into_iter()
+            .flat_map(|o| FORMS.map(|f| (o, f)))
+            .collect()
+    }
+
+    fn column(op: Operation, form: &str) -> Option<usize> {
+        let o = Operation::ALL.iter().position(|x| *x == op)?;
+        let f = FORMS.iter().position(|x| *x == form)?;
+        Some(o * FORMS.len() + f)
+    }
+}
+
+/// Builds the matrix. A cell is *failed* when a failing finding of a check of that clause was
+/// raised on a request of that operation and form; *warning* when only SHOULD findings were;
+/// *passed* when a case that passed on that form sent a request of that operation and is
+/// known (by `evidence.json`) to check that clause there; *not run* otherwise.
+pub fn matrix(report: &Report) -> Matrix {
+    let cat = catalogue();
+    let mut cells: BTreeMap<&str, Vec<Cell>> = cat
+        .clauses
+        .iter()
+        .map(|c| (c.id.as_str(), vec![Cell::NotRun; Matrix::columns().len()]))
+        .collect();
+    let mut raise = |clause: &str, col: usize, cell: Cell| {
+        if let Some(row) = cells.get_mut(clause)
+            && row[col] < cell
+        {
+            row[col] = cell;
+        }
+    };
+    let ev = evidence();
+    for c in &report.cases {
+        if !matches!(c.outcome, Outcome::Passed | Outcome::Failed) {
+            continue;
+        }
+        for f in &c.findings {
+            if let Some(col) = finding_operation(c, f).and_then(|op| Matrix::column(op, &c.form)) {
+                let cell = if failing(report, f) {
+                    Cell::Failed
+                } else {
+                    Cell::Warning
+                };
+                raise(&f.clause, col, cell);
+            }
+        }
+        if c.outcome != Outcome::Passed {
+            continue;
+        }
+        let sent: BTreeSet<Operation> = c.exchanges.iter().filter_map(exchange_operation).collect();
+        for (op, checks) in ev.get(case_name(c)).into_iter().flatten() {
+            let Some(op) = Operation::ALL.into_iter().find(|o| o.as_str() == op) else {
+                continue;
+            };
+            if !sent.contains(&op) {
+                continue;
+            }
+            let Some(col) = Matrix::column(op, &c.form) else {
+                continue;
+            };
+            for check in checks {
+                if let Some(def) = cat.check(check) {
+                    raise(&def.clause, col, Cell::Passed);
+                }
+            }
+        }
+    }
+    Matrix {
+        rows: cat
+            .clauses
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    cells.remove(c.id.as_str()).unwrap_or_default(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Every failed case with its failing findings, in report order; a failed case without
+/// findings (it stopped) is listed with none.
+pub fn failures(report: &Report) -> Vec<(&CaseRecord, Vec<&Finding>)> {
+    report
+        .cases
+        .iter()
+        .filter(|c| c.outcome == Outcome::Failed)
+        .map(|c| {
+            (
+                c,
+                c.findings.iter().filter(|f| failing(report, f)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Why an expected failure was expected, or why a case was skipped.
+pub fn skip_reason(c: &CaseRecord) -> String {
+    match c.outcome {
+        Outcome::ExpectedFailure => {
+            let checks: BTreeSet<&str> = c.findings.iter().map(|f| f.check.as_str()).collect();
+            let why = c
+                .error
+                .as_deref()
+                .unwrap_or("a known deviation of the target");
+            if checks.is_empty() {
+                format!("expected failure: {why}")
+            } else {
+                format!(
+                    "expected failure: {why} ({})",
+                    checks.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }
+        }
+        _ => c
+            .error
+            .clone()
+            .unwrap_or_else(|| "not run: the case writes and the run was read-only".to_owned()),
+    }
+}
+
+/// Counts by case kind, in order of first appearance: `(kind, passed, failed, errored,
+/// skipped + expected failures)`.
+pub fn by_kind(report: &Report) -> Vec<(String, [usize; 4])> {
+    let mut out: Vec<(String, [usize; 4])> = Vec::new();
+    for c in &report.cases {
+        let i = match out.iter().position(|(k, _)| *k == c.kind) {
+            Some(i) => i,
+            None => {
+                out.push((c.kind.clone(), [0; 4]));
+                out.len() - 1
+            }
+        };
+        let slot = match c.outcome {
+            Outcome::Passed => 0,
+            Outcome::Failed => 1,
+            Outcome::Errored => 2,
+            Outcome::Skipped | Outcome::ExpectedFailure => 3,
+        };
+        out[i].1[slot] += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_from_method_and_path() {
+        assert_eq!(operation("POST", "/v1/Users"), Some(Operation::Create));
+        assert_eq!(
+            operation("GET", "/v1/Users?PageSize=5"),
+            Some(Operation::Read)
+        );
+        assert_eq!(
+            operation("GET", "/v1/Services/IS1/Users/US1"),
+            Some(Operation::Fetch)
+        );
+        assert_eq!(
+            operation("POST", "/v1/Users/a%20b"),
+            Some(Operation::Update)
+        );
+        assert_eq!(operation("DELETE", "/v1/Users/x"), Some(Operation::Delete));
+        assert_eq!(operation("DELETE", "/v1/Users"), None);
+        assert_eq!(operation("GET", "/v2/Users"), None);
+    }
+
+    #[test]
+    fn curl_uses_placeholders_and_one_flag_per_field() {
+        let ex = ExchangeSummary {
+            method: "POST".into(),
+            url: "http://127.0.0.1:4010/v1/Users".into(),
+            status: 201,
+            request_headers: vec![
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("X-Twilio-Webhook-Enabled".into(), "true".into()),
+            ],
+            request_body: Some("Identity=it%27s+me&Attributes=%7B%7D".into()),
+            response: None,
+        };
+        assert_eq!(
+            curl(&ex, true),
+            "curl -sS -i http://127.0.0.1:4010/v1/Users \\\n  -u \"$TWILIO_ACCOUNT_SID:$TWILIO_AUTH_TOKEN\" \\\n  -H 'X-Twilio-Webhook-Enabled: true' \\\n  --data-urlencode 'Identity=it'\\''s me' \\\n  --data-urlencode 'Attributes={}'"
+        );
+        let del = ExchangeSummary {
+            method: "DELETE".into(),
+            request_body: None,
+            request_headers: Vec::new(),
+            ..ex
+        };
+        assert!(curl(&del, false).contains("-X DELETE"));
+        assert!(!curl(&del, false).contains("TWILIO_AUTH_TOKEN"));
+    }
+
+    #[test]
+    fn evidence_names_known_cases_operations_and_checks() {
+        let names: BTreeSet<String> = crate::suite::all()
+            .iter()
+            .map(|c| format!("{}::{}", c.kind.as_str(), c.name))
+            .collect();
+        for (case, ops) in evidence() {
+            assert!(names.contains(case), "unknown case `{case}`");
+            for (op, checks) in ops {
+                assert!(Operation::ALL.iter().any(|o| o.as_str() == op), "{op}");
+                for c in checks {
+                    assert!(catalogue().check(c).is_some(), "unknown check `{c}`");
+                }
+            }
+        }
+    }
+}

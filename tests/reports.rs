@@ -1,0 +1,259 @@
+//! Every report format from a real run: `convcheck serve` with faults in one process,
+//! `convcheck run --target` with every `--report-*` option in another. Each failure must land
+//! in the right place of each format, the JSON must match `specs/report.schema.json`,
+//! `convcheck report --from` must render the same files again, and no secret may appear.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use convcheck::report::view;
+use convcheck::runner::{Outcome, Report};
+
+const ACCOUNT: &str = "ACc0ffee00c0ffee00c0ffee00c0ffee00";
+const SERVICE: &str = "IS00000000000000000000000000000002";
+const TOKEN: &str = "reports-test-token-5b0c1e";
+const FAULTS: [&str; 3] = [
+    "sid-lowercase-prefix",
+    "auth-not-enforced",
+    "page-size-unvalidated",
+];
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_convcheck"));
+    for k in [
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_API_KEY",
+        "TWILIO_API_SECRET",
+        "CONVCHECK_TARGET",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        c.env_remove(k);
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+/// The emulator in another process; killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve() -> (Server, String) {
+    let mut cmd = bin();
+    cmd.args(["serve", "--port", "0", "--account-sid", ACCOUNT])
+        .args(["--auth-token", TOKEN, "--service", SERVICE])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for f in FAULTS {
+        cmd.args(["--fault", f]);
+    }
+    let mut child = cmd.spawn().expect("convcheck serve starts");
+    let out = child.stdout.take().expect("stdout is piped");
+    let server = Server(child);
+    let mut lines = BufReader::new(out).lines();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.expect("serve prints lines");
+        if let Some(url) = line.strip_prefix("convcheck emulator listening on ") {
+            base = Some(url.trim().to_owned());
+            break;
+        }
+    }
+    // Keep reading what the server prints: a closed pipe would end it mid-run.
+    std::thread::spawn(move || lines.for_each(drop));
+    (server, base.expect("serve prints the URL it listens on"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reports-test");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+}
+
+/// The `<testcase …>` element of a case, up to its end.
+fn junit_case<'a>(xml: &'a str, id: &str) -> &'a str {
+    let start = xml
+        .find(&format!("<testcase name=\"{id}\""))
+        .unwrap_or_else(|| panic!("no testcase `{id}`"));
+    let rest = &xml[start..];
+    let head_end = rest.find('>').expect("tag ends");
+    if rest[..head_end].ends_with('/') {
+        return &rest[..=head_end];
+    }
+    let end = rest.find("</testcase>").expect("testcase closes");
+    &rest[..end]
+}
+
+fn schema_errors(doc: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../specs/report.schema.json")).expect("schema is JSON");
+    let v = jsonschema::draft202012::options()
+        .build(&schema)
+        .expect("specs/report.schema.json compiles");
+    v.iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn every_format_from_a_run_against_a_faulty_emulator() {
+    let (_server, base) = serve();
+    let (json, junit, md, html, summary) = (
+        tmp("run.json"),
+        tmp("run.xml"),
+        tmp("run.md"),
+        tmp("run.html"),
+        tmp("step-summary.md"),
+    );
+    let _ = std::fs::remove_file(&summary);
+    let out = bin()
+        .args(["run", "--target", &base, "--account-sid", ACCOUNT])
+        .args([
+            "--auth-token",
+            TOKEN,
+            "--service-sid",
+            SERVICE,
+            "--format",
+            "terse",
+        ])
+        .arg("--report-json")
+        .arg(&json)
+        .arg("--report-junit")
+        .arg(&junit)
+        .arg("--report-md")
+        .arg(&md)
+        .arg("--report-html")
+        .arg(&html)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("convcheck run runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // Not a terminal: no progress line.
+    assert!(!stderr.contains("running…"), "{stderr}");
+
+    let doc: serde_json::Value = serde_json::from_str(&read(&json)).expect("JSON report");
+    assert_eq!(schema_errors(&doc), Vec::<String>::new());
+    let report: Report = serde_json::from_value(doc).expect("a report");
+    let (junit_text, md_text, html_text) = (read(&junit), read(&md), read(&html));
+    for text in [
+        &*stdout,
+        &*stderr,
+        &read(&json),
+        &junit_text,
+        &md_text,
+        &html_text,
+    ] {
+        assert!(!text.contains(TOKEN), "a secret reached the output");
+    }
+    assert_eq!(
+        read(&summary),
+        md_text,
+        "the step summary holds the Markdown"
+    );
+
+    let failed: Vec<_> = report
+        .cases
+        .iter()
+        .filter(|c| c.outcome == Outcome::Failed)
+        .collect();
+    assert!(
+        failed.len() >= 10,
+        "the faults fail many cases: {}",
+        failed.len()
+    );
+    assert!(failed.iter().any(|c| c.form == "service"));
+    assert!(failed.iter().any(|c| c.kind == "auth"));
+    assert_eq!(
+        junit_text.matches("<failure").count(),
+        report.summary.failed,
+        "one failure element per failed case"
+    );
+    assert_eq!(junit_text.matches("<error").count(), report.summary.errored);
+    for c in &report.cases {
+        let el = junit_case(&junit_text, &c.id);
+        match c.outcome {
+            Outcome::Failed => {
+                assert!(el.contains("<failure"), "{el}");
+                assert!(el.contains("curl -sS -i"), "{el}");
+                for f in c.findings.iter().filter(|f| view::failing(&report, f)) {
+                    assert!(el.contains(&format!("error[{}]", f.check)), "{el}");
+                }
+            }
+            Outcome::Passed => assert!(!el.contains("<failure") && !el.contains("<error"), "{el}"),
+            _ => {}
+        }
+    }
+    for c in &failed {
+        let at = md_text
+            .find(&format!("#### `{}`\n", c.id))
+            .unwrap_or_else(|| panic!("the Markdown lacks `{}`", c.id));
+        let section = &md_text[at..];
+        let section = &section[..section[5..].find("\n#").map_or(section.len(), |i| i + 5)];
+        let anchor: String =
+            c.id.chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+                .collect();
+        assert!(
+            html_text.contains(&format!("<article class=\"failure\" id=\"case-{anchor}\">")),
+            "the HTML lacks `{}`",
+            c.id
+        );
+        for f in c.findings.iter().filter(|f| view::failing(&report, f)) {
+            assert!(
+                section.contains(&format!("**`{}`**", f.check)),
+                "{}: {section}",
+                f.check
+            );
+            assert!(
+                section.contains(&format!("clause `{}`", f.clause)),
+                "{section}"
+            );
+            let op = view::finding_operation(c, f).expect("the request has an operation");
+            let cell = format!(
+                "<td class=\"failed\" data-clause=\"{}\" data-op=\"{op}\" data-form=\"{}\"",
+                f.clause, c.form
+            );
+            assert!(html_text.contains(&cell), "no failed cell {cell}");
+        }
+    }
+    assert!(md_text.contains("| operation | passed | failed | errored | skipped |"));
+    assert!(html_text.contains("id=\"coverage\""));
+    assert!(!html_text.contains("<script") && !html_text.contains("src="));
+
+    // The saved JSON renders the very same files again.
+    for (format, file) in [("junit", &junit), ("md", &md), ("html", &html)] {
+        let again = tmp(&format!("again.{format}"));
+        let out = bin()
+            .args(["report", "--from"])
+            .arg(&json)
+            .args(["--format", format, "--out"])
+            .arg(&again)
+            .output()
+            .expect("convcheck report runs");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(read(&again), read(file), "{format} differs");
+    }
+}
+
+#[test]
+fn the_sample_report_matches_the_schema() {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("reports/sample-report.json")).expect("JSON");
+    assert_eq!(schema_errors(&doc), Vec::<String>::new());
+    let mut bad = doc.clone();
+    bad["cases"][0]["outcome"] = "great".into();
+    assert_eq!(schema_errors(&bad).len(), 1);
+}

@@ -4,6 +4,7 @@ pub mod clauses;
 pub mod exit;
 pub mod run;
 pub mod serve;
+pub mod snapshots;
 pub mod sweep;
 pub mod validate;
 

@@ -12,6 +12,7 @@ use clap::Args;
 use libtest_mimic::{Failed, Trial};
 
 use super::exit;
+use super::snapshots::{self, SnapshotArgs, SnapshotRun};
 use super::validate::parse_edition;
 use crate::client::{Client, Credentials, Request, Secret};
 use crate::emulator;
@@ -74,6 +75,8 @@ pub struct RunArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
     /// libtest options: filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`,
     /// `--format pretty|terse|json`, `--quiet`.
     #[command(flatten)]
@@ -306,6 +309,13 @@ impl RunArgs {
             ledger: runner::Ledger::default(),
         };
         let skip_writes = self.read_only;
+        let snaps = Arc::new(SnapshotRun::prepare(
+            &self.snapshot,
+            &self.edition.to_string(),
+            crate::snapshot::target_kind(&p.base_url, embedded.is_some()),
+            self.strict,
+            listing,
+        )?);
 
         // Ctrl-C: delete what the run created, then leave.
         let guard = {
@@ -356,9 +366,12 @@ impl RunArgs {
             let session = session.clone();
             let handle = rt.handle().clone();
             let records = records.clone();
+            let snaps = snaps.clone();
             trials.push(
                 Trial::test(id, move || {
-                    let rec = handle.block_on(runner::run_case(session, &case, form, i));
+                    let (mut rec, capture) =
+                        handle.block_on(runner::run_case_captured(session, &case, form, i));
+                    snaps.judge(&mut rec, &capture);
                     let verdict = verdict(&rec);
                     records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
                     verdict
@@ -382,6 +395,7 @@ impl RunArgs {
         }
         let mut cases_run = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
         cases_run.sort_by(|a, b| a.id.cmp(&b.id));
+        let (snapshot_lines, deviation_notes) = snaps.finish(&mut cases_run)?;
         let report = Report {
             convcheck_version: env!("CARGO_PKG_VERSION").to_owned(),
             target: p.base_url.clone(),
@@ -391,7 +405,10 @@ impl RunArgs {
                 .unwrap_or_default(),
             duration_ms: started.elapsed().as_millis() as u64,
             summary: Summary::of(&cases_run),
-            notes: runner::diagnose(&cases_run),
+            notes: runner::diagnose(&cases_run)
+                .into_iter()
+                .chain(deviation_notes)
+                .collect(),
             cases: cases_run,
         };
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
@@ -411,9 +428,16 @@ impl RunArgs {
         } else {
             "the target"
         };
+        for line in snapshot_lines {
+            say(line);
+        }
         let s = report.summary;
+        let expected = match s.expected_failures {
+            0 => String::new(),
+            n => format!(", {n} expected failures"),
+        };
         say(format!(
-            "convcheck: {} passed, {} failed, {} errored, {} skipped against {what} at {} (edition {})",
+            "convcheck: {} passed, {} failed, {} errored, {} skipped{expected} against {what} at {} (edition {})",
             s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
         ));
         for note in &report.notes {
@@ -444,6 +468,10 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
         Outcome::Failed => {
             let mut s = String::new();
             for f in &rec.findings {
+                if f.check == crate::snapshot::diff::CHECK {
+                    s.push_str(&snapshots::render_finding(f));
+                    continue;
+                }
                 let at = f.request.as_deref().unwrap_or(&rec.id);
                 s.push_str(&diagnostic::render(f, at));
             }

@@ -146,7 +146,7 @@ pub struct Comparison {
     pub differences: BTreeMap<String, Vec<Difference>>,
     /// Per case: differences a known deviation covers.
     pub expected: BTreeMap<String, Vec<Difference>>,
-    /// Cases only the baseline has, and only the target has.
+    /// Cases only the baseline has.
     pub only_baseline: Vec<String>,
     /// Cases only the target has.
     pub only_target: Vec<String>,

@@ -7,5 +7,6 @@ pub mod client;
 pub mod emulator;
 pub mod report;
 pub mod runner;
+pub mod snapshot;
 pub mod spec;
 pub mod suite;

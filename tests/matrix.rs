@@ -1,24 +1,34 @@
 //! The harness's own mutation test: the full suite against the faithful emulator passes with
 //! no finding at all, and against the emulator with each named fault it finds something.
 //! The matrix fault → checks that fired is printed (shown with `--nocapture`, or on failure).
+//! The same runs verify the shipped snapshots (`snapshots/docs/`): the faithful emulator
+//! matches them, and faults that change what a response says show at their JSON path.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use convcheck::cli::run::{Prepared, build_plan};
+use convcheck::cli::diff::{compare, run_suite, volatile};
+use convcheck::cli::run::{Prepared, TargetArgs, build_plan, prepare};
 use convcheck::client::{Client, Credentials, Secret};
 use convcheck::emulator::{self, Fault};
 use convcheck::report::view::{self, Evidence};
 use convcheck::runner::{self, CaseRecord, Outcome, Session};
+use convcheck::snapshot::{self, Capture, Dates, Difference, store};
 use convcheck::spec::Edition;
 use convcheck::suite;
+use serde_json::Value;
 
 async fn run_with(faults: Vec<Fault>, edition: Edition) -> Vec<CaseRecord> {
-    run_threads(faults, edition, 16).await
+    run_captured(faults, edition)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
 }
 
-async fn run_threads(faults: Vec<Fault>, edition: Edition, threads: usize) -> Vec<CaseRecord> {
+async fn embedded_with(faults: Vec<Fault>, edition: Edition) -> Prepared {
     let config = emulator::Config {
         faults,
         edition,
@@ -35,14 +45,34 @@ async fn run_threads(faults: Vec<Fault>, edition: Edition, threads: usize) -> Ve
         Duration::from_secs(30),
     )
     .expect("client builds");
-    let prepared = Prepared {
+    Prepared {
         base_url: running.base_url(),
-        client: client.clone(),
+        client,
         embedded: Some(running),
-    };
+    }
+}
+
+async fn run_threads(faults: Vec<Fault>, edition: Edition, threads: usize) -> Vec<CaseRecord> {
+    run_captured_threads(faults, edition, threads)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+async fn run_captured(faults: Vec<Fault>, edition: Edition) -> Vec<(CaseRecord, Capture)> {
+    run_captured_threads(faults, edition, 16).await
+}
+
+async fn run_captured_threads(
+    faults: Vec<Fault>,
+    edition: Edition,
+    threads: usize,
+) -> Vec<(CaseRecord, Capture)> {
+    let prepared = embedded_with(faults, edition).await;
     let plan = build_plan(&prepared, None, false, edition, false, 200);
-    let session = Session::new(plan, client);
-    let records = runner::execute(&session, &suite::all(), threads).await;
+    let session = Session::new(plan, prepared.client.clone());
+    let records = runner::execute_captured(&session, &suite::all(), threads).await;
     let left = runner::teardown(&session).await;
     assert!(left.is_empty() || !session.ledger.entries().is_empty());
     if let Some(r) = prepared.embedded {
@@ -50,6 +80,47 @@ async fn run_threads(faults: Vec<Fault>, edition: Edition, threads: usize) -> Ve
     }
     records
 }
+
+fn shipped() -> BTreeMap<String, (PathBuf, Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/docs");
+    store::load_dir(&dir).expect("the shipped snapshots load")
+}
+
+/// Per case that differs from its shipped snapshot: the differences (a case with no
+/// snapshot differs as a whole).
+fn snapshot_diffs(
+    captured: &[(CaseRecord, Capture)],
+    shipped: &BTreeMap<String, (PathBuf, Value)>,
+) -> BTreeMap<String, Vec<Difference>> {
+    let mut out = BTreeMap::new();
+    for (rec, capture) in captured {
+        if rec.outcome == Outcome::Errored {
+            continue;
+        }
+        let doc = capture.normalize(Dates::Shape).doc;
+        let diffs = match shipped.get(&rec.id) {
+            Some((_, want)) => snapshot::differences(want, &doc),
+            None => vec![Difference {
+                path: String::new(),
+                expected: None,
+                actual: Some(doc),
+            }],
+        };
+        if !diffs.is_empty() {
+            out.insert(rec.id.clone(), diffs);
+        }
+    }
+    out
+}
+
+/// Faults whose effect normalization takes out on purpose: a date's value (only its shape
+/// is kept), and whether a page has a next page (it depends on how many users other cases
+/// hold at that moment). The checks catch each of them.
+const INVISIBLE_TO_SNAPSHOTS: [&str; 3] = [
+    "created-moves",
+    "next-on-last-page",
+    "updated-before-created",
+];
 
 fn fired(records: &[CaseRecord]) -> BTreeSet<String> {
     records
@@ -81,13 +152,15 @@ async fn every_fault_is_killed() {
         let sem = sem.clone();
         set.spawn(async move {
             let _p = sem.acquire_owned().await;
-            let records = run_with(vec![fault], Edition::Docs).await;
+            let captured = run_captured(vec![fault], Edition::Docs).await;
+            let diffs = snapshot_diffs(&captured, &shipped());
+            let records: Vec<CaseRecord> = captured.into_iter().map(|(r, _)| r).collect();
             let failing: BTreeSet<String> = records
                 .iter()
                 .filter(|r| r.outcome != Outcome::Passed)
                 .map(|r| r.id.clone())
                 .collect();
-            (fault, fired(&records), failing)
+            (fault, fired(&records), (failing, diffs.len()))
         });
     }
     let mut rows = Vec::new();
@@ -95,17 +168,23 @@ async fn every_fault_is_killed() {
         rows.push(r.expect("fault run finishes"));
     }
     rows.sort_by_key(|(f, _, _)| f.name());
-    let mut table = String::from("fault | checks that fired | failing cases\n");
+    let mut table = String::from(
+        "fault | checks that fired | failing cases | cases differing from snapshots\n",
+    );
     let mut survivors = Vec::new();
-    for (fault, checks, failing) in &rows {
+    let mut unseen = Vec::new();
+    for (fault, checks, (failing, differing)) in &rows {
         table.push_str(&format!(
-            "{} | {} | {}\n",
+            "{} | {} | {} | {differing}\n",
             fault.name(),
             checks.iter().cloned().collect::<Vec<_>>().join(", "),
             failing.len()
         ));
         if checks.is_empty() {
             survivors.push(fault.name());
+        }
+        if *differing == 0 {
+            unseen.push(fault.name());
         }
     }
     println!("{table}");
@@ -123,7 +202,133 @@ async fn every_fault_is_killed() {
         survivors.is_empty(),
         "faults no check detects: {survivors:?}\n{table}"
     );
+    assert_eq!(
+        unseen, INVISIBLE_TO_SNAPSHOTS,
+        "faults the shipped snapshots do not show\n{table}"
+    );
     assert_eq!(rows.len(), Fault::ALL.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shipped_snapshots_verify_against_a_fresh_emulator() {
+    let shipped = shipped();
+    let captured = run_captured(Vec::new(), Edition::Docs).await;
+    let diffs = snapshot_diffs(&captured, &shipped);
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    let ran: BTreeSet<&String> = captured.iter().map(|(r, _)| &r.id).collect();
+    let recorded: BTreeSet<&String> = shipped.keys().collect();
+    assert_eq!(
+        ran, recorded,
+        "every case has a snapshot and every snapshot a case"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn response_changing_faults_fail_verification_at_their_json_path() {
+    let shipped = shipped();
+    let cases = [
+        (
+            "links-wrong",
+            "/0/response/links/user_conversations",
+            "/links/user_conversations",
+        ),
+        (
+            "attributes-default-null",
+            "/0/response/attributes",
+            "/attributes",
+        ),
+        ("dates-rfc2822", "/0/response/date_created", "/date_created"),
+    ];
+    for (name, path, pointer) in cases {
+        let fault: Fault = name.parse().expect("a fault name");
+        let captured = run_captured(vec![fault], Edition::Docs).await;
+        let (rec, capture) = captured
+            .iter()
+            .find(|(r, _)| r.id == "create::minimal::shortened")
+            .expect("the case ran");
+        let now = capture.normalize(Dates::Shape).doc;
+        let (_, want) = &shipped[&rec.id];
+        let (diffs, findings) = snapshot::verify(Some(want), &now, "x.snap");
+        assert!(
+            diffs.iter().any(|d| d.path == path),
+            "{name}: no difference at {path}: {diffs:#?}"
+        );
+        let f = findings
+            .iter()
+            .find(|f| f.pointer == pointer)
+            .unwrap_or_else(|| panic!("{name}: no finding at {pointer}: {findings:#?}"));
+        assert_eq!(f.check, "snapshot.differs");
+        assert_eq!(f.request.as_deref(), Some("#0 POST <base>/v1/Users"));
+    }
+    let dates = snapshot_diffs(
+        &run_captured(
+            vec!["dates-rfc2822".parse().expect("a fault")],
+            Edition::Docs,
+        )
+        .await,
+        &shipped,
+    );
+    let d = &dates["create::minimal::shortened"][0];
+    assert_eq!(d.expected, Some(Value::from("<iso8601>")));
+    assert_eq!(d.actual, Some(Value::from("<rfc2822>")));
+}
+
+async fn embedded() -> Prepared {
+    let args = TargetArgs {
+        target: None,
+        account_sid: None,
+        auth_token: None,
+        api_key: None,
+        api_secret: None,
+        timeout: 30,
+    };
+    prepare(&args, Edition::Docs)
+        .await
+        .expect("the emulator starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parity_diff_of_two_faithful_emulators_finds_only_volatile_dates() {
+    let (base, target) = (embedded().await, embedded().await);
+    let a1 = run_suite(&base, None, Edition::Docs, 8, Dates::Keep)
+        .await
+        .expect("baseline runs");
+    let a2 = run_suite(&base, None, Edition::Docs, 8, Dates::Keep)
+        .await
+        .expect("baseline runs again");
+    let b = run_suite(&target, None, Edition::Docs, 8, Dates::Keep)
+        .await
+        .expect("target runs");
+    let noise = volatile(&a1, &a2);
+    let fields = snapshot::volatile_fields(noise.values().flatten());
+    assert_eq!(
+        fields.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["date_created", "date_updated"],
+        "{noise:#?}"
+    );
+    let cmp = compare(&a1.docs, &b.docs, &noise, &[]);
+    assert!(cmp.differences.is_empty(), "{:#?}", cmp.differences);
+    assert_eq!(cmp.compared, a1.docs.len());
+    assert!(cmp.compared >= 40);
+
+    let faulty = embedded_with(vec!["links-wrong".parse().expect("a fault")], Edition::Docs).await;
+    let c = run_suite(&faulty, None, Edition::Docs, 8, Dates::Keep)
+        .await
+        .expect("the faulty target runs");
+    let cmp = compare(&a1.docs, &c.docs, &noise, &[]);
+    let diffs = &cmp.differences["create::minimal::shortened"];
+    assert!(!diffs.is_empty());
+    assert!(
+        diffs
+            .iter()
+            .all(|d| d.path.ends_with("/links/user_conversations")),
+        "{diffs:#?}"
+    );
+    for p in [base, target, faulty] {
+        if let Some(r) = p.embedded {
+            r.shutdown().await.expect("emulator stops");
+        }
+    }
 }
 
 /// The reports count a clause as passed only where a case is known to check it: that

@@ -1,11 +1,13 @@
 //! The command line: clap derive types, one module per subcommand, exit codes in one place.
 
 pub mod clauses;
+pub mod diff;
 pub mod exit;
 pub mod progress;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod snapshots;
 pub mod sweep;
 pub mod validate;
 
@@ -26,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the contract suite against a target (the embedded emulator by default).
     Run(Box<run::RunArgs>),
+    /// Compare a target's normalized answers with a baseline's (a URL, or a recording).
+    Diff(Box<diff::DiffArgs>),
     /// Delete users left by earlier runs: only those whose identity starts with a prefix.
     Sweep(sweep::SweepArgs),
     /// Check recorded JSON (a User, a Users page or an error body) offline.
@@ -44,6 +48,7 @@ impl Command {
     fn exec(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Run(args) => args.exec(),
+            Command::Diff(args) => args.exec(),
             Command::Validate(args) => args.exec(),
             Command::Sweep(args) => args.exec(),
             Command::Clauses(args) => args.exec(),

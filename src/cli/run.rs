@@ -13,6 +13,7 @@ use libtest_mimic::{Failed, Trial};
 use super::exit;
 use super::progress::Progress;
 use super::report::ReportArgs;
+use super::snapshots::{self, SnapshotArgs, SnapshotRun};
 use super::validate::parse_edition;
 use crate::client::{Client, Credentials, Request, Secret};
 use crate::emulator;
@@ -74,6 +75,8 @@ pub struct RunArgs {
     pub max_pages: usize,
     #[command(flatten)]
     pub reports: ReportArgs,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
     /// libtest options: filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`,
     /// `--format pretty|terse|json`, `--quiet`.
     #[command(flatten)]
@@ -302,6 +305,13 @@ impl RunArgs {
         }
         let session = Session::new(plan, p.client.clone());
         let skip_writes = self.read_only;
+        let snaps = Arc::new(SnapshotRun::prepare(
+            &self.snapshot,
+            &self.edition.to_string(),
+            crate::snapshot::target_kind(&p.base_url, embedded.is_some()),
+            self.strict,
+            listing,
+        )?);
 
         // Ctrl-C: delete what the run created, then leave.
         let guard = {
@@ -352,9 +362,12 @@ impl RunArgs {
             let handle = rt.handle().clone();
             let records = records.clone();
             let progress = progress.clone();
+            let snaps = snaps.clone();
             trials.push(
                 Trial::test(id, move || {
-                    let rec = handle.block_on(runner::run_case(session, &case, form, i));
+                    let (mut rec, capture) =
+                        handle.block_on(runner::run_case_captured(session, &case, form, i));
+                    snaps.judge(&mut rec, &capture);
                     let verdict = verdict(&rec);
                     records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
                     progress.tick();
@@ -388,6 +401,7 @@ impl RunArgs {
         }
         let mut cases_run = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
         cases_run.sort_by(|a, b| a.id.cmp(&b.id));
+        let (snapshot_lines, deviation_notes) = snaps.finish(&mut cases_run)?;
         let report = Report {
             convcheck_version: env!("CARGO_PKG_VERSION").to_owned(),
             target: p.base_url.clone(),
@@ -398,7 +412,10 @@ impl RunArgs {
             duration_ms: started.elapsed().as_millis() as u64,
             strict: self.strict,
             summary: Summary::of(&cases_run),
-            notes: runner::diagnose(&cases_run),
+            notes: runner::diagnose(&cases_run)
+                .into_iter()
+                .chain(deviation_notes)
+                .collect(),
             cases: cases_run,
         };
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
@@ -418,9 +435,16 @@ impl RunArgs {
         } else {
             "the target"
         };
+        for line in snapshot_lines {
+            say(line);
+        }
         let s = report.summary;
+        let expected = match s.expected_failures {
+            0 => String::new(),
+            n => format!(", {n} expected failures"),
+        };
         say(format!(
-            "convcheck: {} passed, {} failed, {} errored, {} skipped against {what} at {} (edition {})",
+            "convcheck: {} passed, {} failed, {} errored, {} skipped{expected} against {what} at {} (edition {})",
             s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
         ));
         for note in &report.notes {
@@ -451,6 +475,10 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
         Outcome::Failed => {
             let mut s = String::new();
             for f in &rec.findings {
+                if f.check == crate::snapshot::diff::CHECK {
+                    s.push_str(&snapshots::render_finding(f));
+                    continue;
+                }
                 let at = f.request.as_deref().unwrap_or(&rec.id);
                 s.push_str(&diagnostic::render(f, at));
             }

@@ -6,7 +6,7 @@
 
 pub mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
+use crate::snapshot::{self, Capture, Dates};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
 use crate::suite::CaseDef;
 pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose};
@@ -96,6 +97,9 @@ pub struct Session {
     pub ledger: Ledger,
     /// Set when the run is interrupted: no new request leaves, cleanup waits for the rest.
     pub halt: Halt,
+    /// Cases share it for reading; a case that must see the collection still (the
+    /// pagination walk) holds it for writing, so no other case runs meanwhile.
+    pub gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Session {
@@ -106,6 +110,7 @@ impl Session {
             client,
             ledger: Ledger::default(),
             halt: Halt::default(),
+            gate: Arc::default(),
         }
     }
 
@@ -184,6 +189,10 @@ pub struct CaseRun {
     /// Requests so far.
     pub exchanges: Vec<ExchangeSummary>,
     created: Vec<String>,
+    /// Every user this case created, deleted or not: the only users its snapshot keeps.
+    own: BTreeSet<String>,
+    /// The exchanges as they were, kept in memory for normalization only.
+    raw: Vec<Exchange>,
     counter: usize,
     last_request: Option<String>,
 }
@@ -250,6 +259,7 @@ impl CaseRun {
                 .then(|| String::from_utf8_lossy(&ex.request_body).into_owned()),
             response: None,
         });
+        self.raw.push(ex.clone());
         Ok(ex)
     }
 
@@ -289,6 +299,7 @@ impl CaseRun {
                 },
             );
             self.created.push(sid.to_owned());
+            self.own.insert(sid.to_owned());
         }
         Ok((ex, body))
     }
@@ -389,6 +400,18 @@ pub fn json(ex: &Exchange, doc: Doc) -> Option<Value> {
 
 /// Runs one case to its end and cleans up after it.
 pub async fn run_case(session: Session, case: &CaseDef, form: UrlForm, index: usize) -> CaseRecord {
+    run_case_captured(session, case, form, index).await.0
+}
+
+/// Runs one case like [`run_case`], and also returns what it captured for snapshots. The
+/// record's exchanges carry the normalized response bodies (dates kept), and findings about
+/// users the case did not create lose their values: nothing of such a user reaches a report.
+pub async fn run_case_captured(
+    session: Session,
+    case: &CaseDef,
+    form: UrlForm,
+    index: usize,
+) -> (CaseRecord, Capture) {
     let started = Instant::now();
     let namespace = format!("{}c{index}-", session.plan.run_prefix);
     let mut run = CaseRun {
@@ -398,11 +421,23 @@ pub async fn run_case(session: Session, case: &CaseDef, form: UrlForm, index: us
         findings: Vec::new(),
         exchanges: Vec::new(),
         created: Vec::new(),
+        own: BTreeSet::new(),
+        raw: Vec::new(),
         counter: 0,
         last_request: None,
     };
-    let result = (case.run)(&mut run).await;
-    run.cleanup().await;
+    let result = {
+        // Held until the case has cleaned up: an exclusive case runs with no other case.
+        let (_alone, _shared);
+        if case.exclusive {
+            _alone = session.gate.write().await;
+        } else {
+            _shared = session.gate.read().await;
+        }
+        let result = (case.run)(&mut run).await;
+        run.cleanup().await;
+        result
+    };
     let error = match result {
         Err(Stop::Transport(ref e)) => Some(e.to_string()),
         _ => None,
@@ -418,7 +453,21 @@ pub async fn run_case(session: Session, case: &CaseDef, form: UrlForm, index: us
     } else {
         Outcome::Passed
     };
-    CaseRecord {
+    let capture = Capture {
+        case_id: case.id(&form),
+        exchanges: std::mem::take(&mut run.raw),
+        own: std::mem::take(&mut run.own),
+        base_url: session.plan.base_url.clone(),
+        run_prefix: session.plan.run_prefix.clone(),
+        namespace: run.namespace.clone(),
+        account_sid: session.client.account_sid().map(str::to_owned),
+    };
+    let normalized = capture.normalize(Dates::Keep);
+    for (summary, response) in run.exchanges.iter_mut().zip(normalized.responses) {
+        summary.response = response;
+    }
+    snapshot::redact_findings(&mut run.findings, &capture);
+    let record = CaseRecord {
         id: case.id(&form),
         kind: case.kind.as_str().to_owned(),
         form: form.label().to_owned(),
@@ -427,7 +476,8 @@ pub async fn run_case(session: Session, case: &CaseDef, form: UrlForm, index: us
         findings: run.findings,
         exchanges: run.exchanges,
         error,
-    }
+    };
+    (record, capture)
 }
 
 /// Every (case, form) pair the plan calls for, in a stable order.
@@ -443,6 +493,19 @@ pub fn instances(plan: &Plan, cases: &[CaseDef]) -> Vec<(CaseDef, UrlForm)> {
 
 /// Runs every instance concurrently (at most `threads` at once), without a front end.
 pub async fn execute(session: &Session, cases: &[CaseDef], threads: usize) -> Vec<CaseRecord> {
+    execute_captured(session, cases, threads)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// Runs every instance like [`execute`], and also returns what each captured.
+pub async fn execute_captured(
+    session: &Session,
+    cases: &[CaseDef],
+    threads: usize,
+) -> Vec<(CaseRecord, Capture)> {
     let sem = Arc::new(tokio::sync::Semaphore::new(threads.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, (case, form)) in instances(&session.plan, cases).into_iter().enumerate() {
@@ -450,7 +513,7 @@ pub async fn execute(session: &Session, cases: &[CaseDef], threads: usize) -> Ve
         let sem = sem.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            (i, run_case(session, &case, form, i).await)
+            (i, run_case_captured(session, &case, form, i).await)
         });
     }
     let mut out = Vec::new();

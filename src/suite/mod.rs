@@ -82,6 +82,9 @@ pub struct CaseDef {
     pub scope: Scope,
     /// Whether it creates, changes or deletes users.
     pub writes: bool,
+    /// Whether it must run alone: it reads the whole collection and judges what it sees,
+    /// so no other case of the run may write meanwhile.
+    pub exclusive: bool,
     /// What it verifies, in a sentence.
     pub about: &'static str,
     /// The script.
@@ -132,6 +135,7 @@ macro_rules! case {
             kind: Kind::$kind,
             scope: Scope::$scope,
             writes: $w,
+            exclusive: false,
             about: $about,
             run: |r| Box::pin($f(r)),
         }
@@ -269,14 +273,18 @@ pub fn all() -> Vec<CaseDef> {
             read_bounds,
             "PageSize outside the edition's bounds is refused or never exceeded"
         ),
-        case!(
-            Pagination,
-            "walk",
-            EachForm,
-            writes = true,
-            read_walk,
-            "walking next_page_url sees every user exactly once, meta consistent on every page"
-        ),
+        // Alone, so its users are consecutive in the collection and nothing moves under it.
+        CaseDef {
+            exclusive: true,
+            ..case!(
+                Pagination,
+                "walk",
+                EachForm,
+                writes = true,
+                read_walk,
+                "walking next_page_url sees every user exactly once, meta consistent on every page"
+            )
+        },
         case!(
             Errors,
             "missing-identity",

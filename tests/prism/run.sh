@@ -37,7 +37,7 @@ OUT="$WORK/run.txt"
 set +e
 timeout 300 "$BIN" run --target "http://127.0.0.1:$PORT" \
   --account-sid ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa --auth-token prism-accepts-any \
-  --service-sid ISaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa --format terse \
+  --service-sid ISaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa --format terse --snapshots off \
   --report-json "$WORK/report.json" </dev/null >"$OUT" 2>&1
 code=$?
 set -e

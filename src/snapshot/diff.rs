@@ -1,0 +1,329 @@
+//! Structural differences between two normalized case documents, by JSON pointer, and what
+//! they become: findings of a verify run, lines of the parity diff.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::normalize::date_shape;
+use crate::check::Finding;
+use crate::spec::Severity;
+
+/// The check id of a snapshot difference. It is not in the catalogue: it judges a target
+/// against a recording, not against the documentation.
+pub const CHECK: &str = "snapshot.differs";
+/// The pseudo-clause snapshot findings cite.
+pub const CLAUSE: &str = "snapshot";
+/// At most this many findings per case; one more says how many were left out.
+pub const MAX_FINDINGS: usize = 20;
+
+/// One place where two documents differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// JSON pointer into the case document (`/2/response/attributes`).
+    pub path: String,
+    /// The value in the expected document (baseline, recording); `None` when absent.
+    pub expected: Option<Value>,
+    /// The value in the actual document (target, this run); `None` when absent.
+    pub actual: Option<Value>,
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn walk(path: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Difference>) {
+    match (a, b) {
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            for (k, v) in x {
+                walk(&format!("{path}/{}", escape(k)), Some(v), y.get(k), out);
+            }
+            for (k, v) in y.iter().filter(|(k, _)| !x.contains_key(*k)) {
+                walk(&format!("{path}/{}", escape(k)), None, Some(v), out);
+            }
+        }
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            for i in 0..x.len().max(y.len()) {
+                walk(&format!("{path}/{i}"), x.get(i), y.get(i), out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(Difference {
+            path: path.to_owned(),
+            expected: a.cloned(),
+            actual: b.cloned(),
+        }),
+    }
+}
+
+/// Every difference between `expected` and `actual`, in document order.
+pub fn diff(expected: &Value, actual: &Value) -> Vec<Difference> {
+    let mut out = Vec::new();
+    walk("", Some(expected), Some(actual), &mut out);
+    out
+}
+
+/// Whether `path` is `prefix` or lies under it.
+pub fn under(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || prefix.is_empty()
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// What kind of value this is, coarsely: a JSON type, or a date's shape.
+pub fn shape(v: Option<&Value>) -> String {
+    match v {
+        None => "absent".into(),
+        Some(Value::Null) => "null".into(),
+        Some(Value::Bool(_)) => "boolean".into(),
+        Some(Value::Number(_)) => "number".into(),
+        Some(Value::String(s)) => date_shape(s, None).unwrap_or("string").into(),
+        Some(Value::Array(_)) => "array".into(),
+        Some(Value::Object(_)) => "object".into(),
+    }
+}
+
+/// Leaves out differences at volatile paths (or under them), unless the two values differ
+/// in shape too: a date that changes every run is volatile, one that turns from ISO 8601
+/// into RFC 2822 is still a difference.
+pub fn without_volatile(diffs: Vec<Difference>, volatile: &BTreeSet<String>) -> Vec<Difference> {
+    diffs
+        .into_iter()
+        .filter(|d| {
+            let noisy = volatile.iter().any(|v| under(&d.path, v));
+            !noisy || shape(d.expected.as_ref()) != shape(d.actual.as_ref())
+        })
+        .collect()
+}
+
+/// The field names (last path segments, not array indices) of volatile paths: a field seen
+/// to change between two runs of the baseline in one case is noise in every case, since two
+/// runs of another case may well fall within the same second.
+pub fn volatile_field_names<'a>(paths: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
+    paths
+        .into_iter()
+        .filter_map(|p| p.rsplit('/').next())
+        .filter(|f| !f.is_empty() && f.parse::<usize>().is_err())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Leaves out differences in a volatile field (by name) whose value keeps its shape.
+pub fn without_volatile_fields(
+    diffs: Vec<Difference>,
+    fields: &BTreeSet<String>,
+) -> Vec<Difference> {
+    diffs
+        .into_iter()
+        .filter(|d| {
+            let noisy = d
+                .path
+                .rsplit('/')
+                .next()
+                .is_some_and(|f| fields.contains(f));
+            !noisy || shape(d.expected.as_ref()) != shape(d.actual.as_ref())
+        })
+        .collect()
+}
+
+/// The exchange index and the rest of a document path: `/2/response/sid` → `(2, /response/sid)`.
+pub fn split(path: &str) -> (Option<usize>, &str) {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (head, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    match head.parse() {
+        Ok(i) => (Some(i), tail),
+        Err(_) => (None, path),
+    }
+}
+
+/// `#2 GET <base>/v1/Users/<US:1>`: the exchange a path lies in, from either document.
+pub fn request_of(path: &str, expected: &Value, actual: &Value) -> String {
+    match split(path).0 {
+        Some(i) => {
+            let line = [expected, actual]
+                .iter()
+                .find_map(|d| d.pointer(&format!("/{i}/request")).and_then(Value::as_str))
+                .unwrap_or("");
+            format!("#{i} {line}").trim_end().to_owned()
+        }
+        None => "the case".to_owned(),
+    }
+}
+
+/// A value as a finding or a diff line shows it.
+pub fn show(v: Option<&Value>) -> String {
+    match v {
+        None => "(absent)".to_owned(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 200 {
+                format!("{}…", s.chars().take(200).collect::<String>())
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// Where a difference lies, the way findings say it: a pointer into the response body,
+/// `@status`, `@headers/content-type`, `@request…`, or `@exchange` for a whole exchange.
+pub fn pointer(path: &str) -> String {
+    match split(path) {
+        (Some(_), "") => "@exchange".to_owned(),
+        (Some(_), rest) => {
+            if let Some(p) = rest.strip_prefix("/response") {
+                p.to_owned()
+            } else if rest == "/status" {
+                "@status".to_owned()
+            } else if rest == "/content_type" {
+                "@headers/content-type".to_owned()
+            } else {
+                format!("@request{rest}")
+            }
+        }
+        (None, p) => p.to_owned(),
+    }
+}
+
+/// The findings of a verify run for one case: one per difference (at most
+/// [`MAX_FINDINGS`], then one that counts the rest).
+pub fn findings(diffs: &[Difference], recorded: &Value, now: &Value, file: &str) -> Vec<Finding> {
+    let mut out: Vec<Finding> = diffs
+        .iter()
+        .take(MAX_FINDINGS)
+        .map(|d| {
+            let pointer = pointer(&d.path);
+            let expected = show(d.expected.as_ref());
+            let actual = show(d.actual.as_ref());
+            Finding {
+                check: CHECK.to_owned(),
+                severity: Severity::Must,
+                clause: CLAUSE.to_owned(),
+                message: format!(
+                    "the answer differs from the recording `{file}` at `{}`: expected {expected}, got {actual}",
+                    d.path
+                ),
+                pointer,
+                expected,
+                actual,
+                request: Some(request_of(&d.path, recorded, now)),
+            }
+        })
+        .collect();
+    if diffs.len() > MAX_FINDINGS {
+        let more = diffs.len() - MAX_FINDINGS;
+        out.push(Finding {
+            check: CHECK.to_owned(),
+            severity: Severity::Must,
+            clause: CLAUSE.to_owned(),
+            pointer: String::new(),
+            expected: "no further difference".to_owned(),
+            actual: format!("{more} more"),
+            message: format!("{more} more differences from the recording `{file}`"),
+            request: None,
+        });
+    }
+    out
+}
+
+/// The readable diff of one case: one line per difference, `  #2 GET … /response/x: …`.
+pub fn render(
+    diffs: &[Difference],
+    expected: &Value,
+    actual: &Value,
+    names: (&str, &str),
+) -> String {
+    let mut s = String::new();
+    for d in diffs {
+        let (_, rest) = split(&d.path);
+        s.push_str(&format!(
+            "  {} at {}: {} {}, {} {}\n",
+            request_of(&d.path, expected, actual),
+            if rest.is_empty() {
+                "(whole exchange)"
+            } else {
+                rest
+            },
+            names.0,
+            show(d.expected.as_ref()),
+            names.1,
+            show(d.actual.as_ref()),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn differences_name_their_json_path() {
+        let a = json!([{"request": "GET <base>/v1/Users/<US:1>", "status": 200,
+                        "response": {"attributes": "{}", "links": {"a/b": 1}}}]);
+        let b = json!([{"request": "GET <base>/v1/Users/<US:1>", "status": 404,
+                        "response": {"attributes": null, "links": {"a/b": 2}, "extra": true}},
+                       {"request": "DELETE x"}]);
+        let d = diff(&a, &b);
+        let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/0/status",
+                "/0/response/attributes",
+                "/0/response/links/a~1b",
+                "/0/response/extra",
+                "/1"
+            ]
+        );
+        assert_eq!(pointer("/0/response/attributes"), "/attributes");
+        assert_eq!(pointer("/0/status"), "@status");
+        assert_eq!(pointer("/1"), "@exchange");
+        assert_eq!(pointer("/0/form/Identity"), "@request/form/Identity");
+        let f = findings(&d, &a, &b, "x.snap");
+        assert_eq!(f[1].pointer, "/attributes");
+        assert_eq!(
+            f[1].request.as_deref(),
+            Some("#0 GET <base>/v1/Users/<US:1>")
+        );
+        assert_eq!(f[1].expected, "\"{}\"");
+        assert_eq!(f[4].request.as_deref(), Some("#1 DELETE x"));
+        let text = render(&d, &a, &b, ("expected", "got"));
+        assert!(
+            text.contains(
+                "#0 GET <base>/v1/Users/<US:1> at /response/attributes: expected \"{}\", got null"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn volatile_paths_are_left_out_unless_the_shape_changes() {
+        let a = json!({"d": "2019-12-16T22:18:37Z", "e": {"x": 1}, "f": 1});
+        let b = json!({"d": "2020-01-01T00:00:00Z", "e": {"x": 2}, "f": 2});
+        let c = json!({"d": "Mon, 16 Dec 2019 22:18:37 +0000", "e": {"x": 2}, "f": 1});
+        let volatile: BTreeSet<String> = ["/d".to_owned(), "/e".to_owned()].into();
+        let left = without_volatile(diff(&a, &b), &volatile);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].path, "/f");
+        let left = without_volatile(diff(&a, &c), &volatile);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].path, "/d");
+        assert!(under("/e/x", "/e") && !under("/ex", "/e"));
+    }
+
+    #[test]
+    fn many_differences_are_capped() {
+        let a = json!((0..30).collect::<Vec<_>>());
+        let b = json!((100..130).collect::<Vec<_>>());
+        let f = findings(&diff(&a, &b), &a, &b, "x.snap");
+        assert_eq!(f.len(), MAX_FINDINGS + 1);
+        assert_eq!(f[MAX_FINDINGS].actual, "10 more");
+    }
+}

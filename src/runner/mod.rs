@@ -97,20 +97,39 @@ pub struct Session {
     pub ledger: Ledger,
     /// Set when the run is interrupted: no new request leaves, cleanup waits for the rest.
     pub halt: Halt,
-    /// Cases share it for reading; a case that must see the collection still (the
-    /// pagination walk) holds it for writing, so no other case runs meanwhile.
-    pub gate: Arc<tokio::sync::RwLock<()>>,
+    /// One gate per URL form (per collection). Cases share the gates of the collections
+    /// they touch; a case that must see its collection still (the pagination walk) holds
+    /// that collection's gate alone, so no case writes there meanwhile while cases on the
+    /// other collection go on.
+    pub gates: Arc<Vec<(UrlForm, tokio::sync::RwLock<()>)>>,
+}
+
+/// Every collection a plan touches: its URL forms, and the second service.
+fn plan_forms(plan: &Plan) -> Vec<UrlForm> {
+    let mut forms = plan.forms.clone();
+    if let Some(s) = &plan.service_sid {
+        let scoped = UrlForm::Service(s.clone());
+        if !forms.contains(&scoped) {
+            forms.push(scoped);
+        }
+    }
+    forms
 }
 
 impl Session {
     /// A session with an empty ledger.
     pub fn new(plan: Plan, client: Client) -> Session {
         Session {
+            halt: Halt::default(),
+            gates: Arc::new(
+                plan_forms(&plan)
+                    .into_iter()
+                    .map(|f| (f, tokio::sync::RwLock::new(())))
+                    .collect(),
+            ),
             plan: Arc::new(plan),
             client,
             ledger: Ledger::default(),
-            halt: Halt::default(),
-            gate: Arc::default(),
         }
     }
 
@@ -426,16 +445,29 @@ pub async fn run_case_captured(
         counter: 0,
         last_request: None,
     };
+    let gates = session.gates.clone();
     let result = {
-        // Held until the case has cleaned up: an exclusive case runs with no other case.
-        let (_alone, _shared);
+        // Held until the case has cleaned up. An exclusive case holds its collection's gate
+        // alone; a case on one form shares that form's gate; any other case (it may touch
+        // both collections) shares every gate, taken in one order so no two wait on each other.
+        let mut alone = None;
+        let mut shared = Vec::new();
         if case.exclusive {
-            _alone = session.gate.write().await;
+            if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
+                alone = Some(g.write().await);
+            }
+        } else if case.scope == crate::suite::Scope::EachForm {
+            if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
+                shared.push(g.read().await);
+            }
         } else {
-            _shared = session.gate.read().await;
+            for (_, g) in gates.iter() {
+                shared.push(g.read().await);
+            }
         }
         let result = (case.run)(&mut run).await;
         run.cleanup().await;
+        drop((alone, shared));
         result
     };
     let error = match result {

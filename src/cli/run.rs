@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Run only the service-scoped URL form (needs `--service-sid`).
     #[arg(long, requires = "service_sid")]
     pub only_service: bool,
+    /// The account's default Conversation Service (`IS…`): users created through the
+    /// shortened URL form must belong to it. Known by itself for the embedded emulator.
+    #[arg(long)]
+    pub default_service_sid: Option<String>,
     /// The contract edition: `docs` (PageSize 1..1000) or `oai-2025` (PageSize 1..50).
     #[arg(long, default_value = "docs", value_parser = parse_edition)]
     pub edition: Edition,
@@ -256,13 +260,13 @@ pub fn build_plan(
 impl RunArgs {
     /// Runs the suite.
     pub fn exec(mut self) -> anyhow::Result<ExitCode> {
-        if let Some(s) = &self.service_sid
-            && !SidKind::Service.matches(s)
-        {
-            bail!(
-                "malformed service sid `{s}`: expected `{}`",
-                SidKind::Service.pattern()
-            );
+        for s in self.service_sid.iter().chain(&self.default_service_sid) {
+            if !SidKind::Service.matches(s) {
+                bail!(
+                    "malformed service sid `{s}`: expected `{}`",
+                    SidKind::Service.pattern()
+                );
+            }
         }
         if self.libtest.test_threads.is_none() {
             // Cases wait on the network, not the CPU: more than the core count pays.
@@ -283,7 +287,7 @@ impl RunArgs {
     fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
         let target_url = parse_target(&p.base_url)?;
         let embedded = p.embedded.as_ref();
-        let plan = build_plan(
+        let mut plan = build_plan(
             p,
             self.service_sid.clone(),
             self.only_service,
@@ -291,6 +295,9 @@ impl RunArgs {
             self.strict,
             self.max_pages,
         );
+        if let Some(d) = &self.default_service_sid {
+            plan.default_service_sid = Some(d.clone());
+        }
         let cases = suite::all();
         let writes_allowed = is_loopback(&target_url) || self.allow_writes;
         let listing = self.libtest.list;

@@ -1714,6 +1714,14 @@ mod fault_sweep {
         let h = [(rules().webhook_header.name.as_str(), "maybe")];
         let body = form(&[("Identity", "w")]);
         record(emu.call("POST", "/v1/Users", &body, &h).await, &mut norm);
+        record(
+            emu.post(
+                "/v1/Users",
+                &[("Identity", "named"), ("FriendlyName", "Named")],
+            )
+            .await,
+            &mut norm,
+        );
         let created = record(emu.post(&s2, &[("Identity", odd)]).await, &mut norm);
         let seg = encode_segment(odd);
         record(emu.get(&format!("{s2}/{seg}")).await, &mut norm);

@@ -108,13 +108,35 @@ pub enum Fault {
     ServicesNotIsolated,
     /// An unknown service is served as if it existed.
     UnknownServiceAccepted,
+    /// `chat_service_sid` is not the default service's in the shortened form.
+    ShortenedWrongService,
+    /// `chat_service_sid` starts with `is`.
+    ServiceSidLowercase,
+    /// `role_sid` has 31 hex digits.
+    RoleSidShort,
+    /// `is_online` is `false` in Create and Update answers.
+    OnlineInWrite,
+    /// `is_online` is `false` in Fetch with reachability off.
+    OnlineWhenUnreachable,
+    /// `is_notifiable` is `false` in Read.
+    NotifiableInRead,
+    /// `is_notifiable` is `false` in Fetch with reachability off.
+    NotifiableWhenUnreachable,
+    /// Create does not store `FriendlyName`.
+    FriendlyNameDroppedOnCreate,
+    /// Fetch answers 201.
+    Fetch201,
+    /// A page lists its first user twice.
+    ReadDuplicate,
+    /// `meta.page` is always 0.
+    PageNotEchoed,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 49] = [
+    pub const ALL: [Fault; 60] = [
         Create200,
         Update201,
         Delete200Body,
@@ -164,6 +186,17 @@ impl Fault {
         AuthNotEnforced,
         ServicesNotIsolated,
         UnknownServiceAccepted,
+        ShortenedWrongService,
+        ServiceSidLowercase,
+        RoleSidShort,
+        OnlineInWrite,
+        OnlineWhenUnreachable,
+        NotifiableInRead,
+        NotifiableWhenUnreachable,
+        FriendlyNameDroppedOnCreate,
+        Fetch201,
+        ReadDuplicate,
+        PageNotEchoed,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -421,6 +454,53 @@ impl Fault {
                 "services",
                 "a well-formed but unknown service sid is served as if it existed",
             ),
+            ShortenedWrongService => (
+                "shortened-wrong-service",
+                "properties",
+                "`chat_service_sid` names another service in the shortened form",
+            ),
+            ServiceSidLowercase => (
+                "service-sid-lowercase-prefix",
+                "sid",
+                "`chat_service_sid` starts with `is` instead of `IS`",
+            ),
+            RoleSidShort => (
+                "role-sid-short",
+                "sid",
+                "`role_sid` has 31 hex digits instead of 32",
+            ),
+            OnlineInWrite => (
+                "online-in-write",
+                "properties",
+                "`is_online` is `false` instead of null in create and update answers",
+            ),
+            OnlineWhenUnreachable => (
+                "online-when-unreachable",
+                "properties",
+                "`is_online` is `false` in fetch although reachability is off",
+            ),
+            NotifiableInRead => (
+                "notifiable-in-read",
+                "properties",
+                "`is_notifiable` is `false` instead of null in read",
+            ),
+            NotifiableWhenUnreachable => (
+                "notifiable-when-unreachable",
+                "properties",
+                "`is_notifiable` is `false` in fetch although reachability is off",
+            ),
+            FriendlyNameDroppedOnCreate => (
+                "friendly-name-dropped-on-create",
+                "mutation",
+                "create ignores `FriendlyName`",
+            ),
+            Fetch201 => ("fetch-201", "status", "fetch answers 201 instead of 200"),
+            ReadDuplicate => (
+                "read-duplicate",
+                "pagination",
+                "each page lists its first user twice",
+            ),
+            PageNotEchoed => ("page-not-echoed", "pagination", "`meta.page` is always 0"),
         }
     }
 }

@@ -434,7 +434,10 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
             service_sid: svc.config.sid.clone(),
             role_sid,
             identity,
-            friendly_name: form.get("FriendlyName").map(str::to_owned),
+            friendly_name: form
+                .get("FriendlyName")
+                .filter(|_| !faults.has(Fault::FriendlyNameDroppedOnCreate))
+                .map(str::to_owned),
             attributes,
             online: None,
             notifiable: None,
@@ -482,8 +485,13 @@ fn fetch(
         inner.service_mut(&svc.key).get(seq).cloned()
     })?
     .ok_or_else(|| ApiError::not_found(path))?;
+    let status = if ctx.faults.has(Fault::Fetch201) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json_response(
-        StatusCode::OK,
+        status,
         &ctx.user(&user, View::Fetch),
         ctx.faults,
     ))
@@ -779,13 +787,18 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     } else {
         rules().pagination.key.as_str()
     };
-    let list: Vec<serde_json::Value> = items.iter().map(|u| ctx.user(u, View::Read)).collect();
+    let mut list: Vec<serde_json::Value> = items.iter().map(|u| ctx.user(u, View::Read)).collect();
+    if faults.has(Fault::ReadDuplicate)
+        && let Some(first) = list.first().cloned()
+    {
+        list.push(first);
+    }
     let mut body = serde_json::Map::new();
     body.insert(rules().pagination.key.clone(), list.into());
     body.insert(
         "meta".into(),
         serde_json::json!({
-            "page": page,
+            "page": if faults.has(Fault::PageNotEchoed) { 0 } else { page },
             "page_size": echoed,
             "first_page_url": page_url(0, None),
             "previous_page_url": previous,

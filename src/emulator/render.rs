@@ -91,18 +91,23 @@ impl Ctx<'_> {
         let chat_service_sid =
             if f.has(Fault::ChatServiceDefault) && matches!(self.form, UrlForm::Service(_)) {
                 self.default_service_sid.to_owned()
+            } else if f.has(Fault::ShortenedWrongService) && *self.form == UrlForm::Shortened {
+                other_sid(&u.service_sid)
             } else {
                 u.service_sid.clone()
             };
+        let chat_service_sid = if f.has(Fault::ServiceSidLowercase) {
+            format!("is{}", &chat_service_sid[2..])
+        } else {
+            chat_service_sid
+        };
+        let role_sid = if f.has(Fault::RoleSidShort) {
+            u.role_sid[..u.role_sid.len() - 1].to_owned()
+        } else {
+            u.role_sid.clone()
+        };
         let account_sid = if f.has(Fault::AccountSidWrong) {
-            // Another account: the same digits with the last one changed.
-            let mut other = self.account_sid[..self.account_sid.len() - 1].to_owned();
-            other.push(if self.account_sid.ends_with('0') {
-                '1'
-            } else {
-                '0'
-            });
-            other
+            other_sid(self.account_sid)
         } else {
             self.account_sid.to_owned()
         };
@@ -126,11 +131,24 @@ impl Ctx<'_> {
             View::Fetch if self.reachability => v.map_or(Value::Null, Value::Bool),
             _ => Value::Null,
         };
-        let is_online = if view == View::Read && f.has(Fault::OnlineInRead) {
-            Value::Bool(false)
-        } else {
-            reach(u.online)
+        let forced = |read: Fault, write: Option<Fault>, unreachable: Fault| match view {
+            View::Read if f.has(read) => Some(Value::Bool(false)),
+            View::Write if write.is_some_and(|w| f.has(w)) => Some(Value::Bool(false)),
+            View::Fetch if !self.reachability && f.has(unreachable) => Some(Value::Bool(false)),
+            _ => None,
         };
+        let is_online = forced(
+            Fault::OnlineInRead,
+            Some(Fault::OnlineInWrite),
+            Fault::OnlineWhenUnreachable,
+        )
+        .unwrap_or_else(|| reach(u.online));
+        let is_notifiable = forced(
+            Fault::NotifiableInRead,
+            None,
+            Fault::NotifiableWhenUnreachable,
+        )
+        .unwrap_or_else(|| reach(u.notifiable));
         let date_updated = if f.has(Fault::UpdatedBeforeCreated) {
             u.date_created.saturating_sub(86_400)
         } else {
@@ -148,13 +166,13 @@ impl Ctx<'_> {
         m.insert("sid".into(), json!(u.sid));
         m.insert("account_sid".into(), json!(account_sid));
         m.insert("chat_service_sid".into(), json!(chat_service_sid));
-        m.insert("role_sid".into(), json!(u.role_sid));
+        m.insert("role_sid".into(), json!(role_sid));
         m.insert("identity".into(), json!(u.identity));
         m.insert("friendly_name".into(), friendly_name);
         m.insert("attributes".into(), attributes);
         m.insert("is_online".into(), is_online);
         if !f.has(Fault::NotifiableMissing) {
-            m.insert("is_notifiable".into(), reach(u.notifiable));
+            m.insert("is_notifiable".into(), is_notifiable);
         }
         m.insert("date_created".into(), json!(date(u.date_created, f)));
         m.insert("date_updated".into(), json!(date(date_updated, f)));
@@ -165,6 +183,13 @@ impl Ctx<'_> {
         );
         Value::Object(m)
     }
+}
+
+/// Another SID of the same kind: the same digits with the last one changed.
+fn other_sid(sid: &str) -> String {
+    let mut other = sid[..sid.len() - 1].to_owned();
+    other.push(if sid.ends_with('0') { '1' } else { '0' });
+    other
 }
 
 #[cfg(test)]

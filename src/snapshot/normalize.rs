@@ -256,6 +256,7 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
     }
     let mut responses = Vec::with_capacity(raw.len());
     let mut entries: Vec<Value> = Vec::with_capacity(raw.len());
+    let mut walks = std::collections::BTreeSet::new();
     for (i, ex) in raw.iter().enumerate() {
         let request = format!("{} {}", ex.method, n.text(&ex.url));
         let mut headers = Map::new();
@@ -274,9 +275,11 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
         });
         responses.push(response.clone());
 
+        let head = entries.len().checked_sub(1);
         if continues(raw, i)
             && let Some(first) = entries.last_mut()
         {
+            walks.extend(head);
             let more: Vec<Value> = response
                 .as_ref()
                 .and_then(|r| r.get("users"))
@@ -313,9 +316,34 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
         entry.insert("response".into(), response);
         entries.push(Value::Object(entry));
     }
+    for i in walks {
+        walk_size(&mut entries[i]);
+    }
     Normalized {
         responses,
         doc: Value::Array(entries),
+    }
+}
+
+/// A walk's page size follows the size of the collection (small pages on a small one, fewer
+/// larger pages on a live account's), so in a folded walk it becomes `<walk-size>`: the
+/// request's and the meta URLs' `PageSize`, and `meta.page_size`. The checks still hold every
+/// page to the size it asked for.
+fn walk_size(entry: &mut Value) {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new("PageSize=[0-9]+").expect("pattern compiles"));
+    let mark = |s: &str| re.replace_all(s, "PageSize=<walk-size>").into_owned();
+    if let Some(Value::String(r)) = entry.get_mut("request") {
+        *r = mark(r);
+    }
+    if let Some(Value::Object(meta)) = entry.pointer_mut("/response/meta") {
+        for (k, v) in meta.iter_mut() {
+            match v {
+                Value::String(s) => *s = mark(s),
+                Value::Number(_) if k == "page_size" => *v = Value::from("<walk-size>"),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -415,6 +443,22 @@ mod tests {
             "<next-page?>"
         );
         assert_eq!(n.doc[1]["response"], FOREIGN);
+    }
+
+    #[test]
+    fn a_folded_walk_hides_its_page_size() {
+        let mut entry = json!({
+            "request": "GET <base>/v1/Users?PageSize=7",
+            "response": {"meta": {"page_size": 7, "url": "<base>/v1/Users?PageSize=7&Page=0", "key": "users"}}
+        });
+        walk_size(&mut entry);
+        assert_eq!(entry["request"], "GET <base>/v1/Users?PageSize=<walk-size>");
+        assert_eq!(entry["response"]["meta"]["page_size"], "<walk-size>");
+        assert_eq!(
+            entry["response"]["meta"]["url"],
+            "<base>/v1/Users?PageSize=<walk-size>&Page=0"
+        );
+        assert_eq!(entry["response"]["meta"]["key"], "users");
     }
 
     #[test]

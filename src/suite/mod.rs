@@ -859,7 +859,20 @@ async fn read_walk(r: &mut CaseRun) -> Step<()> {
         let user = r.create(&form, &id, &[]).await?;
         own.push(sid_of(&user));
     }
-    let mut url = format!("{}?PageSize=2", r.collection_url(&form));
+    // Small pages make the walk cross many page boundaries; on a large collection (a live
+    // account) the page size grows so the walk stays within about a hundred pages.
+    let max = r.session.plan.edition.page_size().max;
+    let (status, probe) = read_page(
+        r,
+        format!("{}?PageSize={max}", r.collection_url(&form)),
+        None,
+    )
+    .await?;
+    if status != 200 {
+        return Err(Stop::Failed);
+    }
+    let size = walk_page_size(&probe, max);
+    let mut url = format!("{}?PageSize={size}", r.collection_url(&form));
     let mut seen_urls = std::collections::BTreeSet::new();
     let mut pages = Vec::new();
     let mut ended = false;
@@ -891,6 +904,23 @@ async fn read_walk(r: &mut CaseRun) -> Step<()> {
     }
     r.report(check::walk(&pages, &own, ended));
     Ok(())
+}
+
+/// The walk's page size: 2 for a collection of at most 200 users (the probe page says how
+/// many when it is the last), else enough for about a hundred pages, at most `max`.
+fn walk_page_size(probe: &Value, max: u32) -> u32 {
+    let last = probe
+        .pointer("/meta/next_page_url")
+        .is_none_or(Value::is_null);
+    let count = probe
+        .get("users")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    match (last, u32::try_from(count)) {
+        (true, Ok(n)) if n <= 200 => 2,
+        (true, Ok(n)) => n.div_ceil(100).clamp(2, max.max(2)),
+        _ => max.max(2),
+    }
 }
 
 async fn missing_identity(r: &mut CaseRun) -> Step<()> {
@@ -1060,6 +1090,24 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn the_walk_keeps_small_pages_on_small_collections() {
+        let page = |n: usize, next: Option<&str>| {
+            serde_json::json!({
+                "users": vec![serde_json::json!({}); n],
+                "meta": {"next_page_url": next}
+            })
+        };
+        assert_eq!(walk_page_size(&page(7, None), 1000), 2);
+        assert_eq!(walk_page_size(&page(200, None), 1000), 2);
+        assert_eq!(walk_page_size(&page(950, None), 1000), 10);
+        assert_eq!(
+            walk_page_size(&page(1000, Some("http://h/next")), 1000),
+            1000
+        );
+        assert_eq!(walk_page_size(&page(50, Some("http://h/next")), 50), 50);
     }
 
     #[test]

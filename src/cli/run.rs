@@ -19,7 +19,7 @@ use crate::client::{Client, Credentials, Request, Secret};
 use crate::emulator;
 use crate::report::diagnostic;
 use crate::runner::{self, CaseRecord, Outcome, Plan, Report, Session, Summary};
-use crate::spec::{Edition, Severity, SidKind, UrlForm};
+use crate::spec::{Edition, SidKind, UrlForm};
 use crate::suite;
 
 /// Where to run and as whom.
@@ -434,7 +434,7 @@ impl RunArgs {
                 println!("{line}");
             }
         };
-        for line in warning_lines(&report, self.strict) {
+        for line in warning_lines(&report) {
             say(line);
         }
         let what = if embedded.is_some() {
@@ -494,23 +494,17 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
     }
 }
 
-fn warning_lines(report: &Report, strict: bool) -> Vec<String> {
-    if strict {
+fn warning_lines(report: &Report) -> Vec<String> {
+    let warnings = crate::report::view::warnings(report);
+    if warnings.is_empty() {
         return Vec::new();
     }
-    let warnings: Vec<String> = report
-        .cases
-        .iter()
-        .filter(|c| c.outcome == Outcome::Passed)
-        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
-        .filter(|(_, f)| f.severity == Severity::Should)
-        .map(|(c, f)| format!("  {}: [{}] {}", c.id, f.check, f.message))
-        .collect();
-    if warnings.is_empty() {
-        return warnings;
-    }
     let mut out = vec!["SHOULD findings (they fail the run only with --strict):".to_owned()];
-    out.extend(warnings);
+    out.extend(
+        warnings
+            .into_iter()
+            .map(|(c, f)| format!("  {}: [{}] {}", c.id, f.check, f.message)),
+    );
     out.push(String::new());
     out
 }

@@ -291,13 +291,7 @@ fn others_section(s: &mut String, report: &Report) {
         }
         s.push_str("</ul>\n</section>\n");
     }
-    let warnings: Vec<_> = report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.outcome, Outcome::Passed | Outcome::Failed))
-        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
-        .filter(|(_, f)| !view::failing(report, f))
-        .collect();
+    let warnings = view::warnings(report);
     if !warnings.is_empty() {
         let _ = writeln!(
             s,

@@ -124,13 +124,7 @@ pub fn render(report: &Report) -> String {
         s.push('\n');
     }
 
-    let warnings: Vec<_> = report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.outcome, Outcome::Passed | Outcome::Failed))
-        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
-        .filter(|(_, f)| !view::failing(report, f))
-        .collect();
+    let warnings = view::warnings(report);
     if !warnings.is_empty() {
         let _ = writeln!(
             s,

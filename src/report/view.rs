@@ -61,6 +61,18 @@ pub fn failing(report: &Report, f: &Finding) -> bool {
     f.severity == Severity::Must || report.strict
 }
 
+/// The findings that do not fail their case (SHOULD findings outside `--strict`), with their
+/// case, from cases that were judged.
+pub fn warnings(report: &Report) -> Vec<(&CaseRecord, &Finding)> {
+    report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Passed | Outcome::Failed))
+        .flat_map(|c| c.findings.iter().map(move |f| (c, f)))
+        .filter(|(_, f)| !failing(report, f))
+        .collect()
+}
+
 /// The operation of a method and path (`/v1/Users`, `/v1/Services/IS…/Users/{Sid}`).
 pub fn operation(method: &str, path: &str) -> Option<Operation> {
     let path = path.split(['?', '#']).next().unwrap_or_default();

@@ -261,3 +261,27 @@ fn the_sample_report_matches_the_schema() {
     bad["cases"][0]["outcome"] = "great".into();
     assert_eq!(schema_errors(&bad).len(), 1);
 }
+
+/// On a terminal (stderr a pseudo-terminal made by `script`, stdout a file) the progress line
+/// counts the cases; the results still go to stdout, untouched by it.
+#[test]
+fn the_progress_line_shows_on_a_terminal_only() {
+    let out_file = tmp("progress-stdout.txt");
+    let cmd = format!(
+        "{} run --snapshots off create:: > {}",
+        env!("CARGO_BIN_EXE_convcheck"),
+        out_file.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    assert!(tty.status.success(), "{tty:?}");
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(screen.contains("[1/6] running"), "{screen:?}");
+    assert!(screen.contains("[6/6] running"), "{screen:?}");
+    let stdout = read(&out_file);
+    assert!(!stdout.contains("running…"), "{stdout}");
+    assert!(stdout.contains("test result: ok. 6 passed"), "{stdout}");
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Counts finished cases and redraws the line.
 #[derive(Debug)]
 pub struct Progress {
-    total: usize,
+    total: AtomicUsize,
     done: AtomicUsize,
     on: bool,
 }
@@ -19,10 +19,15 @@ impl Progress {
     pub fn new(total: usize) -> Progress {
         let on = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
         Progress {
-            total,
+            total: AtomicUsize::new(total),
             done: AtomicUsize::new(0),
             on,
         }
+    }
+
+    /// Sets how many cases will run (known once the filters are applied).
+    pub fn set_total(&self, total: usize) {
+        self.total.store(total, Ordering::Relaxed);
     }
 
     /// One more case finished.
@@ -30,7 +35,8 @@ impl Progress {
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if self.on {
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[K[{n}/{}] running…", self.total);
+            let total = self.total.load(Ordering::Relaxed);
+            let _ = write!(err, "\r\x1b[K[{n}/{total}] running…");
             let _ = err.flush();
         }
     }

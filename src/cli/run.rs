@@ -383,6 +383,14 @@ impl RunArgs {
                 .with_kind(kind),
             );
         }
+        let with_ignored = self.libtest.ignored || self.libtest.include_ignored;
+        progress.set_total(
+            trials
+                .iter()
+                .filter(|t| !self.libtest.is_filtered_out(t))
+                .filter(|t| with_ignored || !t.has_ignored_flag())
+                .count(),
+        );
         let conclusion = libtest_mimic::run(&self.libtest, trials);
         progress.finish();
         if session.halt.is_stopping() {

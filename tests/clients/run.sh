@@ -8,19 +8,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 CLIENTS="$ROOT/tests/clients"
-VENV="$ROOT/target/clients-venv"
+# shellcheck source=../../scripts/emulator.sh
+. "$ROOT/scripts/emulator.sh"
 
 echo "== installing the helper libraries"
-mkdir -p "$ROOT/target"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$CLIENTS/requirements.txt"
+venv_install "$CLIENTS/requirements.txt"
 (cd "$CLIENTS" && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== building convcheck"
-cargo build --quiet --bin convcheck
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/convcheck"
+build_convcheck
 
 # Fixed account and per-run token, passed as flags so an outer TWILIO_* environment
 # cannot change what the server accepts.
@@ -28,34 +24,9 @@ ACCOUNT="ACc0ffee00c0ffee00c0ffee00c0ffee00"
 SERVICE="IS00000000000000000000000000000002"
 TOKEN="run-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
-LOG="$(mktemp)"
-"$BIN" serve --port 0 --account-sid "$ACCOUNT" --auth-token "$TOKEN" --service "$SERVICE" \
-  >"$LOG" 2>&1 </dev/null &
-PID=$!
-cleanup() {
-  kill -TERM "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
-  rm -f "$LOG"
-}
-trap cleanup EXIT
-
+trap stop_emulator EXIT
 echo "== waiting for the emulator (at most 30 s)"
-BASE=""
-for _ in $(seq 1 300); do
-  BASE="$(sed -n 's/^convcheck emulator listening on //p' "$LOG")"
-  [ -n "$BASE" ] && break
-  if ! kill -0 "$PID" 2>/dev/null; then
-    echo "the emulator exited early:" >&2
-    cat "$LOG" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-if [ -z "$BASE" ]; then
-  echo "the emulator did not start listening within 30 s:" >&2
-  cat "$LOG" >&2
-  exit 1
-fi
+start_emulator --account-sid "$ACCOUNT" --auth-token "$TOKEN" --service "$SERVICE"
 echo "emulator at $BASE"
 
 export CONVCHECK_BASE_URL="$BASE"

@@ -14,43 +14,27 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 HERE="$ROOT/tests/reports"
 OUT="$ROOT/target/reports"
-VENV="$ROOT/target/clients-venv"
 mkdir -p "$OUT"
+# shellcheck source=../../scripts/emulator.sh
+. "$ROOT/scripts/emulator.sh"
 
 echo "== installing junitparser"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+venv_install "$HERE/requirements.txt"
 
 echo "== building convcheck"
-cargo build --quiet --bin convcheck
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/convcheck"
+build_convcheck
 
 ACCOUNT="ACc0ffee00c0ffee00c0ffee00c0ffee00"
 SERVICE="IS00000000000000000000000000000002"
 TOKEN="run-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-LOG="$(mktemp)"
 PROFILE="$(mktemp -d)"
-"$BIN" serve --port 0 --account-sid "$ACCOUNT" --auth-token "$TOKEN" --service "$SERVICE" \
-  --fault sid-lowercase-prefix --fault auth-not-enforced --fault not-found-code-wrong \
-  >"$LOG" 2>&1 </dev/null &
-PID=$!
 cleanup() {
-  kill -TERM "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
-  rm -rf "$LOG" "$PROFILE"
+  stop_emulator
+  rm -rf "$PROFILE"
 }
 trap cleanup EXIT
-
-BASE=""
-for _ in $(seq 1 300); do
-  BASE="$(sed -n 's/^convcheck emulator listening on //p' "$LOG")"
-  [ -n "$BASE" ] && break
-  kill -0 "$PID" 2>/dev/null || { cat "$LOG" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$BASE" ] || { echo "the emulator did not start within 30 s" >&2; cat "$LOG" >&2; exit 1; }
+start_emulator --account-sid "$ACCOUNT" --auth-token "$TOKEN" --service "$SERVICE" \
+  --fault sid-lowercase-prefix --fault auth-not-enforced --fault not-found-code-wrong
 
 echo "== convcheck run against the faulty emulator at $BASE"
 rm -f "$OUT"/run.*

@@ -1,0 +1,52 @@
+# Shared by the scripts that drive `convcheck serve` in another process (sourced, not run).
+#   build_convcheck [release]     sets BIN
+#   venv_install REQUIREMENTS     sets VENV (target/clients-venv) and installs into it
+#   start_emulator [SERVE ARGS]   starts `convcheck serve --port 0 ARGS`, waits at most 30 s
+#                                 for it to listen, sets PID, LOG and BASE
+#   stop_emulator                 stops it (call from the caller's EXIT trap)
+# ROOT must name the repository root.
+
+build_convcheck() {
+  if [ "${1:-}" = release ]; then
+    cargo build --release --quiet --bin convcheck
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/convcheck"
+  else
+    cargo build --quiet --bin convcheck
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/convcheck"
+  fi
+}
+
+venv_install() {
+  VENV="$ROOT/target/clients-venv"
+  mkdir -p "$ROOT/target"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$1"
+}
+
+start_emulator() {
+  LOG="$(mktemp)"
+  "$BIN" serve --port 0 "$@" >"$LOG" 2>&1 </dev/null &
+  PID=$!
+  BASE=""
+  for _ in $(seq 1 300); do
+    BASE="$(sed -n 's/^convcheck emulator listening on //p' "$LOG")"
+    [ -n "$BASE" ] && return 0
+    if ! kill -0 "$PID" 2>/dev/null; then
+      echo "the emulator exited early:" >&2
+      cat "$LOG" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "the emulator did not start listening within 30 s:" >&2
+  cat "$LOG" >&2
+  return 1
+}
+
+stop_emulator() {
+  if [ -n "${PID:-}" ]; then
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
+  rm -f "${LOG:-}"
+}

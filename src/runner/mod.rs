@@ -84,6 +84,11 @@ impl Ledger {
     pub fn contains(&self, sid: &str) -> bool {
         self.lock().contains_key(sid)
     }
+
+    /// How a user the run created was created, if it is still there.
+    pub fn get(&self, sid: &str) -> Option<Created> {
+        self.lock().get(sid).cloned()
+    }
 }
 
 /// A run: the plan, the client and the ledger, shared by every case.
@@ -130,6 +135,19 @@ impl Session {
             plan: Arc::new(plan),
             client,
             ledger: Ledger::default(),
+        }
+    }
+
+    /// Deletes one user the run created, by sid, and forgets it once it is gone (204, or
+    /// 404 when something else removed it). Returns whether it is gone.
+    async fn delete_created(&self, sid: &str, created: &Created) -> bool {
+        let url = format!("{}{}", self.plan.base_url, created.form.item_path(sid));
+        match self.client.send(&Request::new(Method::DELETE, url)).await {
+            Ok(ex) if ex.status == 204 || ex.status == 404 => {
+                self.ledger.remove(sid);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -389,24 +407,8 @@ impl CaseRun {
     /// for the run's final cleanup.
     async fn cleanup(&mut self) {
         for sid in std::mem::take(&mut self.created) {
-            let Some(entry) = self
-                .session
-                .ledger
-                .entries()
-                .into_iter()
-                .find(|(s, _)| *s == sid)
-            else {
-                continue;
-            };
-            let url = self.item_url(&entry.1.form, &sid);
-            if let Ok(ex) = self
-                .session
-                .client
-                .send(&Request::new(Method::DELETE, url))
-                .await
-                && (ex.status == 204 || ex.status == 404)
-            {
-                self.session.ledger.remove(&sid);
+            if let Some(created) = self.session.ledger.get(&sid) {
+                self.session.delete_created(&sid, &created).await;
             }
         }
     }
@@ -562,14 +564,8 @@ pub async fn execute_captured(
 pub async fn teardown(session: &Session) -> Vec<String> {
     let mut left = Vec::new();
     for (sid, created) in session.ledger.entries() {
-        let url = format!("{}{}", session.plan.base_url, created.form.item_path(&sid));
-        match session
-            .client
-            .send(&Request::new(Method::DELETE, url))
-            .await
-        {
-            Ok(ex) if ex.status == 204 || ex.status == 404 => session.ledger.remove(&sid),
-            _ => left.push(sid),
+        if !session.delete_created(&sid, &created).await {
+            left.push(sid);
         }
     }
     left

@@ -42,6 +42,7 @@ async fn embedded_with(faults: Vec<Fault>, edition: Edition) -> Prepared {
             secret: Secret::new(c.auth_token.clone()),
             account_sid: c.account_sid.clone(),
         }),
+        &running.base_url(),
         Duration::from_secs(30),
     )
     .expect("client builds");

@@ -333,11 +333,11 @@ impl DiffArgs {
             noise,
             errored,
         };
-        print!("{}", render(&outcome));
+        print!("{}", crate::client::scrub::scrub(&render(&outcome)));
         if let Some(path) = &self.report_json {
             let doc = to_json(&outcome);
             let body = serde_json::to_string_pretty(&doc)?;
-            std::fs::write(path, body + "\n")
+            std::fs::write(path, crate::client::scrub::scrub(&body) + "\n")
                 .with_context(|| format!("cannot write the JSON report to `{}`", path.display()))?;
         }
         let code = if !outcome.cmp.differences.is_empty() {

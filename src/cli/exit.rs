@@ -13,8 +13,10 @@ pub const USAGE: u8 = 2;
 
 /// Joins an error chain into one line: `outer: inner: root`.
 pub fn one_line(e: &anyhow::Error) -> String {
-    e.chain()
+    let line = e
+        .chain()
         .map(|c| c.to_string().replace('\n', " "))
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    crate::client::scrub::scrub(&line)
 }

@@ -2,7 +2,12 @@
 //!
 //! Credentials are added to the request at the last moment and never enter an [`Exchange`],
 //! an error message or a `Debug` output, so nothing downstream (reports, snapshots, logs) can
-//! leak them.
+//! leak them. A client is pinned to its target's origin (scheme, host, port): a URL that a
+//! target hands back and that points anywhere else is never requested, with or without
+//! credentials. Whatever a target echoes of a credential is scrubbed from its answer before
+//! anything else sees it ([`scrub`]).
+
+pub mod scrub;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -48,6 +53,11 @@ pub struct Credentials {
 impl Credentials {
     fn header(&self) -> String {
         basic(&self.username, self.secret.expose())
+    }
+
+    /// Every form of these credentials, for scrubbing.
+    pub fn scrubber(&self) -> scrub::Scrubber {
+        scrub::Scrubber::new(&self.username, self.secret.expose())
     }
 }
 
@@ -141,6 +151,24 @@ pub enum TransportError {
         /// The time limit.
         secs: u64,
     },
+    /// The URL is not on the target's origin: the request was not sent.
+    #[error(
+        "not sent: `{url}` is not on the target's origin `{origin}` (convcheck sends requests, and credentials, only there)"
+    )]
+    Foreign {
+        /// The URL the target handed back.
+        url: String,
+        /// The target's origin.
+        origin: String,
+    },
+    /// The answer's body was larger than the client reads.
+    #[error("the answer from `{url}` is larger than {limit} bytes, the most convcheck reads")]
+    TooLarge {
+        /// The target URL.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
     /// Anything else (TLS, protocol, a malformed URL).
     #[error("request to `{url}` failed: {reason}")]
     Other {
@@ -172,6 +200,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The largest response body the client reads (a User page of 1000 users is about 600 KB).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// The HTTP client of a run.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -179,11 +210,30 @@ pub struct Client {
     creds: Option<Credentials>,
     retry: RetryPolicy,
     timeout: Duration,
+    /// The target's origin: the only place requests (and so credentials) go.
+    origin: url::Origin,
+    scrubber: scrub::Scrubber,
 }
 
 impl Client {
-    /// A client with these credentials (none for a target that needs none).
-    pub fn new(creds: Option<Credentials>, timeout: Duration) -> anyhow::Result<Client> {
+    /// A client for the target at `base_url` with these credentials (none for a target that
+    /// needs none). It sends requests only to that URL's origin.
+    pub fn new(
+        creds: Option<Credentials>,
+        base_url: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Client> {
+        let origin = url::Url::parse(base_url)
+            .map_err(|e| anyhow::anyhow!("invalid target `{base_url}`: {e}"))?
+            .origin();
+        if !origin.is_tuple() {
+            anyhow::bail!("invalid target `{base_url}`: expected an http or https URL");
+        }
+        let scrubber = creds
+            .as_ref()
+            .map(Credentials::scrubber)
+            .unwrap_or_default();
+        scrub::register(&scrubber);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
@@ -195,7 +245,19 @@ impl Client {
             creds,
             retry: RetryPolicy::default(),
             timeout,
+            origin,
+            scrubber,
         })
+    }
+
+    /// The target's origin, as `scheme://host:port`.
+    pub fn origin(&self) -> String {
+        self.origin.ascii_serialization()
+    }
+
+    /// Whether `url` is on the target's origin, so the client would send a request there.
+    pub fn on_origin(&self, url: &str) -> bool {
+        url::Url::parse(url).is_ok_and(|u| u.origin() == self.origin)
     }
 
     /// The account the run authenticates as, when known.
@@ -230,6 +292,12 @@ impl Client {
     }
 
     async fn send_once(&self, req: &Request) -> Result<Exchange, TransportError> {
+        if !self.on_origin(&req.url) {
+            return Err(TransportError::Foreign {
+                url: self.scrubber.scrub(&req.url),
+                origin: self.origin(),
+            });
+        }
         let mut builder = self.http.request(req.method.clone(), &req.url);
         let mut recorded: Vec<(String, String)> = req.headers.clone();
         for (k, v) in &req.headers {
@@ -263,21 +331,30 @@ impl Client {
             .await
             .map_err(|e| self.classify(&req.url, e))?;
         let status = resp.status().as_u16();
+        // Whatever the target echoes of a credential is scrubbed here, before anything else
+        // (checks, snapshots, reports) sees the answer.
         let response_headers = resp
             .headers()
             .iter()
             .map(|(k, v)| {
                 (
                     k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    self.scrubber.scrub(&String::from_utf8_lossy(v.as_bytes())),
                 )
             })
             .collect();
-        let response_body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.classify(&req.url, e))?
-            .to_vec();
+        let mut resp = resp;
+        let mut raw = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(&req.url, e))? {
+            if raw.len() + chunk.len() > MAX_BODY {
+                return Err(TransportError::TooLarge {
+                    url: req.url.clone(),
+                    limit: MAX_BODY,
+                });
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        let response_body = self.scrubber.scrub_bytes(&raw);
         Ok(Exchange {
             method: req.method.as_str().to_owned(),
             url: req.url.clone(),
@@ -347,6 +424,7 @@ mod tests {
                 secret: Secret::new("hunter2"),
                 account_sid: "AC1".into(),
             }),
+            &format!("http://127.0.0.1:{port}"),
             Duration::from_secs(5),
         )
         .unwrap();
@@ -389,10 +467,10 @@ mod tests {
     #[tokio::test]
     async fn reads_and_deletes_retry_429_and_503_creates_never() {
         use std::sync::atomic::Ordering;
-        let client = Client::new(None, Duration::from_secs(5)).unwrap();
         for status in [429, 503] {
             for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
                 let (url, hits) = flaky(status).await;
+                let client = Client::new(None, &url, Duration::from_secs(5)).unwrap();
                 let ex = client
                     .send(&Request::new(method.clone(), url))
                     .await
@@ -401,6 +479,7 @@ mod tests {
                 assert_eq!(hits.load(Ordering::SeqCst), 2, "{method} after {status}");
             }
             let (url, hits) = flaky(status).await;
+            let client = Client::new(None, &url, Duration::from_secs(5)).unwrap();
             let ex = client
                 .send(&Request::new(reqwest::Method::POST, url).param("Identity", "x"))
                 .await
@@ -429,7 +508,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, always).await });
-        let client = Client::new(None, Duration::from_secs(5)).unwrap();
+        let client = Client::new(None, &format!("http://{addr}"), Duration::from_secs(5)).unwrap();
         let ex = client
             .send(&Request::new(
                 reqwest::Method::GET,
@@ -440,5 +519,82 @@ mod tests {
         assert_eq!(ex.status, 429, "gives up and returns the last answer");
         let max = RetryPolicy::default().max_retries as usize;
         assert_eq!(hits.load(Ordering::SeqCst), 1 + max);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_off_the_target_origin() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "{}" }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let creds = Some(Credentials {
+            username: "AC1".into(),
+            secret: Secret::new("hunter2-secret"),
+            account_sid: "AC1".into(),
+        });
+        // The same host on another port, another scheme, another host name: all elsewhere.
+        let client = Client::new(creds, "http://127.0.0.1:1", Duration::from_secs(5)).unwrap();
+        for url in [
+            format!("http://{addr}/v1/Users"),
+            "https://127.0.0.1:1/v1/Users".to_owned(),
+            "http://localhost:1/v1/Users".to_owned(),
+        ] {
+            let err = client
+                .send(&Request::new(reqwest::Method::GET, url.clone()))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, TransportError::Foreign { .. }),
+                "{url}: {err:?}"
+            );
+            assert!(err.to_string().contains("http://127.0.0.1:1"), "{err}");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "no request left");
+        assert!(client.on_origin("http://127.0.0.1:1/v1/Users?PageToken=x"));
+    }
+
+    #[tokio::test]
+    async fn an_echoed_credential_is_scrubbed_from_the_answer() {
+        let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (
+                [("x-echo", auth.clone())],
+                format!("{{\"echo\": \"{auth}\", \"token\": \"hunter2-secret\"}}"),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let creds = Credentials {
+            username: "AC1".into(),
+            secret: Secret::new("hunter2-secret"),
+            account_sid: "AC1".into(),
+        };
+        let scrubber = creds.scrubber();
+        let base = format!("http://{addr}");
+        let client = Client::new(Some(creds), &base, Duration::from_secs(5)).unwrap();
+        let ex = client
+            .send(&Request::new(
+                reqwest::Method::GET,
+                format!("{base}/v1/Users"),
+            ))
+            .await
+            .unwrap();
+        let body = String::from_utf8(ex.response_body.clone()).unwrap();
+        assert!(!scrubber.finds(&body), "{body}");
+        assert!(!scrubber.finds(ex.response_header("x-echo").unwrap()));
+        let v: serde_json::Value = serde_json::from_str(&body).expect("still JSON");
+        assert_eq!(v["token"], scrub::MARK);
     }
 }

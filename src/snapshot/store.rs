@@ -141,6 +141,8 @@ pub fn write(path: &Path, text: &str) -> Result<(), StoreError> {
             source,
         })?;
     }
+    // Whatever its source, no credential reaches a file.
+    let text = crate::client::scrub::scrub(text);
     std::fs::write(path, text).map_err(|source| StoreError::Io {
         what: "write the snapshot",
         path: path.display().to_string(),

@@ -64,6 +64,35 @@ impl Command {
     }
 }
 
+/// The most `validate` and `report --from` read of one file: far above any answer of this
+/// API (a page of 1000 users is about 600 KB), far below what would strain the machine.
+pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
+
+/// Reads a whole file of at most [`MAX_INPUT`] bytes; `what` names it in messages (`the
+/// report`, or empty). `Err` is a one-line message.
+pub fn read_input(path: &std::path::Path, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what} ")
+    };
+    let cannot = |e: std::io::Error| format!("cannot read {what}`{}`: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT {
+        return Err(format!(
+            "`{}` is larger than {} MiB, the most convcheck reads of one file; pass one JSON document",
+            path.display(),
+            MAX_INPUT / (1024 * 1024)
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Parses the command line, runs the subcommand and maps every error to an exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -29,6 +29,41 @@ pub struct ReportArgs {
     pub report_html: Option<PathBuf>,
 }
 
+impl ReportArgs {
+    /// Every report path asked for, with its format's name.
+    fn wanted(&self) -> [(&Option<PathBuf>, Format, &'static str); 4] {
+        [
+            (&self.report_json, Format::Json, "JSON"),
+            (&self.report_junit, Format::Junit, "JUnit"),
+            (&self.report_md, Format::Md, "Markdown"),
+            (&self.report_html, Format::Html, "HTML"),
+        ]
+    }
+
+    /// Checks that every report path can be written, before the run sends anything: a run
+    /// that writes to a target must not end by failing to say what it found.
+    pub fn check_writable(&self) -> anyhow::Result<()> {
+        for (path, _, what) in self.wanted() {
+            let Some(path) = path else { continue };
+            let existed = path.exists();
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| {
+                    format!(
+                        "cannot write the {what} report to `{}`; fix the path (does its directory exist?)",
+                        path.display()
+                    )
+                })?;
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -59,15 +94,10 @@ pub fn write(
     paths: &ReportArgs,
     step_summary: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let wanted = [
-        (&paths.report_json, Format::Json, "JSON"),
-        (&paths.report_junit, Format::Junit, "JUnit"),
-        (&paths.report_md, Format::Md, "Markdown"),
-        (&paths.report_html, Format::Html, "HTML"),
-    ];
-    for (path, format, what) in wanted {
+    for (path, format, what) in paths.wanted() {
         let Some(path) = path else { continue };
-        let text = render(report, format)?;
+        // Whatever its source, no credential reaches a file.
+        let text = crate::client::scrub::scrub(&render(report, format)?);
         std::fs::write(path, &text)
             .with_context(|| format!("cannot write the {what} report to `{}`", path.display()))?;
         if format == Format::Md
@@ -113,8 +143,9 @@ pub struct ReportCommand {
 impl ReportCommand {
     /// Re-renders a saved JSON report.
     pub fn exec(self) -> anyhow::Result<ExitCode> {
-        let text = std::fs::read_to_string(&self.from)
-            .with_context(|| format!("cannot read the report `{}`", self.from.display()))?;
+        let bytes = super::read_input(&self.from, "the report").map_err(anyhow::Error::msg)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| anyhow::anyhow!("`{}` is not UTF-8 text", self.from.display()))?;
         let report: Report = serde_json::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "`{}` is not a convcheck JSON report: {e}",

@@ -1,6 +1,7 @@
 //! `convcheck run`: the suite against a target (the embedded emulator when none is named),
 //! with libtest's front end: filters, `--list`, `--test-threads`, `--format`.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,10 @@ pub struct RunArgs {
     /// The largest number of pages the pagination walk may request.
     #[arg(long, default_value_t = 1000)]
     pub max_pages: usize,
+    /// Exit 0 when the filters select no case to run (by default that is a usage error, so
+    /// that a mistyped filter cannot pass in CI).
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
@@ -111,6 +116,12 @@ pub fn parse_target(raw: &str) -> anyhow::Result<url::Url> {
     if url.query().is_some() || url.fragment().is_some() {
         bail!("invalid target `{raw}`: expected a base URL without query or fragment");
     }
+    if !matches!(url.path(), "" | "/") {
+        let origin = url.origin().ascii_serialization();
+        bail!(
+            "invalid target `{raw}`: expected a base URL without a path, such as `{origin}` (convcheck adds `/v1/...` itself)"
+        );
+    }
     Ok(url)
 }
 
@@ -119,6 +130,17 @@ fn base_string(url: &url::Url) -> String {
 }
 
 impl TargetArgs {
+    /// Checks what can be checked before anything is sent: the time limit and the target URL.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.timeout == 0 {
+            bail!("--timeout must be at least 1 second");
+        }
+        if let Some(raw) = &self.target {
+            parse_target(raw)?;
+        }
+        Ok(())
+    }
+
     /// The credentials, checked for shape. Secrets never appear in messages.
     pub fn credentials(&self) -> anyhow::Result<Credentials> {
         let account = self.account_sid.clone().ok_or_else(|| {
@@ -171,7 +193,8 @@ pub struct Prepared {
 
 /// Starts the embedded emulator or checks the remote target's arguments.
 pub async fn prepare(t: &TargetArgs, edition: Edition) -> anyhow::Result<Prepared> {
-    let timeout = Duration::from_secs(t.timeout.max(1));
+    t.check()?;
+    let timeout = Duration::from_secs(t.timeout);
     match &t.target {
         None => {
             let config = emulator::Config {
@@ -187,17 +210,18 @@ pub async fn prepare(t: &TargetArgs, edition: Edition) -> anyhow::Result<Prepare
                 secret: Secret::new(c.auth_token.clone()),
                 account_sid: c.account_sid.clone(),
             };
+            let base_url = running.base_url();
             Ok(Prepared {
-                base_url: running.base_url(),
-                client: Client::new(Some(creds), timeout)?,
+                client: Client::new(Some(creds), &base_url, timeout)?,
+                base_url,
                 embedded: Some(running),
             })
         }
         Some(raw) => {
-            let url = parse_target(raw)?;
+            let base_url = base_string(&parse_target(raw)?);
             Ok(Prepared {
-                base_url: base_string(&url),
-                client: Client::new(Some(t.credentials()?), timeout)?,
+                client: Client::new(Some(t.credentials()?), &base_url, timeout)?,
+                base_url,
                 embedded: None,
             })
         }
@@ -258,8 +282,21 @@ pub fn build_plan(
 }
 
 impl RunArgs {
+    /// Every usage error that can be found before a request is sent.
+    fn check_usage(&self) -> anyhow::Result<()> {
+        if self.libtest.test_threads == Some(0) {
+            bail!("--test-threads must be at least 1");
+        }
+        if self.max_pages == 0 {
+            bail!("--max-pages must be at least 1: the pagination walk reads at least one page");
+        }
+        self.target.check()?;
+        self.reports.check_writable()
+    }
+
     /// Runs the suite.
     pub fn exec(mut self) -> anyhow::Result<ExitCode> {
+        self.check_usage()?;
         for s in self.service_sid.iter().chain(&self.default_service_sid) {
             if !SidKind::Service.matches(s) {
                 bail!(
@@ -307,9 +344,6 @@ impl RunArgs {
                 p.base_url
             );
         }
-        if !listing {
-            rt.block_on(preflight(&p.client, &p.base_url))?;
-        }
         let session = Session::new(plan, p.client.clone());
         let skip_writes = self.read_only;
         let snaps = Arc::new(SnapshotRun::prepare(
@@ -319,21 +353,6 @@ impl RunArgs {
             self.strict,
             listing,
         )?);
-
-        // Ctrl-C: delete what the run created, then leave.
-        let guard = {
-            let session = session.clone();
-            rt.spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("interrupted: deleting the users this run created");
-                    let left = session.interrupt(Duration::from_secs(30)).await;
-                    if !left.is_empty() {
-                        eprintln!("could not delete {} users: {}", left.len(), left.join(", "));
-                    }
-                    std::process::exit(130);
-                }
-            })
-        };
 
         let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
         let started_at = time::OffsetDateTime::now_utc();
@@ -384,22 +403,61 @@ impl RunArgs {
             );
         }
         let with_ignored = self.libtest.ignored || self.libtest.include_ignored;
-        progress.set_total(
-            trials
-                .iter()
-                .filter(|t| !self.libtest.is_filtered_out(t))
-                .filter(|t| with_ignored || !t.has_ignored_flag())
-                .count(),
-        );
+        let selected = trials
+            .iter()
+            .filter(|t| !self.libtest.is_filtered_out(t))
+            .filter(|t| with_ignored || !t.has_ignored_flag())
+            .count();
+        if selected == 0 && !listing && !self.allow_empty {
+            bail!(
+                "the filters select no case to run (of {}): check the filter with `convcheck run --list`, or pass --allow-empty",
+                trials.len()
+            );
+        }
+        progress.set_total(selected);
+        if !listing {
+            rt.block_on(preflight(&p.client, &p.base_url))?;
+            if embedded.is_none() {
+                let prefix = &session.plan.run_prefix;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "convcheck: every identity this run creates starts with `{prefix}`; after a hard kill: convcheck sweep --target {} --prefix {prefix}",
+                    p.base_url
+                );
+            }
+        }
+
+        // Ctrl-C, SIGTERM, SIGHUP: delete what the run created, then leave.
+        let signalled = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let guard = {
+            let session = session.clone();
+            let signalled = signalled.clone();
+            rt.spawn(async move {
+                let code = stop_signal().await;
+                signalled.store(code, std::sync::atomic::Ordering::SeqCst);
+                // Never `eprintln!`: after SIGHUP the terminal may be gone, and a failed
+                // write must not end the cleanup.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "interrupted: deleting the users this run created"
+                );
+                let left = session.interrupt(Duration::from_secs(30)).await;
+                report_left(&left, &session.plan.run_prefix);
+                std::process::exit(i32::from(code));
+            })
+        };
+
         let conclusion = libtest_mimic::run(&self.libtest, trials);
         progress.finish();
         if session.halt.is_stopping() {
             // Interrupted: the cases stopped early; finish the cleanup the signal started.
             let left = rt.block_on(session.interrupt(Duration::from_secs(30)));
-            if !left.is_empty() {
-                eprintln!("could not delete {} users: {}", left.len(), left.join(", "));
-            }
-            return Ok(ExitCode::from(130));
+            report_left(&left, &session.plan.run_prefix);
+            let code = match signalled.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => 130,
+                c => c,
+            };
+            return Ok(ExitCode::from(code));
         }
         let left = rt.block_on(runner::teardown(&session));
         guard.abort();
@@ -412,6 +470,14 @@ impl RunArgs {
                 left.len(),
                 left.join(", "),
                 session.plan.run_prefix
+            );
+        }
+        let refused = session.ledger.refused();
+        if !refused.is_empty() && embedded.is_none() {
+            eprintln!(
+                "warning: {} create answers named users this run did not ask for ({}); the run did not delete them",
+                refused.len(),
+                refused.join(", ")
             );
         }
         let mut cases_run = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
@@ -436,6 +502,7 @@ impl RunArgs {
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
         let json_lines = self.libtest.format == Some(libtest_mimic::FormatSetting::Json);
         let say = |line: String| {
+            let line = crate::client::scrub::scrub(&line);
             if json_lines {
                 eprintln!("{line}");
             } else {
@@ -481,6 +548,39 @@ impl RunArgs {
     }
 }
 
+/// Waits for Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout` and CI runners send) or SIGHUP
+/// (a closed terminal); returns the exit code to end with: 128 + the signal's number.
+async fn stop_signal() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+                _ = hup.recv() => 129,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    130
+}
+
+/// Says which users an interrupted run could not delete, and how to remove them later.
+fn report_left(left: &[String], prefix: &str) {
+    if !left.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "could not delete {} users: {}; remove them with `convcheck sweep --prefix {prefix}`",
+            left.len(),
+            left.join(", ")
+        );
+    }
+}
+
 fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
     match rec.outcome {
         Outcome::Passed | Outcome::Skipped | Outcome::ExpectedFailure => Ok(()),
@@ -497,7 +597,7 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
                 let at = f.request.as_deref().unwrap_or(&rec.id);
                 s.push_str(&diagnostic::render(f, at));
             }
-            Err(s.into())
+            Err(crate::client::scrub::scrub(&s).into())
         }
     }
 }

@@ -43,6 +43,10 @@ impl SweepArgs {
         if self.prefix.trim().is_empty() {
             bail!("refusing an empty --prefix: it would match every user");
         }
+        if self.max_pages == 0 {
+            bail!("--max-pages must be at least 1");
+        }
+        self.target.check()?;
         if let Some(s) = &self.service_sid
             && !SidKind::Service.matches(s)
         {
@@ -96,12 +100,23 @@ impl SweepArgs {
             }
         }
         let mut failed = 0;
+        let mut spared = 0;
         for (form, sid, _) in &found {
             let url = format!(
                 "{}{}",
                 p.base_url,
                 form.item_path(&identity::encode_segment(sid))
             );
+            // The list alone is not enough: a fresh fetch of the same sid must carry the
+            // prefix too, or the user is left alone.
+            match confirm(&p.client, &url, sid, &self.prefix).await {
+                Ok(()) => {}
+                Err(why) => {
+                    eprintln!("warning: not deleting `{sid}`: {why}");
+                    spared += 1;
+                    continue;
+                }
+            }
             match p.client.send(&Request::new(Method::DELETE, url)).await {
                 Ok(ex) if ex.status == 204 || ex.status == 404 => {}
                 Ok(ex) => {
@@ -114,8 +129,12 @@ impl SweepArgs {
                 }
             }
         }
-        println!("deleted {} of {} users", found.len() - failed, found.len());
-        Ok(ExitCode::from(if failed > 0 {
+        println!(
+            "deleted {} of {} users",
+            found.len() - failed - spared,
+            found.len()
+        );
+        Ok(ExitCode::from(if failed + spared > 0 {
             super::exit::USAGE
         } else {
             0
@@ -123,7 +142,31 @@ impl SweepArgs {
     }
 }
 
-/// Every user of a URL form as `(sid, identity)`, following `next_page_url`.
+/// Fetches `url` (a user by sid) and checks that the answer is that user and that its
+/// identity starts with `prefix`. `Err` says why not.
+async fn confirm(client: &Client, url: &str, sid: &str, prefix: &str) -> Result<(), String> {
+    let ex = client
+        .send(&Request::new(Method::GET, url.to_owned()))
+        .await
+        .map_err(|e| e.to_string())?;
+    if ex.status != 200 {
+        return Err(format!("fetching it answered {}", ex.status));
+    }
+    let user: Value = serde_json::from_slice(&ex.response_body)
+        .map_err(|_| "fetching it answered something that is not JSON".to_owned())?;
+    if user["sid"].as_str() != Some(sid) {
+        return Err("fetching it answered another user".to_owned());
+    }
+    match user["identity"].as_str() {
+        Some(i) if i.starts_with(prefix) => Ok(()),
+        _ => Err(format!(
+            "fetched afresh, its identity does not start with `{prefix}`"
+        )),
+    }
+}
+
+/// Every user of a URL form as `(sid, identity)`, following `next_page_url` while it stays
+/// on the target's origin and brings users not seen before.
 pub async fn list(
     client: &Client,
     base_url: &str,
@@ -131,8 +174,11 @@ pub async fn list(
     max_pages: usize,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut url = format!("{base_url}{}?PageSize=50", form.collection_path());
-    let mut out = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen_urls = std::collections::BTreeSet::new();
+    let mut seen_sids = std::collections::BTreeSet::new();
     for _ in 0..max_pages.max(1) {
+        seen_urls.insert(url.clone());
         let ex = client
             .send(&Request::new(Method::GET, url.clone()))
             .await
@@ -142,12 +188,36 @@ pub async fn list(
         }
         let page: Value = serde_json::from_slice(&ex.response_body)
             .with_context(|| format!("the user list at `{url}` is not JSON"))?;
+        let mut repeated = false;
         for u in page["users"].as_array().into_iter().flatten() {
             if let (Some(s), Some(i)) = (u["sid"].as_str(), u["identity"].as_str()) {
-                out.push((s.to_owned(), i.to_owned()));
+                if seen_sids.insert(s.to_owned()) {
+                    out.push((s.to_owned(), i.to_owned()));
+                } else {
+                    repeated = true;
+                }
             }
         }
         match page.pointer("/meta/next_page_url").and_then(Value::as_str) {
+            Some(_) if repeated => {
+                eprintln!(
+                    "warning: the list at `{url}` repeats users it already showed; stopped listing there"
+                );
+                return Ok(out);
+            }
+            Some(next) if seen_urls.contains(next) => {
+                eprintln!(
+                    "warning: the list's next_page_url `{next}` was already read; stopped listing there"
+                );
+                return Ok(out);
+            }
+            Some(next) if !client.on_origin(next) => {
+                eprintln!(
+                    "warning: not following next_page_url `{next}`: it is not on the target's origin `{}`; stopped listing there",
+                    client.origin()
+                );
+                return Ok(out);
+            }
             Some(next) => url = next.to_owned(),
             None => return Ok(out),
         }

@@ -139,8 +139,7 @@ pub fn check_file(
     operation: Option<OperationArg>,
     edition: Edition,
 ) -> Result<Vec<Finding>, String> {
-    let bytes =
-        std::fs::read(file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    let bytes = super::read_input(file, "")?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         format!(
             "`{}` is not JSON: {e}; pass a file holding one JSON document",

@@ -53,23 +53,57 @@ pub struct Created {
 }
 
 /// Every user the run created and has not deleted, by sid. Cleanup deletes exactly these.
+///
+/// A sid gets in only from a create whose answer carries the identity the run sent; a sid
+/// that a create answer named for another user is refused for good, so that no later answer
+/// can bring it in.
 #[derive(Debug, Clone, Default)]
-pub struct Ledger(Arc<Mutex<BTreeMap<String, Created>>>);
+pub struct Ledger(Arc<Mutex<LedgerInner>>);
+
+#[derive(Debug, Default)]
+struct LedgerInner {
+    created: BTreeMap<String, Created>,
+    refused: BTreeSet<String>,
+}
+
+impl std::ops::Deref for LedgerInner {
+    type Target = BTreeMap<String, Created>;
+    fn deref(&self) -> &Self::Target {
+        &self.created
+    }
+}
 
 impl Ledger {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Created>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
         // A panic while holding the lock cannot leave the map half-written; keep going.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a created user.
+    /// Records a created user, unless its sid was refused before.
     pub fn add(&self, sid: &str, created: Created) {
-        self.lock().insert(sid.to_owned(), created);
+        let mut inner = self.lock();
+        if !inner.refused.contains(sid) {
+            inner.created.insert(sid.to_owned(), created);
+        }
+    }
+
+    /// Marks a sid as not the run's to delete, ever: a create answered with it for a user
+    /// the run did not ask for. A sid already recorded stays recorded.
+    pub fn refuse(&self, sid: &str) {
+        let mut inner = self.lock();
+        if !inner.created.contains_key(sid) {
+            inner.refused.insert(sid.to_owned());
+        }
+    }
+
+    /// The sids refused, for the run's summary.
+    pub fn refused(&self) -> Vec<String> {
+        self.lock().refused.iter().cloned().collect()
     }
 
     /// Forgets a deleted user.
     pub fn remove(&self, sid: &str) {
-        self.lock().remove(sid);
+        self.lock().created.remove(sid);
     }
 
     /// What is left.
@@ -228,6 +262,8 @@ pub struct CaseRun {
     created: Vec<String>,
     /// Every user this case created, deleted or not: the only users its snapshot keeps.
     own: BTreeSet<String>,
+    /// Identities outside the namespace that this case generated (sid-shaped ones).
+    minted: BTreeSet<String>,
     /// The exchanges as they were, kept in memory for normalization only.
     raw: Vec<Exchange>,
     counter: usize,
@@ -300,43 +336,83 @@ impl CaseRun {
         Ok(ex)
     }
 
-    /// Records findings, each stamped with the request it follows.
+    /// Records findings, each stamped with the request it follows. A finding of the same
+    /// check at the same place of the same request as one already recorded is left out.
     pub fn report(&mut self, findings: impl IntoIterator<Item = Finding>) {
         let last = self.last_request.clone();
-        self.findings.extend(findings.into_iter().map(|mut f| {
+        for mut f in findings {
             if f.request.is_none() {
                 f.request.clone_from(&last);
             }
-            f
-        }));
+            let known = self
+                .findings
+                .iter()
+                .any(|g| g.check == f.check && g.pointer == f.pointer && g.request == f.request);
+            if !known {
+                self.findings.push(f);
+            }
+        }
     }
 
-    /// Sends a create on `form`; a 2xx answer with a sid is put in the ledger at once, whatever
-    /// the case expected, so cleanup finds it.
+    /// Registers an identity this case generated outside its namespace (a random one shaped
+    /// like a user sid), so the ledger knows it as the run's own; returns it.
+    pub fn mint(&mut self, identity: String) -> String {
+        self.minted.insert(identity.clone());
+        identity
+    }
+
+    /// Whether the run generated `identity`: it is in this case's namespace, or minted by it.
+    fn minted_here(&self, identity: &str) -> bool {
+        identity.starts_with(&self.namespace) || self.minted.contains(identity)
+    }
+
+    /// Sends a create on `form`. A 2xx answer with a sid goes into the ledger at once, whatever
+    /// the case expected, so cleanup finds it; but only when the answer carries the identity
+    /// this run sent (and generated): an answer that describes another user is a finding,
+    /// and that user is never deleted.
     pub async fn post_create(&mut self, form: &UrlForm, req: Request) -> Step<(Exchange, Value)> {
         // Counted until the ledger has the user, so an interrupt cannot miss it.
         let in_flight = self.session.halt.in_flight.clone();
         in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _counted = InFlight(in_flight);
+        let sent = req
+            .form
+            .iter()
+            .find(|(k, _)| k == "Identity")
+            .map(|(_, v)| v.clone());
         let ex = self.send(req).await?;
         let body: Value = serde_json::from_slice(&ex.response_body).unwrap_or(Value::Null);
         if (200..300).contains(&ex.status)
             && let Some(sid) = body.get("sid").and_then(Value::as_str)
         {
-            let identity = body
-                .get("identity")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            self.session.ledger.add(
-                sid,
-                Created {
-                    form: form.clone(),
-                    identity,
-                },
-            );
-            self.created.push(sid.to_owned());
-            self.own.insert(sid.to_owned());
+            let answered = body.get("identity").and_then(Value::as_str);
+            match &sent {
+                Some(sent) if answered == Some(sent.as_str()) && self.minted_here(sent) => {
+                    self.session.ledger.add(
+                        sid,
+                        Created {
+                            form: form.clone(),
+                            identity: sent.clone(),
+                        },
+                    );
+                    self.created.push(sid.to_owned());
+                    self.own.insert(sid.to_owned());
+                }
+                Some(sent) => {
+                    self.session.ledger.refuse(sid);
+                    self.report([Finding::new(
+                        "user.identity.echo",
+                        "/identity",
+                        format!("`{sent}`, the identity this run sent"),
+                        format!(
+                            "{}: the answer describes another user, so this run will not delete `{sid}`",
+                            answered.map_or("no identity".to_owned(), |a| format!("`{a}`"))
+                        ),
+                    )]);
+                }
+                // Nothing sent to compare with (a create without Identity): not the run's own.
+                None => self.session.ledger.refuse(sid),
+            }
         }
         Ok((ex, body))
     }
@@ -443,6 +519,7 @@ pub async fn run_case_captured(
         exchanges: Vec::new(),
         created: Vec::new(),
         own: BTreeSet::new(),
+        minted: BTreeSet::new(),
         raw: Vec::new(),
         counter: 0,
         last_request: None,

@@ -170,7 +170,7 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     }
     if count(&|f| f.check == "page.meta.urls.base") > 0 {
         notes.push(
-            "the target's pagination URLs point elsewhere than the target: the helper libraries follow next_page_url verbatim and would leave it".to_owned(),
+            "the target's pagination URLs point elsewhere than the target: the helper libraries follow next_page_url verbatim and would leave it (convcheck sends nothing off the target's origin, so it did not follow them)".to_owned(),
         );
     }
     notes

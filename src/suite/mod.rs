@@ -873,10 +873,12 @@ async fn read_walk(r: &mut CaseRun) -> Step<()> {
     }
     let size = walk_page_size(&probe, max);
     let mut url = format!("{}?PageSize={size}", r.collection_url(&form));
-    let mut seen_urls = std::collections::BTreeSet::new();
+    let mut seen_urls = std::collections::BTreeMap::new();
+    let mut seen_users: std::collections::BTreeMap<String, usize> = Default::default();
     let mut pages = Vec::new();
     let mut ended = false;
-    while pages.len() < r.session.plan.max_pages && seen_urls.insert(url.clone()) {
+    while pages.len() < r.session.plan.max_pages {
+        seen_urls.insert(url.clone(), pages.len());
         let (status, page) = read_page(r, url.clone(), None).await?;
         if status != 200 {
             return Err(Stop::Failed);
@@ -885,6 +887,30 @@ async fn read_walk(r: &mut CaseRun) -> Step<()> {
             .pointer("/meta/next_page_url")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        // A user seen again means the walk would run in circles: stop at once, one finding.
+        let index = pages.len();
+        let again = page
+            .get("users")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.get("sid").and_then(Value::as_str))
+            .find_map(|sid| {
+                seen_users
+                    .insert(sid.to_owned(), index)
+                    .map(|first| (sid.to_owned(), first))
+            });
+        if let Some((sid, first)) = again {
+            r.report([check::Finding::new(
+                "page.walk.complete",
+                "/users",
+                "every user once",
+                format!(
+                    "`{sid}` again on page {index} (first on page {first}): the walk stopped there"
+                ),
+            )]);
+            return Ok(());
+        }
         // Other cases create and delete users at the same time: judge only this case's own.
         let mut mine = page.clone();
         if let Some(users) = mine.get_mut("users").and_then(Value::as_array_mut) {
@@ -899,7 +925,37 @@ async fn read_walk(r: &mut CaseRun) -> Step<()> {
                 ended = true;
                 break;
             }
-            Some(n) => url = n,
+            Some(n) if !r.session.client.on_origin(&n) => {
+                // Never followed: credentials go only to the target. The page checks have
+                // raised `page.meta.urls.base` for it already; this finding says more.
+                if let Some(i) = r.findings.iter().rposition(|f| {
+                    f.check == "page.meta.urls.base" && f.pointer == "/meta/next_page_url"
+                }) {
+                    r.findings.remove(i);
+                }
+                r.report([check::Finding::new(
+                    "page.meta.urls.base",
+                    "/meta/next_page_url",
+                    format!(
+                        "a URL on the target's origin `{}`",
+                        r.session.client.origin()
+                    ),
+                    format!("`{n}`: not followed, the walk stopped there"),
+                )]);
+                return Ok(());
+            }
+            Some(n) => {
+                if let Some(first) = seen_urls.get(&n) {
+                    r.report([check::Finding::new(
+                        "page.walk.bounded",
+                        "/meta/next_page_url",
+                        "a URL not read before",
+                        format!("`{n}`, read already as page {first}: the walk stopped there"),
+                    )]);
+                    return Ok(());
+                }
+                url = n;
+            }
         }
     }
     r.report(check::walk(&pages, &own, ended));
@@ -950,7 +1006,7 @@ async fn duplicate_identity(r: &mut CaseRun) -> Step<()> {
 
 async fn sid_shaped_identity(r: &mut CaseRun) -> Step<()> {
     let form = r.form.clone();
-    let id = SidKind::User.from_u128(random_u128());
+    let id = r.mint(SidKind::User.from_u128(random_u128()));
     let req = Request::new(Method::POST, r.collection_url(&form)).param("Identity", &id);
     let (ex, _) = r.post_create(&form, req).await?;
     r.report(check::refusal(

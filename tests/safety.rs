@@ -60,9 +60,10 @@ fn run_against(base: &str, c: &Config) -> Command {
     cmd
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_interrupted_run_deletes_what_it_created() {
-    // Latency makes the run last several seconds, so the interrupt lands mid-run.
+/// Starts a run against a slow emulator, sends `signal` once it has created users, and
+/// checks that it deletes them all and exits with `code`.
+async fn interrupted_by(signal: &str, code: i32) {
+    // Latency makes the run last several seconds, so the signal lands mid-run.
     let running = emulator::spawn(Config {
         latency: Duration::from_millis(150),
         ..Config::default()
@@ -90,7 +91,7 @@ async fn an_interrupted_run_deletes_what_it_created() {
     }
     assert!(created, "the run created no user within 10 s");
     let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -99,15 +100,36 @@ async fn an_interrupted_run_deletes_what_it_created() {
         .expect("join")
         .expect("convcheck exits");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "{signal}: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
+    // A remote run names its prefix first, for `sweep` after a kill nothing can catch.
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("starts with `convcheck-") && first.contains("convcheck sweep --target"),
+        "{stderr}"
+    );
     let left: Vec<String> = identities(&base, &config)
         .await
         .into_iter()
         .filter(|i| i.starts_with("convcheck-"))
         .collect();
-    assert_eq!(left, Vec::<String>::new());
+    assert_eq!(left, Vec::<String>::new(), "{signal}");
     running.shutdown().await.expect("emulator stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_deletes_what_it_created() {
+    interrupted_by("INT", 130).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_run_deletes_what_it_created() {
+    interrupted_by("TERM", 143).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_terminal_hangs_up_deletes_what_it_created() {
+    interrupted_by("HUP", 129).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

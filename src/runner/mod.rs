@@ -96,6 +96,11 @@ impl Ledger {
         }
     }
 
+    /// Whether a sid was refused.
+    pub fn is_refused(&self, sid: &str) -> bool {
+        self.lock().refused.contains(sid)
+    }
+
     /// The sids refused, for the run's summary.
     pub fn refused(&self) -> Vec<String> {
         self.lock().refused.iter().cloned().collect()
@@ -321,6 +326,14 @@ impl CaseRun {
                 reason: "the run was interrupted".to_owned(),
             }));
         }
+        // A sid that a create answer named for a user the run did not ask for is never
+        // changed or deleted, whatever a case goes on to do.
+        if req.method != Method::GET
+            && let Some(key) = req.url.rsplit('/').next()
+            && self.session.ledger.is_refused(key)
+        {
+            return Err(Stop::Failed);
+        }
         let ex = self.session.client.send(&req).await?;
         self.last_request = Some(ex.request_line());
         self.exchanges.push(ExchangeSummary {
@@ -431,14 +444,17 @@ impl CaseRun {
             req = req.param(k, *v);
         }
         let (ex, body) = self.post_create(form, req).await?;
+        let recorded = body
+            .get("sid")
+            .and_then(Value::as_str)
+            .is_some_and(|sid| self.session.ledger.contains(sid));
         let mut ctx = self.context(Operation::Create, form);
         ctx.known.identity = Some(identity.to_owned());
         ctx.known.ever_online = Some(false);
         ctx.known.ever_registered = Some(false);
         self.report(check::exchange(&ex, &ctx));
-        if ex.status != Operation::Create.success_status()
-            || body.get("sid").and_then(Value::as_str).is_none()
-        {
+        // A user the ledger does not hold is not this run's: no later step may touch it.
+        if ex.status != Operation::Create.success_status() || !recorded {
             return Err(Stop::Failed);
         }
         Ok(body)

@@ -60,10 +60,12 @@ async fn proxy(upstream: String, rewrite: Rewrite) -> String {
     own
 }
 
-/// A server that answers 200 `{}` to anything and records each request's line and
-/// `Authorization` header.
-async fn recorder() -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+/// Each request a recorder saw: its line and its `Authorization` header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A server that answers 200 `{}` to anything and records each request.
+async fn recorder() -> (String, Seen) {
+    let seen: Seen = Arc::default();
     let log = seen.clone();
     let app = axum::Router::new().fallback(
         move |method: Method, uri: axum::http::Uri, headers: HeaderMap| {

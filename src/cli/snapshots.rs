@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::check::Finding;
 use crate::runner::{CaseRecord, Outcome};
 use crate::snapshot::deviations::{self, Deviation};
+use crate::snapshot::diff::Level;
 use crate::snapshot::store::{self, Header};
 use crate::snapshot::{self, Capture, Dates, diff};
 use crate::spec::Severity;
@@ -60,7 +61,9 @@ pub struct SnapshotRun {
     deviations_file: String,
     strict: bool,
     /// Per case that ran: its document, and whether it matched its recording.
-    docs: Mutex<BTreeMap<String, (Value, bool)>>,
+    /// Each judged case: its document, whether it matched, and the undocumented fields it
+    /// differs by (listed, never judged).
+    docs: Mutex<BTreeMap<String, (Value, bool, Vec<String>)>>,
 }
 
 impl SnapshotRun {
@@ -141,22 +144,35 @@ impl SnapshotRun {
         if self.mode != Mode::Off && !matches!(rec.outcome, Outcome::Errored | Outcome::Skipped) {
             let doc = capture.normalize(Dates::Shape).doc;
             let mut matched = true;
+            let mut info = Vec::new();
             if self.mode == Mode::Verify {
                 let path = self.path_of(&rec.id);
                 let recorded = self.recorded.get(&rec.id).map(|(_, d)| d);
-                let (_, findings) = snapshot::verify(recorded, &doc, &path.display().to_string());
-                if !findings.is_empty() {
+                let (diffs, findings) =
+                    snapshot::verify(recorded, &doc, &path.display().to_string());
+                if let Some(rec_doc) = recorded {
+                    info = diffs
+                        .iter()
+                        .filter(|d| snapshot::diff::level(d, rec_doc, &doc) == Level::Info)
+                        .map(|d| d.path.clone())
+                        .collect();
+                }
+                // What the contract leaves open (SHOULD level) fails only with --strict.
+                let failing = findings
+                    .iter()
+                    .any(|f| f.severity == Severity::Must || self.strict);
+                if failing {
                     matched = false;
-                    rec.findings.extend(findings);
                     if rec.outcome == Outcome::Passed {
                         rec.outcome = Outcome::Failed;
                     }
                 }
+                rec.findings.extend(findings);
             }
             self.docs
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(rec.id.clone(), (doc, matched));
+                .insert(rec.id.clone(), (doc, matched, info));
         }
         deviations::apply(&self.deviations, std::slice::from_mut(rec), self.strict);
     }
@@ -169,20 +185,31 @@ impl SnapshotRun {
         match self.mode {
             Mode::Off => {}
             Mode::Record => {
-                for (id, (doc, _)) in &docs {
+                let mut written = 0;
+                for (id, (doc, _, _)) in &docs {
                     let path = self.path_of(id);
-                    store::write(&path, &store::render(id, &self.header, doc))?;
+                    if store::record(&path, id, &self.header, doc)? {
+                        written += 1;
+                    }
                     store::remove_pending(&path)?;
                 }
                 lines.push(format!(
-                    "snapshots: {} recorded in `{}`",
+                    "snapshots: {} recorded in `{}` ({written} changed, {} unchanged)",
                     docs.len(),
-                    self.dir.display()
+                    self.dir.display(),
+                    docs.len() - written
                 ));
             }
             Mode::Verify => {
                 let mut differ = 0;
-                for (id, (doc, matched)) in &docs {
+                let mut undocumented: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+                for (id, (_, _, info)) in &docs {
+                    for path in info {
+                        let field = path.rsplit('/').next().unwrap_or(path).to_owned();
+                        undocumented.entry(field).or_default().push(id);
+                    }
+                }
+                for (id, (doc, matched, _)) in &docs {
                     let path = self.path_of(id);
                     if *matched {
                         store::remove_pending(&path)?;
@@ -204,6 +231,16 @@ impl SnapshotRun {
                     ));
                 }
                 lines.push(line);
+                if !undocumented.is_empty() {
+                    let fields: Vec<String> = undocumented
+                        .iter()
+                        .map(|(field, cases)| format!("`{field}` ({} cases)", cases.len()))
+                        .collect();
+                    lines.push(format!(
+                        "snapshots: fields no schema documents, on one side only (listed, not judged): {}",
+                        fields.join(", ")
+                    ));
+                }
             }
         }
         let applied = deviations::apply(&self.deviations, cases, self.strict);

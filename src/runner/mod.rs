@@ -551,7 +551,10 @@ pub async fn run_case_captured(
             if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
                 alone = Some(g.write().await);
             }
-        } else if case.scope == crate::suite::Scope::EachForm {
+        } else if matches!(
+            case.scope,
+            crate::suite::Scope::EachForm | crate::suite::Scope::FirstForm
+        ) {
             if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
                 shared.push(g.read().await);
             }

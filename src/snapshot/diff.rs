@@ -17,6 +17,81 @@ pub const CLAUSE: &str = "snapshot";
 /// At most this many findings per case; one more says how many were left out.
 pub const MAX_FINDINGS: usize = 20;
 
+/// How much a difference from a recording weighs: what the contract fixes is strict, what it
+/// leaves open is a SHOULD-level difference (fails only with `--strict`) or mere information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Status, error `code` and `more_info`, presence and type of documented fields, values
+    /// the run controls, the media type: a finding that fails the case.
+    Strict,
+    /// Error message wording, media-type parameters: a SHOULD finding.
+    Should,
+    /// A field no schema documents, present on one side only: listed, never a finding.
+    Info,
+}
+
+/// Every key a schema of the contract documents (User, Users page, error body).
+fn documented(key: &str) -> bool {
+    use std::sync::OnceLock;
+    static KEYS: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        crate::spec::Doc::ALL
+            .iter()
+            .flat_map(|d| d.documented_keys())
+            .collect()
+    })
+    .contains(key)
+}
+
+/// The media type of a `Content-Type` value, without parameters, lower-cased.
+fn essence(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(|s| {
+        s.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
+/// How much `d` weighs, given the two case documents it comes from.
+pub fn level(d: &Difference, expected: &Value, actual: &Value) -> Level {
+    let (index, rest) = split(&d.path);
+    let Some(i) = index else {
+        return Level::Strict;
+    };
+    if rest == "/content_type" {
+        return if essence(d.expected.as_ref()).is_some()
+            && essence(d.expected.as_ref()) == essence(d.actual.as_ref())
+        {
+            Level::Should
+        } else {
+            Level::Strict
+        };
+    }
+    let Some(inner) = rest.strip_prefix("/response") else {
+        return Level::Strict;
+    };
+    let key = inner.rsplit('/').next().unwrap_or("");
+    let one_sided = d.expected.is_none() || d.actual.is_none();
+    if one_sided && !key.is_empty() && key.parse::<usize>().is_err() && !documented(key) {
+        return Level::Info;
+    }
+    // An error body (it carries a numeric `code` on both sides) may word its message freely.
+    let is_error = |doc: &Value| {
+        doc.pointer(&format!("/{i}/response/code"))
+            .is_some_and(Value::is_number)
+    };
+    if matches!(inner, "/message" | "/detail")
+        && !one_sided
+        && is_error(expected)
+        && is_error(actual)
+    {
+        return Level::Should;
+    }
+    Level::Strict
+}
+
 /// One place where two documents differ.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
@@ -190,19 +265,28 @@ pub fn pointer(path: &str) -> String {
     }
 }
 
-/// The findings of a verify run for one case: one per difference (at most
-/// [`MAX_FINDINGS`], then one that counts the rest).
+/// The findings of a verify run for one case: one per strict or SHOULD-level difference (at
+/// most [`MAX_FINDINGS`], then one that counts the rest); information makes none.
 pub fn findings(diffs: &[Difference], recorded: &Value, now: &Value, file: &str) -> Vec<Finding> {
-    let mut out: Vec<Finding> = diffs
+    let judged: Vec<(&Difference, Level)> = diffs
+        .iter()
+        .map(|d| (d, level(d, recorded, now)))
+        .filter(|(_, l)| *l != Level::Info)
+        .collect();
+    let mut out: Vec<Finding> = judged
         .iter()
         .take(MAX_FINDINGS)
-        .map(|d| {
+        .map(|(d, level)| {
             let pointer = pointer(&d.path);
             let expected = show(d.expected.as_ref());
             let actual = show(d.actual.as_ref());
             Finding {
                 check: CHECK.to_owned(),
-                severity: Severity::Must,
+                severity: if *level == Level::Strict {
+                    Severity::Must
+                } else {
+                    Severity::Should
+                },
                 clause: CLAUSE.to_owned(),
                 message: format!(
                     "the answer differs from the recording `{file}` at `{}`: expected {expected}, got {actual}",
@@ -215,11 +299,18 @@ pub fn findings(diffs: &[Difference], recorded: &Value, now: &Value, file: &str)
             }
         })
         .collect();
-    if diffs.len() > MAX_FINDINGS {
-        let more = diffs.len() - MAX_FINDINGS;
+    if judged.len() > MAX_FINDINGS {
+        let more = judged.len() - MAX_FINDINGS;
+        let strict = judged[MAX_FINDINGS..]
+            .iter()
+            .any(|(_, l)| *l == Level::Strict);
         out.push(Finding {
             check: CHECK.to_owned(),
-            severity: Severity::Must,
+            severity: if strict {
+                Severity::Must
+            } else {
+                Severity::Should
+            },
             clause: CLAUSE.to_owned(),
             pointer: String::new(),
             expected: "no further difference".to_owned(),
@@ -293,7 +384,9 @@ mod tests {
             Some("#0 GET <base>/v1/Users/<US:1>")
         );
         assert_eq!(f[1].expected, "\"{}\"");
-        assert_eq!(f[4].request.as_deref(), Some("#1 DELETE x"));
+        // `/0/response/extra` is an undocumented field: listed, not a finding.
+        assert_eq!(f.len(), 4);
+        assert_eq!(f[3].request.as_deref(), Some("#1 DELETE x"));
         let text = render(&d, &a, &b, ("expected", "got"));
         assert!(
             text.contains(
@@ -316,6 +409,60 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].path, "/d");
         assert!(under("/e/x", "/e") && !under("/ex", "/e"));
+    }
+
+    #[test]
+    fn what_the_contract_leaves_open_is_not_strict() {
+        let rec = json!([
+            {"status": 404, "content_type": "application/json",
+             "response": {"code": 20404, "message": "The requested resource /v1/Users/x was not found",
+                          "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404}},
+            {"status": 201, "content_type": "application/json",
+             "response": {"sid": "<US:1>", "identity": "<ns>1-a", "attributes": "{}"}}
+        ]);
+        let now = json!([
+            {"status": 404, "content_type": "application/json; charset=utf-8",
+             "response": {"code": 20404, "message": "No such user", "detail": "gone",
+                          "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404,
+                          "request_id": "abc"}},
+            {"status": 201, "content_type": "application/json",
+             "response": {"sid": "<US:1>", "identity": "<ns>1-b", "region": "us1"}}
+        ]);
+        let levels: Vec<(String, Level)> = diff(&rec, &now)
+            .iter()
+            .map(|d| (d.path.clone(), level(d, &rec, &now)))
+            .collect();
+        assert_eq!(
+            levels,
+            [
+                ("/0/content_type".to_owned(), Level::Should),
+                ("/0/response/message".to_owned(), Level::Should),
+                // `detail` is documented: present on one side only, it is strict.
+                ("/0/response/detail".to_owned(), Level::Strict),
+                ("/0/response/request_id".to_owned(), Level::Info),
+                ("/1/response/identity".to_owned(), Level::Strict),
+                ("/1/response/attributes".to_owned(), Level::Strict),
+                ("/1/response/region".to_owned(), Level::Info),
+            ]
+        );
+        let other_type = json!([{"status": 404, "content_type": "text/plain", "response": null}]);
+        let d = diff(&rec, &other_type);
+        assert_eq!(level(&d[0], &rec, &other_type), Level::Strict, "{:?}", d[0]);
+        let code = json!([{"status": 404, "content_type": "application/json",
+             "response": {"code": 20400, "message": "x", "more_info": "y", "status": 404}}]);
+        for d in diff(&rec, &code) {
+            let l = level(&d, &rec, &code);
+            match d.path.as_str() {
+                "/0/response/message" => assert_eq!(l, Level::Should),
+                _ => assert_eq!(l, Level::Strict, "{}", d.path),
+            }
+        }
+        let f = findings(&diff(&rec, &now), &rec, &now, "x.snap");
+        assert_eq!(f.len(), 5, "information makes no finding: {f:#?}");
+        assert_eq!(
+            f.iter().filter(|f| f.severity == Severity::Should).count(),
+            2
+        );
     }
 
     #[test]

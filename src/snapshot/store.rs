@@ -80,6 +80,31 @@ pub fn render(case_id: &str, header: &Header, doc: &Value) -> String {
     )
 }
 
+/// Writes a case's `.snap` file unless the file already says the same: a recording whose only
+/// change would be its time is left untouched, so re-recording a conformant target changes
+/// nothing in version control. Returns whether it wrote.
+pub fn record(
+    path: &Path,
+    case_id: &str,
+    header: &Header,
+    doc: &Value,
+) -> Result<bool, StoreError> {
+    let text = render(case_id, header, doc);
+    let timeless = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("  recorded_at:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if let Ok(old) = std::fs::read_to_string(path)
+        && timeless(&old) == timeless(&crate::client::scrub::scrub(&text))
+    {
+        return Ok(false);
+    }
+    write(path, &text)?;
+    Ok(true)
+}
+
 /// Whether `dir` holds at least one `.snap` file.
 pub fn has_snapshots(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
@@ -168,6 +193,49 @@ pub fn pending_path(snap: &Path) -> PathBuf {
     let mut s = snap.as_os_str().to_owned();
     s.push(".new");
     PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_that_changes_only_its_time_is_left_untouched() {
+        let dir = std::env::temp_dir().join(format!("convcheck-record-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("a.snap");
+        let mut header = Header {
+            target: "embedded emulator".into(),
+            recorded_at: "2026-01-01T00:00:00Z".into(),
+            edition: "docs".into(),
+            convcheck_version: "0.1.0".into(),
+        };
+        let doc = serde_json::json!([{"status": 201}]);
+        assert!(
+            record(&path, "a", &header, &doc).unwrap(),
+            "a new file is written"
+        );
+        header.recorded_at = "2026-02-02T00:00:00Z".into();
+        assert!(
+            !record(&path, "a", &header, &doc).unwrap(),
+            "only the time changed"
+        );
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("2026-01-01T00:00:00Z")
+        );
+        header.target = "loopback".into();
+        assert!(record(&path, "a", &header, &doc).unwrap(), "another target");
+        let other = serde_json::json!([{"status": 200}]);
+        assert!(
+            record(&path, "a", &header, &other).unwrap(),
+            "another answer"
+        );
+        let (_, back) = load(&path).unwrap();
+        assert_eq!(back, other);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,29 @@ impl Doc {
         }
     }
 
+    /// Every property name this schema documents, at any depth.
+    pub fn documented_keys(self) -> std::collections::BTreeSet<&'static str> {
+        fn collect(v: &'static Value, out: &mut std::collections::BTreeSet<&'static str>) {
+            match v {
+                Value::Object(map) => {
+                    for (k, child) in map {
+                        if k == "properties"
+                            && let Value::Object(props) = child
+                        {
+                            out.extend(props.keys().map(String::as_str));
+                        }
+                        collect(child, out);
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|c| collect(c, out)),
+                _ => {}
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        collect(self.schema(), &mut out);
+        out
+    }
+
     fn validator(self) -> &'static Validator {
         static V: OnceLock<[Validator; 3]> = OnceLock::new();
         let all = V.get_or_init(|| {

@@ -62,8 +62,11 @@ impl Kind {
 pub enum Scope {
     /// Once per URL form in play.
     EachForm,
-    /// Once, on the first form in play.
+    /// Once, on the first form in play; its requests do not depend on that form.
     Once,
+    /// Once, on the first form in play, whose requests it uses: its id names the form, so
+    /// that a run with `--only-service` is not judged against the other form's recording.
+    FirstForm,
     /// Once, when a second service is in play.
     TwoServices,
 }
@@ -104,7 +107,9 @@ impl CaseDef {
     /// The case id on a form: `kind::name::form` (the form left out for `Once` cases).
     pub fn id(&self, form: &UrlForm) -> String {
         match self.scope {
-            Scope::EachForm => format!("{}::{}::{}", self.kind.as_str(), self.name, form.label()),
+            Scope::EachForm | Scope::FirstForm => {
+                format!("{}::{}::{}", self.kind.as_str(), self.name, form.label())
+            }
             _ => format!("{}::{}", self.kind.as_str(), self.name),
         }
     }
@@ -113,7 +118,7 @@ impl CaseDef {
     pub fn forms(&self, plan: &Plan) -> Vec<UrlForm> {
         match self.scope {
             Scope::EachForm => plan.forms.clone(),
-            Scope::Once => plan.forms.first().cloned().into_iter().collect(),
+            Scope::Once | Scope::FirstForm => plan.forms.first().cloned().into_iter().collect(),
             Scope::TwoServices => {
                 let both = plan.service_sid.is_some()
                     && plan.forms.contains(&UrlForm::Shortened)
@@ -336,7 +341,7 @@ pub fn all() -> Vec<CaseDef> {
         case!(
             Auth,
             "missing-credentials",
-            Once,
+            FirstForm,
             writes = true,
             auth_missing,
             "requests without credentials are 401 (code 20003)"
@@ -344,7 +349,7 @@ pub fn all() -> Vec<CaseDef> {
         case!(
             Auth,
             "wrong-credentials",
-            Once,
+            FirstForm,
             writes = false,
             auth_wrong,
             "requests with a wrong secret are 401 (code 20003)"

@@ -61,9 +61,8 @@ pub struct SnapshotRun {
     deviations_file: String,
     strict: bool,
     /// Per case that ran: its document, and whether it matched its recording.
-    /// Each judged case: its document, whether it matched, and the undocumented fields it
-    /// differs by (listed, never judged).
-    docs: Mutex<BTreeMap<String, (Value, bool, Vec<String>)>>,
+    /// Each judged case, by id.
+    docs: Mutex<BTreeMap<String, Judged>>,
 }
 
 impl SnapshotRun {
@@ -248,6 +247,10 @@ impl SnapshotRun {
         Ok((lines, notes))
     }
 }
+
+/// One judged case: its document, whether it matched its recording, and the paths of the
+/// undocumented fields it differs by (listed, never judged).
+type Judged = (Value, bool, Vec<String>);
 
 /// A snapshot finding for the terminal: where, the JSON path, recorded and now.
 pub fn render_finding(f: &Finding) -> String {

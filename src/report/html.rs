@@ -40,6 +40,7 @@ td.passed { color: var(--pass); background: #dafbe1; }
 td.failed { color: #fff; background: var(--fail); }
 td.warning { color: var(--warn); background: #fff8c5; }
 td.not-run { color: #8c959f; }
+td.not-applicable { color: #d0d7de; }
 .legend span { display: inline-block; margin-right: .75rem; white-space: nowrap; }
 .legend b { display: inline-block; width: 1.4rem; text-align: center; border-radius: 3px; }
 .failure { border: 1px solid var(--line); border-left: 4px solid var(--fail); border-radius: 6px; padding: .25rem .75rem .75rem; margin: .75rem 0; }
@@ -109,8 +110,8 @@ pub fn render(report: &Report) -> String {
 fn matrix_section(s: &mut String, report: &Report) {
     let m = view::matrix(report);
     s.push_str("<section id=\"matrix\">\n<h2>Conformance matrix</h2>\n");
-    s.push_str("<p class=\"rule\">One row per documented clause, one column per operation and URL form. A cell is <b>failed</b> when a failing finding of a check of that clause was raised on a request of that operation and form; <b>warning</b> when only SHOULD findings were (they fail the run only with <code>--strict</code>); <b>passed</b> when a case that passed on that form sent a request of that operation and is known to check that clause there (it raised that clause's checks against a fault of the reference emulator); <b>not run</b> otherwise. A clause with no finding in a passed case counts as passed only if that case exercises it.</p>\n");
-    s.push_str("<p class=\"legend\"><span><b class=\"passed\" style=\"color:var(--pass)\">&#10003;</b> passed</span><span><b style=\"color:#fff;background:var(--fail)\">&#10007;</b> failed</span><span><b style=\"color:var(--warn)\">!</b> warning</span><span><b style=\"color:#8c959f\">&middot;</b> not run</span></p>\n");
+    s.push_str("<p class=\"rule\">One row per documented clause, one column per operation and URL form. A cell is <b>failed</b> when a failing finding of a check of that clause was raised on a request of that operation and form; <b>warning</b> when only SHOULD findings were (they fail the run only with <code>--strict</code>); <b>passed</b> when a case that ran on that form (and passed, or failed for another clause) sent a request of that operation and is known to check that clause there (it raised that clause's checks against a fault of the reference emulator); <b>not applicable</b> when no case of the suite checks that clause on that operation; <b>not run</b> otherwise. A clause with no finding counts as passed only where a case exercises it.</p>\n");
+    s.push_str("<p class=\"legend\"><span><b class=\"passed\" style=\"color:var(--pass)\">&#10003;</b> passed</span><span><b style=\"color:#fff;background:var(--fail)\">&#10007;</b> failed</span><span><b style=\"color:var(--warn)\">!</b> warning</span><span><b style=\"color:#8c959f\">&middot;</b> not run</span><span><b style=\"color:#d0d7de\">&ndash;</b> not applicable</span></p>\n");
     s.push_str("<div class=\"scroll\">\n<table class=\"matrix\">\n<thead>\n<tr><th rowspan=\"2\">clause</th>");
     let cols = Matrix::columns();
     for op in crate::spec::Operation::ALL {
@@ -139,6 +140,7 @@ fn matrix_section(s: &mut String, report: &Report) {
                 Cell::Failed => "&#10007;",
                 Cell::Warning => "!",
                 Cell::NotRun => "&middot;",
+                Cell::NotApplicable => "&ndash;",
             };
             let _ = write!(
                 s,

@@ -48,6 +48,28 @@ fn sample_score_and_matrix() {
     assert_eq!(cell("base-url", 1), view::Cell::Warning);
     // The expected failure counts nowhere.
     assert_eq!(cell("op.fetch.sid-or-identity", 4), view::Cell::NotRun);
+    // create::minimal::service failed on `prop.sid`, but its other clauses were checked and
+    // held: they pass there.
+    assert_eq!(cell("prop.account_sid", 1), view::Cell::Passed);
+    assert_eq!(cell("prop.date_created", 1), view::Cell::Passed);
+    // No case checks the webhook header on a Read: not applicable, not "not run".
+    assert_eq!(cell("webhook-header", 2), view::Cell::NotApplicable);
+    assert_eq!(cell("webhook-header", 8), view::Cell::NotRun);
+    // Coverage counts only clauses with a verdict.
+    let verdicts = m
+        .rows
+        .iter()
+        .filter(|(_, cells)| {
+            cells.iter().any(|c| {
+                matches!(
+                    c,
+                    view::Cell::Passed | view::Cell::Warning | view::Cell::Failed
+                )
+            })
+        })
+        .count();
+    assert_eq!(score.clauses_checked, verdicts);
+    assert!(score.clauses_checked < score.clauses_documented);
 }
 
 #[test]

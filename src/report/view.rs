@@ -259,7 +259,11 @@ pub fn score(report: &Report) -> Score {
         clauses_checked: m
             .rows
             .iter()
-            .filter(|(_, cells)| cells.iter().any(|c| *c != Cell::NotRun))
+            .filter(|(_, cells)| {
+                cells
+                    .iter()
+                    .any(|c| matches!(c, Cell::Passed | Cell::Warning | Cell::Failed))
+            })
             .count(),
         clauses_documented: m.rows.len(),
     }
@@ -268,7 +272,9 @@ pub fn score(report: &Report) -> Score {
 /// One cell of the conformance matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cell {
-    /// No case that passed is known to exercise it, and nothing was found.
+    /// No case of the suite checks this clause on this operation: nothing to run.
+    NotApplicable,
+    /// A case checks it there, but none that ran did, and nothing was found.
     NotRun,
     /// A passing case exercised it and no case found anything.
     Passed,
@@ -282,6 +288,7 @@ impl Cell {
     /// The CSS class and data value.
     pub fn as_str(self) -> &'static str {
         match self {
+            Cell::NotApplicable => "not-applicable",
             Cell::NotRun => "not-run",
             Cell::Passed => "passed",
             Cell::Warning => "warning",
@@ -316,14 +323,40 @@ impl Matrix {
 
 /// Builds the matrix. A cell is *failed* when a failing finding of a check of that clause was
 /// raised on a request of that operation and form; *warning* when only SHOULD findings were;
-/// *passed* when a case that passed on that form sent a request of that operation and is
-/// known (by `evidence.json`) to check that clause there; *not run* otherwise.
+/// *passed* when a case that ran on that form (passed, or failed for another clause) sent a
+/// request of that operation and is known (by `evidence.json`) to check that clause there;
+/// *not applicable* when no case of the suite checks that clause on that operation; *not
+/// run* otherwise.
 pub fn matrix(report: &Report) -> Matrix {
     let cat = catalogue();
+    let ev = evidence();
+    // Which (clause, operation) pairs some case of the suite checks, on any form.
+    let checkable: BTreeSet<(&str, &str)> = ev
+        .values()
+        .flat_map(|ops| ops.iter())
+        .flat_map(|(op, checks)| {
+            checks
+                .iter()
+                .filter_map(|c| cat.check(c))
+                .map(move |def| (def.clause.as_str(), op.as_str()))
+        })
+        .collect();
     let mut cells: BTreeMap<&str, Vec<Cell>> = cat
         .clauses
         .iter()
-        .map(|c| (c.id.as_str(), vec![Cell::NotRun; Matrix::columns().len()]))
+        .map(|c| {
+            let row = Matrix::columns()
+                .into_iter()
+                .map(|(op, _)| {
+                    if checkable.contains(&(c.id.as_str(), op.as_str())) {
+                        Cell::NotRun
+                    } else {
+                        Cell::NotApplicable
+                    }
+                })
+                .collect();
+            (c.id.as_str(), row)
+        })
         .collect();
     let mut raise = |clause: &str, col: usize, cell: Cell| {
         if let Some(row) = cells.get_mut(clause)
@@ -332,7 +365,6 @@ pub fn matrix(report: &Report) -> Matrix {
             row[col] = cell;
         }
     };
-    let ev = evidence();
     for c in &report.cases {
         if !matches!(c.outcome, Outcome::Passed | Outcome::Failed) {
             continue;
@@ -347,9 +379,8 @@ pub fn matrix(report: &Report) -> Matrix {
                 raise(&f.clause, col, cell);
             }
         }
-        if c.outcome != Outcome::Passed {
-            continue;
-        }
+        // A case that failed still checked the clauses whose own checks it ran: their cells
+        // pass unless a finding of theirs raised them higher above.
         let sent: BTreeSet<Operation> = c.exchanges.iter().filter_map(exchange_operation).collect();
         for (op, checks) in ev.get(case_name(c)).into_iter().flatten() {
             let Some(op) = Operation::ALL.into_iter().find(|o| o.as_str() == op) else {

@@ -127,18 +127,58 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     let findings = || cases.iter().flat_map(|c| c.findings.iter());
     let count = |pred: &dyn Fn(&Finding) -> bool| findings().filter(|f| pred(f)).count();
     let mut notes = Vec::new();
-    let stateless = count(&|f| {
+    // Lost writes only: a user fetched back as someone else, a lookup that finds another
+    // user, an update that did not hold on a plain field. A value that came back in another
+    // form (attributes as an object, dates in another format) is a serialization finding,
+    // not evidence that the target forgot anything.
+    let plain =
+        |f: &Finding| !f.pointer.starts_with("/attributes") && !f.pointer.starts_with("/date_");
+    let fetched_as_other = count(&|f| {
         f.check == "user.identity.echo"
             && f.request.as_deref().is_some_and(|r| r.starts_with("GET "))
-    }) + count(&|f| {
+    });
+    let lookups_other = count(&|f| f.check == "lookup.identity.same" && plain(f));
+    let updates_lost = count(&|f| {
         matches!(
             f.check.as_str(),
-            "lookup.identity.same" | "update.applied" | "update.others.unchanged"
-        )
+            "update.applied" | "update.others.unchanged"
+        ) && plain(f)
     });
+    let stateless = fetched_as_other + lookups_other + updates_lost;
     if stateless > 0 {
+        let mut seen = Vec::new();
+        for (n, what) in [
+            (fetched_as_other, "users fetched back with another identity"),
+            (lookups_other, "lookups by identity that found another user"),
+            (updates_lost, "updates that did not hold"),
+        ] {
+            if n > 0 {
+                seen.push(format!("{n} {what}"));
+            }
+        }
         notes.push(format!(
-            "the target keeps no state: users it answered as created or updated came back as other users or unchanged ({stateless} findings); a mock serving fixed examples (such as Prism) behaves like this, and every case that reads back what it wrote fails"
+            "the target keeps no state: it lost writes it acknowledged ({}); a mock serving fixed examples (such as Prism) behaves like this, and every case that reads back what it wrote fails",
+            seen.join(", ")
+        ));
+    }
+    // A refusal of a PageSize the docs edition allows but the OpenAPI description's current
+    // bound (50) does not: the target may follow the newer edition.
+    let above_50 = count(&|f| {
+        f.pointer == "@status"
+            && f.actual.starts_with('4')
+            && f.request
+                .as_deref()
+                .and_then(|r| r.split("PageSize=").nth(1))
+                .and_then(|rest| {
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()
+                        .and_then(|n| n.parse::<u32>().ok())
+                })
+                .is_some_and(|n| (51..=1000).contains(&n))
+    });
+    if above_50 > 0 {
+        notes.push(format!(
+            "the target refuses PageSize above 50 ({above_50} findings), as Twilio's OpenAPI description allows since June 2025 while the documentation page allows up to 1000: if the target follows the newer bound, run with --edition oai-2025"
         ));
     }
     let refusals = count(&|f| {
@@ -174,4 +214,90 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
         );
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(findings: Vec<Finding>) -> CaseRecord {
+        CaseRecord {
+            id: "x::y::shortened".into(),
+            kind: "x".into(),
+            form: "shortened".into(),
+            outcome: Outcome::Failed,
+            duration_ms: 0,
+            findings,
+            exchanges: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn at(mut f: Finding, request: &str) -> Finding {
+        f.request = Some(request.to_owned());
+        f
+    }
+
+    #[test]
+    fn statelessness_needs_lost_writes_not_serialization_findings() {
+        // What the `attributes-object` fault raises against a stateful target.
+        let serialization = case(vec![
+            at(
+                Finding::new("update.applied", "/attributes", "\"{}\"", "{}"),
+                "POST /v1/Users/US1",
+            ),
+            at(
+                Finding::new("user.attributes.type", "/attributes", "a string", "{}"),
+                "GET /v1/Users/US1",
+            ),
+        ]);
+        let notes = diagnose(std::slice::from_ref(&serialization));
+        assert!(
+            !notes.iter().any(|n| n.contains("keeps no state")),
+            "{notes:?}"
+        );
+        let lost = case(vec![
+            at(
+                Finding::new("user.identity.echo", "/identity", "`a`", "`b`"),
+                "GET /v1/Users/US1",
+            ),
+            at(
+                Finding::new("update.applied", "/friendly_name", "\"x\"", "null"),
+                "POST /v1/Users/US1",
+            ),
+        ]);
+        let notes = diagnose(&[serialization, lost]);
+        let note = notes
+            .iter()
+            .find(|n| n.contains("keeps no state"))
+            .expect("lost writes are named");
+        assert!(
+            note.contains("1 users fetched back with another identity")
+                && note.contains("1 updates that did not hold"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_refused_page_size_above_50_suggests_the_newer_edition() {
+        let refused = case(vec![at(
+            Finding::new("page.size.max", "@status", "200", "400"),
+            "GET /v1/Users?PageSize=1000",
+        )]);
+        let notes = diagnose(&[refused]);
+        assert!(
+            notes.iter().any(|n| n.contains("--edition oai-2025")),
+            "{notes:?}"
+        );
+        let too_big = case(vec![at(
+            Finding::new(
+                "page.size.refused",
+                "@status",
+                "400 for PageSize=1001",
+                "200",
+            ),
+            "GET /v1/Users?PageSize=1001",
+        )]);
+        assert!(!diagnose(&[too_big]).iter().any(|n| n.contains("oai-2025")));
+    }
 }

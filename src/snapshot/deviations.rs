@@ -6,7 +6,8 @@
 //! [[deviation]]
 //! check = "snapshot.differs"            # a check id, or
 //! case = "create::minimal::*"           # a case id (`*` matches any run of characters)
-//! path = "/attributes"                  # optional: a JSON pointer; findings at or under it
+//! path = "/users/*/attributes"          # optional: a JSON pointer (`*` matches one
+//!                                       # segment or part of one); findings at or under it
 //! reason = "Twilio answers null for attributes never set"
 //! link = "https://github.com/org/repo/issues/12"
 //! ```
@@ -24,7 +25,8 @@ pub struct Deviation {
     pub check: Option<String>,
     /// The case id it concerns; `*` matches any run of characters.
     pub case: Option<String>,
-    /// A JSON pointer: only findings at or under it.
+    /// A JSON pointer: only findings at or under it. In a segment, `*` matches any run of
+    /// characters but `/` (`/users/*/attributes`).
     pub path: Option<String>,
     /// Why it is accepted.
     pub reason: String,
@@ -98,6 +100,17 @@ pub fn glob(pattern: &str, s: &str) -> bool {
     true
 }
 
+/// Whether the pointer pattern `pattern` covers `pointer`: segment by segment (each pattern
+/// segment a [`glob`] within one segment), the pointer at the pattern or under it.
+pub fn pointer_covers(pattern: &str, pointer: &str) -> bool {
+    if pattern.is_empty() {
+        return true;
+    }
+    let pat: Vec<&str> = pattern.split('/').collect();
+    let seg: Vec<&str> = pointer.split('/').collect();
+    pat.len() <= seg.len() && pat.iter().zip(&seg).all(|(p, s)| glob(p, s))
+}
+
 impl Deviation {
     /// Whether it concerns this case at all.
     pub fn concerns(&self, case_id: &str) -> bool {
@@ -108,12 +121,17 @@ impl Deviation {
     pub fn covers(&self, case_id: &str, check: &str, pointer: &str) -> bool {
         self.concerns(case_id)
             && self.check.as_deref().is_none_or(|c| c == check)
-            && self.path.as_deref().is_none_or(|p| {
-                pointer == p
-                    || pointer
-                        .strip_prefix(p)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| pointer_covers(p, pointer))
+    }
+
+    /// Whether it names a check convcheck does not have, so that it can never match.
+    pub fn unknown_check(&self) -> Option<&str> {
+        self.check.as_deref().filter(|c| {
+            *c != super::diff::CHECK && crate::spec::catalogue().check(c).is_none()
+        })
     }
 
     /// `check `x` at `/p` in cases `c`` for messages.
@@ -194,7 +212,8 @@ pub fn apply(deviations: &[Deviation], cases: &mut [CaseRecord], strict: bool) -
     applied
 }
 
-/// Sentences for the report's notes: every deviation that applied, and every fixed one.
+/// Sentences for the report's notes: every deviation that applied, every one that matched
+/// nothing in the cases it concerns, and every one that names a check convcheck lacks.
 pub fn notes(deviations: &[Deviation], applied: &Applied, file: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, d) in deviations.iter().enumerate() {
@@ -203,9 +222,14 @@ pub fn notes(deviations: &[Deviation], applied: &Applied, file: &str) -> Vec<Str
             .as_deref()
             .map(|l| format!(" ({l})"))
             .unwrap_or_default();
-        if applied.fixed.contains(&i) {
+        if let Some(check) = d.unknown_check() {
             out.push(format!(
-                "known deviation {} is fixed: no case fails as it says any more; remove it from `{file}` (reason given: {}){link}",
+                "known deviation {} names check `{check}`, which convcheck does not have, so it can never match: fix it in `{file}` (`convcheck clauses` lists the checks)",
+                d.label()
+            ));
+        } else if applied.fixed.contains(&i) {
+            out.push(format!(
+                "known deviation {} matched no failure in this run, though cases it concerns ran: if the target no longer deviates so, remove it from `{file}`; otherwise check its `check`, `case` and `path` (reason given: {}){link}",
                 d.label(),
                 d.reason
             ));
@@ -272,7 +296,58 @@ reason = "not fixed yet"
         assert_eq!(applied.fixed, [1]);
         let notes = notes(&devs, &applied, "d.toml");
         assert!(notes[0].contains("expected failure in create::minimal::shortened"));
-        assert!(notes[1].contains("is fixed") && notes[1].contains("`fetch::*`"));
+        assert!(
+            notes[1].contains("matched no failure in this run") && notes[1].contains("`fetch::*`"),
+            "{}",
+            notes[1]
+        );
+        assert!(!notes[1].contains("is fixed"));
+    }
+
+    #[test]
+    fn paths_take_wildcards_per_segment() {
+        assert!(pointer_covers("/users/*/attributes", "/users/3/attributes"));
+        assert!(pointer_covers("/users/*/attributes", "/users/3/attributes/x"));
+        assert!(!pointer_covers("/users/*/attributes", "/users/3/identity"));
+        assert!(!pointer_covers("/users/*", "/users"));
+        assert!(pointer_covers("/meta/*_page_url", "/meta/next_page_url"));
+        assert!(!pointer_covers("/attributes", "/attributes_x"));
+        assert!(pointer_covers("@headers/*", "@headers/content-type"));
+        let devs = parse(
+            "[[deviation]]\ncheck = \"user.attributes.type\"\npath = \"/users/*/attributes\"\nreason = \"r\"\n",
+            "d.toml",
+        )
+        .unwrap();
+        let mut cases = vec![record(
+            "read::default-page-size::shortened",
+            vec![
+                Finding::new("user.attributes.type", "/users/0/attributes", "a", "b"),
+                Finding::new("user.attributes.type", "/users/4/attributes", "a", "b"),
+            ],
+        )];
+        apply(&devs, &mut cases, false);
+        assert_eq!(cases[0].outcome, Outcome::ExpectedFailure);
+    }
+
+    #[test]
+    fn a_deviation_naming_an_unknown_check_says_so() {
+        let devs = parse(
+            "[[deviation]]\ncheck = \"user.atributes.type\"\nreason = \"typo\"\n",
+            "d.toml",
+        )
+        .unwrap();
+        let mut cases = vec![record(
+            "create::minimal::shortened",
+            vec![Finding::new("user.sid.pattern", "/sid", "a", "b")],
+        )];
+        let applied = apply(&devs, &mut cases, false);
+        let notes = notes(&devs, &applied, "d.toml");
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("names check `user.atributes.type`, which convcheck does not have"),
+            "{}",
+            notes[0]
+        );
     }
 
     #[test]

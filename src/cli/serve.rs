@@ -56,9 +56,24 @@ pub struct ServeOptions {
     /// Switch on a named defect (repeatable; `convcheck faults` lists them).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
-    /// Keep the users in this file across restarts.
+    /// Keep the users in this SQLite database across restarts (created when missing). Every
+    /// change is committed before it is answered; a file that cannot be written, or is not a
+    /// valid state, is refused at start.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Close a connection whose request head (or body) takes longer than this to arrive.
+    #[arg(long, value_name = "MS", default_value_t = duration_ms(emulator::DEFAULT_HEADER_TIMEOUT))]
+    pub header_timeout_ms: u64,
+    /// Close a keep-alive connection idle for longer than this.
+    #[arg(long, value_name = "MS", default_value_t = duration_ms(emulator::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout_ms: u64,
+    /// Serve at most this many connections at once; one more gets a 503 and is closed.
+    #[arg(long, value_name = "N", default_value_t = emulator::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+const fn duration_ms(d: Duration) -> u64 {
+    d.as_secs() * 1000 + d.subsec_millis() as u64
 }
 
 /// A secret's value and how to show it: fixed defaults may be printed, supplied ones not.
@@ -138,6 +153,9 @@ impl ServeOptions {
             latency: Duration::from_millis(self.latency_ms),
             faults,
             state_file: self.state,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_connections: self.max_connections,
         };
         config.validate()?;
         Ok((config, token.shown, api_secret.shown))
@@ -203,6 +221,12 @@ fn print_banner(running: &emulator::Running, token: &str, api_secret: &str) {
             c.state_file
                 .as_ref()
                 .map_or("none".to_owned(), |p| p.display().to_string())
+        ),
+        format!(
+            "  connections      at most {}, head within {} ms, idle for {} ms",
+            c.max_connections,
+            c.header_timeout.as_millis(),
+            c.idle_timeout.as_millis()
         ),
     ]);
     println!("{}", lines.join("\n"));

@@ -167,8 +167,11 @@ impl ServeOptions {
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
         runtime.block_on(async move {
             let running = emulator::spawn(config).await?;
+            // Listen before the banner says the emulator is up, so a SIGTERM sent right after
+            // the banner still stops it cleanly.
+            let signals = Signals::listen()?;
             print_banner(&running, &token, &api_secret);
-            wait_for_signal().await?;
+            signals.wait().await;
             println!("convcheck emulator: shutting down");
             running.shutdown().await?;
             Ok(ExitCode::from(crate::cli::exit::OK))
@@ -232,22 +235,46 @@ fn print_banner(running: &emulator::Running, token: &str, api_secret: &str) {
     println!("{}", lines.join("\n"));
 }
 
+/// SIGINT and SIGTERM, listened for from creation on.
 #[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
 }
 
+#[cfg(unix)]
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Ctrl-C, listened for from creation on.
 #[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for ctrl-c")
+struct Signals(tokio::signal::windows::CtrlC);
+
+#[cfg(not(unix))]
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        Ok(Signals(
+            tokio::signal::windows::ctrl_c().context("cannot listen for ctrl-c")?,
+        ))
+    }
+
+    async fn wait(mut self) {
+        self.0.recv().await;
+    }
 }
 
 /// Options of `convcheck faults`.

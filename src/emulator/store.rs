@@ -354,8 +354,11 @@ impl Store {
             conn,
             path: path.to_owned(),
         };
-        let mut inner = prepare(&db).with_context(|| format!("state file `{shown}`"))?;
-        load(&db, &mut inner, known_service).with_context(|| format!("state file `{shown}`"))?;
+        let mut inner = Inner::default();
+        prepare(&db)
+            .and_then(|()| load(&db, &mut inner, known_service))
+            .and_then(|()| tune(&db))
+            .with_context(|| format!("state file `{shown}`"))?;
         inner.db = Some(db);
         Ok(Store {
             inner: Mutex::new(inner),
@@ -384,6 +387,10 @@ impl Store {
 /// earlier versions gets a message that says what to do.
 fn refuse_foreign_file(path: &Path) -> anyhow::Result<()> {
     let shown = path.display();
+    anyhow::ensure!(
+        !path.is_dir(),
+        "cannot open state file `{shown}`: it is a directory"
+    );
     let mut head = Vec::with_capacity(16);
     match std::fs::File::open(path) {
         Ok(f) => {
@@ -408,9 +415,10 @@ fn refuse_foreign_file(path: &Path) -> anyhow::Result<()> {
     anyhow::bail!("state file `{shown}` is not a convcheck state: not an SQLite database")
 }
 
-/// Checks the application id and the schema version, creating the schema in a new file, and
-/// switches to WAL.
-fn prepare(db: &Db) -> anyhow::Result<Inner> {
+/// Checks the application id and the schema version, and creates the schema in a new file.
+/// An existing file is only read until [`load`] has accepted it, so a refused file is left
+/// exactly as it was.
+fn prepare(db: &Db) -> anyhow::Result<()> {
     let conn = &db.conn;
     let pragma = |name: &str| -> anyhow::Result<i32> {
         conn.pragma_query_value(None, name, |r| r.get(0))
@@ -429,18 +437,8 @@ fn prepare(db: &Db) -> anyhow::Result<Inner> {
         fresh || version == SCHEMA_VERSION,
         "has schema version {version}, and this convcheck reads version {SCHEMA_VERSION} only"
     );
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .context("cannot switch to WAL")?;
-    anyhow::ensure!(
-        mode.eq_ignore_ascii_case("wal"),
-        "cannot switch to WAL: the journal mode stays `{mode}`"
-    );
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .context("cannot set `synchronous`")?;
-    conn.pragma_update(None, "cache_size", -65_536)
-        .context("cannot set `cache_size`")?;
     if fresh {
+        wal(conn)?;
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
              PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
@@ -451,7 +449,33 @@ fn prepare(db: &Db) -> anyhow::Result<Inner> {
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .context("cannot check the database")?;
     anyhow::ensure!(check == "ok", "is damaged: {check}");
-    Ok(Inner::default())
+    Ok(())
+}
+
+/// Switches to WAL: a commit appends to the log instead of rewriting pages in place, and the
+/// log survives the process being killed.
+fn wal(conn: &Connection) -> anyhow::Result<()> {
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .context("cannot switch to WAL")?;
+    anyhow::ensure!(
+        mode.eq_ignore_ascii_case("wal"),
+        "cannot switch to WAL: the journal mode stays `{mode}`"
+    );
+    Ok(())
+}
+
+/// The connection settings of an accepted file: WAL, and `synchronous=NORMAL`, under which a
+/// commit reaches the operating system before it returns (so a killed process loses nothing)
+/// but is fsynced only at checkpoints (so a power cut may lose the last commits).
+fn tune(db: &Db) -> anyhow::Result<()> {
+    let conn = &db.conn;
+    wal(conn)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .context("cannot set `synchronous`")?;
+    conn.pragma_update(None, "cache_size", -65_536)
+        .context("cannot set `cache_size`")?;
+    Ok(())
 }
 
 /// Reads every user into `inner`, refusing a file whose rows break the store's invariants.

@@ -1163,7 +1163,7 @@ async fn spawn_serves_a_real_socket_with_its_own_base_url() {
 async fn state_file_keeps_every_user_across_restarts() {
     let dir = TempDir::new("state");
     let config = Config {
-        state_file: Some(dir.0.join("users.json")),
+        state_file: Some(dir.0.join("users.db")),
         ..Config::default()
     };
     let running = spawn(config.clone()).await.unwrap();
@@ -1198,7 +1198,7 @@ async fn state_file_keeps_every_user_across_restarts() {
     client
         .send(reqwest::Method::DELETE, &item("keep1"), "")
         .await;
-    // Saved after every mutation: a second store opened now already sees them.
+    // Committed before each answer: a second store opened now already sees them.
     let early = Emu::with(config.clone());
     assert_eq!(early.get(&item("keep0")).await.json["friendly_name"], "K");
     running.shutdown().await.unwrap();
@@ -1247,10 +1247,10 @@ async fn state_file_keeps_every_user_across_restarts() {
 
 #[cfg(unix)]
 #[test]
-fn serve_saves_its_state_on_sigterm() {
+fn serve_keeps_its_state_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = TempDir::new("sigterm");
-    let state = dir.0.join("state.json");
+    let state = dir.0.join("state.db");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
         .args(["serve", "--port", "0", "--state"])
         .arg(&state)
@@ -1294,8 +1294,17 @@ fn serve_saves_its_state_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    let saved = std::fs::read_to_string(&state).unwrap();
-    assert!(saved.contains("\"signal\""));
+    // A clean stop folds the WAL into the database: one file is left, and it holds the user.
+    assert!(!dir.0.join("state.db-wal").exists());
+    let db = rusqlite::Connection::open(&state).unwrap();
+    let identities: Vec<String> = db
+        .prepare("SELECT identity FROM users")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(identities, ["signal"]);
 }
 
 #[test]

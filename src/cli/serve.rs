@@ -56,9 +56,24 @@ pub struct ServeOptions {
     /// Switch on a named defect (repeatable; `convcheck faults` lists them).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
-    /// Keep the users in this file across restarts.
+    /// Keep the users in this SQLite database across restarts (created when missing). Every
+    /// change is committed before it is answered; a file that cannot be written, or is not a
+    /// valid state, is refused at start.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Close a connection whose request head (or body) takes longer than this to arrive.
+    #[arg(long, value_name = "MS", default_value_t = duration_ms(emulator::DEFAULT_HEADER_TIMEOUT))]
+    pub header_timeout_ms: u64,
+    /// Close a keep-alive connection idle for longer than this.
+    #[arg(long, value_name = "MS", default_value_t = duration_ms(emulator::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout_ms: u64,
+    /// Serve at most this many connections at once; one more gets a 503 and is closed.
+    #[arg(long, value_name = "N", default_value_t = emulator::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+const fn duration_ms(d: Duration) -> u64 {
+    d.as_secs() * 1000 + d.subsec_millis() as u64
 }
 
 /// A secret's value and how to show it: fixed defaults may be printed, supplied ones not.
@@ -138,6 +153,9 @@ impl ServeOptions {
             latency: Duration::from_millis(self.latency_ms),
             faults,
             state_file: self.state,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_connections: self.max_connections,
         };
         config.validate()?;
         Ok((config, token.shown, api_secret.shown))
@@ -149,8 +167,11 @@ impl ServeOptions {
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
         runtime.block_on(async move {
             let running = emulator::spawn(config).await?;
+            // Listen before the banner says the emulator is up, so a SIGTERM sent right after
+            // the banner still stops it cleanly.
+            let signals = Signals::listen()?;
             print_banner(&running, &token, &api_secret);
-            wait_for_signal().await?;
+            signals.wait().await;
             println!("convcheck emulator: shutting down");
             running.shutdown().await?;
             Ok(ExitCode::from(crate::cli::exit::OK))
@@ -204,26 +225,56 @@ fn print_banner(running: &emulator::Running, token: &str, api_secret: &str) {
                 .as_ref()
                 .map_or("none".to_owned(), |p| p.display().to_string())
         ),
+        format!(
+            "  connections      at most {}, head within {} ms, idle for {} ms",
+            c.max_connections,
+            c.header_timeout.as_millis(),
+            c.idle_timeout.as_millis()
+        ),
     ]);
     println!("{}", lines.join("\n"));
 }
 
+/// SIGINT and SIGTERM, listened for from creation on.
 #[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
 }
 
+#[cfg(unix)]
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Ctrl-C, listened for from creation on.
 #[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for ctrl-c")
+struct Signals(tokio::signal::windows::CtrlC);
+
+#[cfg(not(unix))]
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        Ok(Signals(
+            tokio::signal::windows::ctrl_c().context("cannot listen for ctrl-c")?,
+        ))
+    }
+
+    async fn wait(mut self) {
+        self.0.recv().await;
+    }
 }
 
 /// Options of `convcheck faults`.

@@ -73,6 +73,74 @@ impl ApiError {
         }
     }
 
+    /// 500, code 20500: a change the state file could not keep, so it was not made.
+    pub fn not_saved(e: &super::store::WriteError) -> ApiError {
+        ApiError {
+            status: 500,
+            code: 20500,
+            message: format!("the change was not made: {e}"),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 408, code 20408: the request body did not arrive in time.
+    pub fn body_timeout(limit: std::time::Duration) -> ApiError {
+        ApiError {
+            status: 408,
+            code: 20408,
+            message: format!(
+                "the request body did not arrive within `{}` ms",
+                limit.as_millis()
+            ),
+            headers: vec![(header::CONNECTION, "close")],
+        }
+    }
+
+    /// 503, code 20503: the emulator already serves its maximum of connections.
+    pub fn full(max_connections: usize) -> ApiError {
+        ApiError {
+            status: 503,
+            code: 20503,
+            message: format!(
+                "the emulator already serves its maximum of `{max_connections}` connections: \
+                 try again later"
+            ),
+            headers: vec![(header::CONNECTION, "close"), (header::RETRY_AFTER, "1")],
+        }
+    }
+
+    /// Twilio's error body, as the API sends it when no fault bends it.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "code": self.code,
+            "message": self.message,
+            "more_info": format!("{}{}", rules().errors.more_info_prefix, self.code),
+            "status": self.status,
+        })
+    }
+
+    /// The whole HTTP/1.1 answer as bytes, for the accept loop, which refuses a connection
+    /// before any HTTP machinery runs on it.
+    pub fn raw_http1(&self) -> Vec<u8> {
+        let body = self.body().to_string();
+        let reason = StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        let mut head = format!(
+            "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            self.status,
+            body.len()
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body.as_bytes());
+        bytes
+    }
+
     /// The HTTP answer, bent by the error-body faults.
     pub fn into_response_with(self, faults: &Faults) -> Response {
         let code = if faults.has(Fault::NotFoundCodeWrong) && self.code == 20404 {

@@ -16,7 +16,7 @@ use percent_encoding::percent_decode;
 use super::error::ApiError;
 use super::faults::{Fault, Faults};
 use super::render::{Ctx, View, json_response};
-use super::store::{ServiceUsers, User, fresh_u128, now};
+use super::store::{Inner, ServiceUsers, User, WriteError, fresh_u128, now};
 use super::{AppState, ServiceConfig};
 use crate::spec::identity::{Lookup, classify, decode_segment};
 use crate::spec::sid::SidKind;
@@ -349,7 +349,7 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         check_webhook(&parts.headers, faults)?;
     }
     let body = if method == Method::POST {
-        read_body(body).await?
+        read_body(body, state.config().header_timeout).await?
     } else {
         Bytes::new()
     };
@@ -363,25 +363,29 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         faults,
     };
     let segment = segment.unwrap_or_default();
-    let (response, changed) = match op {
-        Op::Create => (create(state, &svc, &body, &ctx)?, true),
-        Op::Read => (read(state, &svc, &query, &ctx)?, false),
-        Op::Fetch => (fetch(state, &svc, &segment, &path, &ctx)?, false),
-        Op::Update => (update(state, &svc, &segment, &path, &body, &ctx)?, true),
-        Op::Delete => (delete(state, &svc, &segment, &path, &ctx)?, true),
-        Op::Presence => (presence(state, &svc, &segment, &path, &body, &ctx)?, true),
-    };
-    if changed && let Err(e) = state.store().save_async().await {
-        // The change is made in memory; say loudly that the file lags behind.
-        eprintln!("error: {}", crate::cli::exit::one_line(&e));
+    match op {
+        Op::Create => create(state, &svc, &body, &ctx),
+        Op::Read => read(state, &svc, &query, &ctx),
+        Op::Fetch => fetch(state, &svc, &segment, &path, &ctx),
+        Op::Update => update(state, &svc, &segment, &path, &body, &ctx),
+        Op::Delete => delete(state, &svc, &segment, &path, &ctx),
+        Op::Presence => presence(state, &svc, &segment, &path, &body, &ctx),
     }
-    Ok(response)
 }
 
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::too_large(BODY_LIMIT))
+/// The body, within [`BODY_LIMIT`] bytes and the header timeout: a client that stops halfway
+/// through its body must not hold the connection forever either.
+async fn read_body(body: Body, limit: std::time::Duration) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(read) => read.map_err(|_| ApiError::too_large(BODY_LIMIT)),
+        Err(_) => Err(ApiError::body_timeout(limit)),
+    }
+}
+
+/// A change the state file refused: said on stderr for the operator, 500 for the client.
+fn not_saved(e: &WriteError) -> ApiError {
+    eprintln!("error: {e}");
+    ApiError::not_saved(e)
 }
 
 fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -444,8 +448,9 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
             date_created: t,
             date_updated: t,
         };
-        inner.insert(&svc.key, user.clone());
-        inner.touch();
+        inner
+            .create(&svc.key, user.clone())
+            .map_err(|e| not_saved(&e))?;
         user
     };
     let status = if faults.has(Fault::Create200) {
@@ -463,7 +468,7 @@ fn with_user<R>(
     segment: &str,
     path: &str,
     faults: &Faults,
-    f: impl FnOnce(&mut super::store::Inner, u64) -> R,
+    f: impl FnOnce(&mut Inner, u64) -> R,
 ) -> Result<R, ApiError> {
     let value = lookup_value(segment, faults).ok_or_else(|| ApiError::not_found(path))?;
     let mut inner = state.store().lock();
@@ -482,7 +487,7 @@ fn fetch(
     ctx: &Ctx<'_>,
 ) -> Result<Response, ApiError> {
     let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
-        inner.service_mut(&svc.key).get(seq).cloned()
+        inner.service(&svc.key).and_then(|s| s.get(seq)).cloned()
     })?
     .ok_or_else(|| ApiError::not_found(path))?;
     let status = if ctx.faults.has(Fault::Fetch201) {
@@ -519,7 +524,9 @@ fn update(
     let clears = faults.has(Fault::UpdateClearsUnspecified);
     let user = with_user(state, svc, segment, path, faults, |inner, seq| {
         let ignored = faults.has(Fault::UpdateIgnored);
-        let user = inner.service_mut(&svc.key).get_mut(seq)?;
+        let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
+            return Ok(None);
+        };
         if !ignored {
             if friendly_name.is_some() || clears {
                 user.friendly_name = friendly_name;
@@ -538,10 +545,10 @@ fn update(
             }
             user.date_updated = t.max(user.date_updated).max(user.date_created);
         }
-        let user = user.clone();
-        inner.touch();
-        Some(user)
+        inner.replace(&svc.key, user.clone())?;
+        Ok(Some(user))
     })?
+    .map_err(|e| not_saved(&e))?
     .ok_or_else(|| ApiError::not_found(path))?;
     let status = if faults.has(Fault::Update201) {
         StatusCode::CREATED
@@ -560,15 +567,13 @@ fn delete(
 ) -> Result<Response, ApiError> {
     let faults = ctx.faults;
     let user = with_user(state, svc, segment, path, faults, |inner, seq| {
-        let users = inner.service_mut(&svc.key);
-        let user = if faults.has(Fault::DeleteIneffective) {
-            users.get(seq).cloned()
+        if faults.has(Fault::DeleteIneffective) {
+            Ok(inner.service(&svc.key).and_then(|s| s.get(seq)).cloned())
         } else {
-            users.remove(seq)
-        };
-        inner.touch();
-        user
+            inner.remove(&svc.key, seq)
+        }
     })?
+    .map_err(|e| not_saved(&e))?
     .ok_or_else(|| ApiError::not_found(path))?;
     if faults.has(Fault::Delete200Body) {
         return Ok(json_response(
@@ -605,17 +610,19 @@ fn presence(
     };
     let (online, notifiable) = (flag("Online")?, flag("Notifiable")?);
     let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
-        let user = inner.service_mut(&svc.key).get_mut(seq)?;
+        let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
+            return Ok(None);
+        };
         if online.is_some() {
             user.online = online;
         }
         if notifiable.is_some() {
             user.notifiable = notifiable;
         }
-        let user = user.clone();
-        inner.touch();
-        Some(user)
+        inner.replace(&svc.key, user.clone())?;
+        Ok(Some(user))
     })?
+    .map_err(|e| not_saved(&e))?
     .ok_or_else(|| ApiError::not_found(path))?;
     Ok(json_response(
         StatusCode::OK,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod faults;
 mod http;
 mod render;
+mod server;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -47,6 +48,14 @@ pub const DEFAULT_API_SECRET: &str = "convcheck-emulator-api-secret";
 pub const DEFAULT_SERVICE_SID: &str = "IS00000000000000000000000000000001";
 /// The second service of the default [`Config`].
 pub const SECOND_SERVICE_SID: &str = "IS00000000000000000000000000000002";
+/// How long a request head (and then its body) may take to arrive, by default.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle keep-alive connection stays open, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many connections may be open at once, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The most connections [`Config::max_connections`] may allow.
+pub const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
 
 /// One Conversation Service and its two roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +97,8 @@ impl ServiceConfig {
 /// account [`DEFAULT_ACCOUNT_SID`] with token [`DEFAULT_AUTH_TOKEN`], API key
 /// [`DEFAULT_API_KEY`] with secret [`DEFAULT_API_SECRET`], services [`DEFAULT_SERVICE_SID`]
 /// (roles `RL…0011`, `RL…0012`) and [`SECOND_SERVICE_SID`] (roles `RL…0021`, `RL…0022`),
-/// edition `docs`, no reachability, no latency, no fault, no state file, `127.0.0.1:0`.
+/// edition `docs`, no reachability, no latency, no fault, no state file, `127.0.0.1:0`,
+/// [`DEFAULT_HEADER_TIMEOUT`], [`DEFAULT_IDLE_TIMEOUT`] and [`DEFAULT_MAX_CONNECTIONS`].
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to bind.
@@ -113,8 +123,15 @@ pub struct Config {
     pub latency: Duration,
     /// Defects switched on.
     pub faults: Vec<Fault>,
-    /// Where the users are kept across restarts.
+    /// The SQLite database where the users are kept across restarts.
     pub state_file: Option<PathBuf>,
+    /// How long a request head may take to arrive (from the connection's start or the first
+    /// byte after an idle spell), and then its body.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may stay idle between requests.
+    pub idle_timeout: Duration,
+    /// How many connections may be open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -135,6 +152,9 @@ impl Default for Config {
             latency: Duration::ZERO,
             faults: Vec::new(),
             state_file: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -187,6 +207,15 @@ impl Config {
             !self.auth_token.is_empty() && !self.api_secret.is_empty(),
             "the auth token and the api secret must not be empty"
         );
+        anyhow::ensure!(
+            !self.header_timeout.is_zero() && !self.idle_timeout.is_zero(),
+            "the header and idle timeouts must be longer than zero"
+        );
+        anyhow::ensure!(
+            (1..=MAX_CONNECTIONS_LIMIT).contains(&self.max_connections),
+            "invalid connection cap `{}`: expected 1 to {MAX_CONNECTIONS_LIMIT}",
+            self.max_connections
+        );
         Ok(())
     }
 }
@@ -207,10 +236,17 @@ struct Shared {
 }
 
 impl AppState {
-    /// Validates `config` and opens the store (loading the state file when there is one).
+    /// Validates `config` and opens the store: the state database when there is one, which
+    /// must be writable and valid (see [`store`]), or memory only.
     pub fn new(config: Config) -> anyhow::Result<AppState> {
         config.validate()?;
-        let store = Store::open(config.state_file.as_deref())?;
+        let store = match &config.state_file {
+            Some(path) => {
+                let any_service = config.faults.contains(&Fault::UnknownServiceAccepted);
+                Store::open(path, &|sid| any_service || config.service(sid).is_some())?
+            }
+            None => Store::in_memory(),
+        };
         let fallback = format!("http://{}:{}", config.host, config.port);
         Ok(AppState {
             shared: Arc::new(Shared {
@@ -251,11 +287,6 @@ impl AppState {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = base;
     }
-
-    /// Writes the state file now (a no-op without one).
-    pub fn save(&self) -> anyhow::Result<()> {
-        self.shared.store.save()
-    }
 }
 
 /// The emulator as an axum router. Routing is done by hand on the raw path, so a `{Sid}`
@@ -275,7 +306,7 @@ pub struct Running {
     addr: SocketAddr,
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 /// Binds `config.host:config.port` and serves the emulator in a tokio task.
@@ -290,14 +321,13 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         .context("cannot read the bound address")?;
     state.set_fallback_base(format!("http://{addr}"));
     let (stop, stopped) = oneshot::channel::<()>();
-    let router = app(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let c = state.config();
+    let limits = server::Limits {
+        header_timeout: c.header_timeout,
+        idle_timeout: c.idle_timeout,
+        max_connections: c.max_connections,
+    };
+    let task = tokio::spawn(server::serve(listener, app(state.clone()), limits, stopped));
     Ok(Running {
         addr,
         state,
@@ -327,19 +357,21 @@ impl Running {
         &self.state
     }
 
-    /// Stops accepting, lets open requests finish (at most 10 s), then writes the state file.
+    /// Stops accepting, lets open requests finish (at most 10 s), then folds the state
+    /// database's WAL into its file. Every change was committed when it was answered, so
+    /// nothing is left to save.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         match tokio::time::timeout(Duration::from_secs(10), &mut self.task).await {
-            Ok(joined) => joined
-                .context("the server task failed")?
-                .context("the server stopped with an error")?,
+            Ok(joined) => joined.context("the server task failed")?,
             Err(_) => self.task.abort(),
         }
         let store = Arc::clone(self.state.store());
-        store.save_async().await
+        tokio::task::spawn_blocking(move || store.checkpoint())
+            .await
+            .context("the state checkpoint stopped")?
     }
 }
 

@@ -1,23 +1,61 @@
-//! The emulator's users: a thread-safe in-memory store, fresh SIDs, and the `--state` file.
+//! The emulator's users: a thread-safe in-memory store, fresh SIDs, and the `--state` database.
 //!
 //! One `std::sync::Mutex` guards everything, held only for short, synchronous sections, so a
 //! create checks for a duplicate identity and inserts in one atomic step. Every user carries a
 //! sequence number that only grows: it gives Read its stable creation order and lets a page
 //! token resume after the last user shown, whatever else is created or deleted meanwhile.
+//!
+//! With a state file the store is write-through: every change is first committed to SQLite
+//! (one INSERT, UPDATE or DELETE in its own transaction, WAL journal, `synchronous=NORMAL`),
+//! and only when that commit succeeds does the in-memory index change and the caller answer.
+//! A change that cannot be committed leaves memory as it was and comes back as a
+//! [`WriteError`], so nothing is acknowledged that a restart would not find. The in-memory
+//! indexes serve reads; on start they are rebuilt from the database, which is the source of
+//! truth, after the file has been checked (SQLite, convcheck's application id, schema version,
+//! unique sequence numbers and SIDs, known services).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use rusqlite::{Connection, OpenFlags, params};
+
+/// `PRAGMA application_id` of a convcheck state file ("ccst"), so another program's SQLite
+/// database is told apart from an old or damaged state.
+pub const APPLICATION_ID: i32 = 0x6363_7374;
+/// `PRAGMA user_version` of the schema this build reads and writes.
+pub const SCHEMA_VERSION: i32 = 1;
+/// How long a write waits for a lock another process holds before it is refused.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+const SCHEMA: &str = "
+CREATE TABLE users (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    service_key   TEXT NOT NULL,
+    sid           TEXT NOT NULL UNIQUE,
+    service_sid   TEXT NOT NULL,
+    role_sid      TEXT NOT NULL,
+    identity      TEXT,
+    friendly_name TEXT,
+    attributes    TEXT,
+    online        INTEGER,
+    notifiable    INTEGER,
+    date_created  INTEGER NOT NULL,
+    date_updated  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX users_by_service ON users (service_key, seq);
+";
+
+const COLUMNS: &str = "seq, service_key, sid, service_sid, role_sid, identity, friendly_name, \
+                       attributes, online, notifiable, date_created, date_updated";
 
 /// One stored user. Dates are Unix seconds: the API shows them to the second.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Creation order; only grows.
     pub seq: u64,
@@ -48,7 +86,9 @@ pub struct User {
 pub struct ServiceUsers {
     users: BTreeMap<u64, User>,
     by_sid: HashMap<String, u64>,
-    by_identity: HashMap<String, u64>,
+    /// Every holder of an identity: more than one only under a duplicate-identity fault, and
+    /// then the first created is the one found by identity.
+    by_identity: HashMap<String, BTreeSet<u64>>,
 }
 
 impl ServiceUsers {
@@ -56,27 +96,24 @@ impl ServiceUsers {
     fn insert(&mut self, user: User) {
         self.by_sid.insert(user.sid.clone(), user.seq);
         if let Some(identity) = &user.identity {
-            // A faulty duplicate keeps the first user reachable by identity.
-            self.by_identity.entry(identity.clone()).or_insert(user.seq);
+            self.by_identity
+                .entry(identity.clone())
+                .or_default()
+                .insert(user.seq);
         }
         self.users.insert(user.seq, user);
     }
 
     /// Removes the user with sequence number `seq`.
-    pub fn remove(&mut self, seq: u64) -> Option<User> {
+    fn remove(&mut self, seq: u64) -> Option<User> {
         let user = self.users.remove(&seq)?;
         self.by_sid.remove(&user.sid);
         if let Some(identity) = &user.identity
-            && self.by_identity.get(identity) == Some(&seq)
+            && let Some(holders) = self.by_identity.get_mut(identity)
         {
-            self.by_identity.remove(identity);
-            // Under a duplicate-identity fault another user may still hold the identity.
-            if let Some(other) = self
-                .users
-                .values()
-                .find(|u| u.identity.as_deref() == Some(identity))
-            {
-                self.by_identity.insert(identity.clone(), other.seq);
+            holders.remove(&seq);
+            if holders.is_empty() {
+                self.by_identity.remove(identity);
             }
         }
         Some(user)
@@ -87,10 +124,11 @@ impl ServiceUsers {
         self.by_sid.get(sid).and_then(|s| self.users.get(s))
     }
 
-    /// The user with this exact identity.
+    /// The user with this exact identity (the first created, should there be several).
     pub fn by_identity(&self, identity: &str) -> Option<&User> {
         self.by_identity
             .get(identity)
+            .and_then(|holders| holders.first())
             .and_then(|s| self.users.get(s))
     }
 
@@ -102,11 +140,6 @@ impl ServiceUsers {
     /// The user with sequence number `seq`.
     pub fn get(&self, seq: u64) -> Option<&User> {
         self.users.get(&seq)
-    }
-
-    /// The user with sequence number `seq`, to change in place (never its SID or identity).
-    pub fn get_mut(&mut self, seq: u64) -> Option<&mut User> {
-        self.users.get_mut(&seq)
     }
 
     /// Every user in creation order.
@@ -133,12 +166,98 @@ impl ServiceUsers {
     }
 }
 
+/// A change the state file could not keep; memory was left as it was.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot save the change in state file `{path}`: {reason}")]
+pub struct WriteError {
+    path: String,
+    reason: String,
+}
+
+/// The open state database.
+#[derive(Debug)]
+struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Db {
+    fn fail(&self, reason: impl std::fmt::Display) -> WriteError {
+        WriteError {
+            path: self.path.display().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Runs one statement in its own transaction (autocommit): when it returns `Ok`, the change
+    /// is in the WAL, which survives the process being killed.
+    fn exec(&self, sql: &str, values: impl rusqlite::Params) -> Result<usize, WriteError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.fail(e))?;
+        stmt.execute(values).map_err(|e| self.fail(e))
+    }
+
+    fn insert(&self, key: &str, u: &User) -> Result<(), WriteError> {
+        self.exec(
+            "INSERT INTO users (seq, service_key, sid, service_sid, role_sid, identity, \
+             friendly_name, attributes, online, notifiable, date_created, date_updated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                db_seq(u.seq).map_err(|e| self.fail(e))?,
+                key,
+                u.sid,
+                u.service_sid,
+                u.role_sid,
+                u.identity,
+                u.friendly_name,
+                u.attributes,
+                u.online,
+                u.notifiable,
+                u.date_created,
+                u.date_updated
+            ],
+        )
+        .map(drop)
+    }
+
+    fn update(&self, u: &User) -> Result<(), WriteError> {
+        let changed = self.exec(
+            "UPDATE users SET role_sid = ?2, friendly_name = ?3, attributes = ?4, online = ?5, \
+             notifiable = ?6, date_created = ?7, date_updated = ?8 WHERE seq = ?1",
+            params![
+                db_seq(u.seq).map_err(|e| self.fail(e))?,
+                u.role_sid,
+                u.friendly_name,
+                u.attributes,
+                u.online,
+                u.notifiable,
+                u.date_created,
+                u.date_updated
+            ],
+        )?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(self.fail(format!("user `{}` is missing from the file", u.sid)))
+        }
+    }
+
+    fn delete(&self, seq: u64) -> Result<(), WriteError> {
+        let seq = db_seq(seq).map_err(|e| self.fail(e))?;
+        self.exec("DELETE FROM users WHERE seq = ?1", [seq])
+            .map(drop)
+    }
+}
+
+fn db_seq(seq: u64) -> Result<i64, String> {
+    i64::try_from(seq).map_err(|_| format!("sequence number `{seq}` is out of range"))
+}
+
 /// Everything behind the lock.
 #[derive(Debug, Default)]
 pub struct Inner {
     next_seq: u64,
-    generation: u64,
     services: BTreeMap<String, ServiceUsers>,
+    db: Option<Db>,
 }
 
 impl Inner {
@@ -147,87 +266,102 @@ impl Inner {
         self.services.get(key)
     }
 
-    /// The users stored under `key`, created empty on first use.
-    pub fn service_mut(&mut self, key: &str) -> &mut ServiceUsers {
-        self.services.entry(key.to_owned()).or_default()
-    }
-
     /// The next sequence number.
     pub fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
     }
 
-    /// Adds `user` under `key`.
-    pub fn insert(&mut self, key: &str, user: User) {
+    /// Adds `user` under `key` in memory only (loading, or a store without a file).
+    fn insert_in_memory(&mut self, key: &str, user: User) {
         self.next_seq = self.next_seq.max(user.seq);
-        self.service_mut(key).insert(user);
+        self.services
+            .entry(key.to_owned())
+            .or_default()
+            .insert(user);
     }
 
-    /// Records that something changed, so the state file gets written.
-    pub fn touch(&mut self) {
-        self.generation += 1;
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            version: 1,
-            next_seq: self.next_seq,
-            services: self
-                .services
-                .iter()
-                .map(|(k, s)| (k.clone(), s.iter().cloned().collect()))
-                .collect(),
+    /// Stores a new user under `key`: committed to the state file first, then indexed.
+    pub fn create(&mut self, key: &str, user: User) -> Result<(), WriteError> {
+        if let Some(db) = &self.db {
+            db.insert(key, &user)?;
         }
+        self.insert_in_memory(key, user);
+        Ok(())
     }
-}
 
-/// The `--state` file's content.
-#[derive(Debug, Serialize, Deserialize)]
-struct Snapshot {
-    version: u32,
-    next_seq: u64,
-    services: BTreeMap<String, Vec<User>>,
+    /// Replaces the stored user with `user`'s sequence number (its SID and identity never
+    /// change): committed to the state file first, then in memory.
+    pub fn replace(&mut self, key: &str, user: User) -> Result<(), WriteError> {
+        if let Some(db) = &self.db {
+            db.update(&user)?;
+        }
+        if let Some(slot) = self
+            .services
+            .get_mut(key)
+            .and_then(|s| s.users.get_mut(&user.seq))
+        {
+            *slot = user;
+        }
+        Ok(())
+    }
+
+    /// Removes the user with sequence number `seq` from under `key`: from the state file
+    /// first, then from memory.
+    pub fn remove(&mut self, key: &str, seq: u64) -> Result<Option<User>, WriteError> {
+        if self.service(key).and_then(|s| s.get(seq)).is_none() {
+            return Ok(None);
+        }
+        if let Some(db) = &self.db {
+            db.delete(seq)?;
+        }
+        Ok(self.services.get_mut(key).and_then(|s| s.remove(seq)))
+    }
 }
 
 /// The store, shared by every request.
 #[derive(Debug, Default)]
 pub struct Store {
     inner: Mutex<Inner>,
-    persist: Option<Persist>,
-}
-
-/// Writes the state file; the lock orders writers so an older snapshot never wins.
-#[derive(Debug)]
-struct Persist {
-    path: PathBuf,
-    written: Mutex<u64>,
 }
 
 impl Store {
-    /// An empty store, or the one saved in `state_file` when that file exists.
-    pub fn open(state_file: Option<&Path>) -> anyhow::Result<Store> {
+    /// An empty store without a file.
+    pub fn in_memory() -> Store {
+        Store::default()
+    }
+
+    /// The store kept in the SQLite database `path`, created when missing. `known_service`
+    /// says which service keys a stored user may have. Refuses, with one line, a file that
+    /// cannot be written or is not a valid state.
+    pub fn open(path: &Path, known_service: &dyn Fn(&str) -> bool) -> anyhow::Result<Store> {
+        let shown = path.display();
+        refuse_foreign_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open state file `{shown}`"))?;
+        anyhow::ensure!(
+            !conn.is_readonly("main").unwrap_or(true),
+            "cannot write state file `{shown}`: it is read-only"
+        );
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .with_context(|| format!("cannot open state file `{shown}`"))?;
+        let db = Db {
+            conn,
+            path: path.to_owned(),
+        };
         let mut inner = Inner::default();
-        if let Some(path) = state_file
-            && path.exists()
-        {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read state file `{}`", path.display()))?;
-            let snap: Snapshot = serde_json::from_str(&text)
-                .with_context(|| format!("cannot parse state file `{}`", path.display()))?;
-            inner.next_seq = snap.next_seq;
-            for (key, users) in snap.services {
-                for user in users {
-                    inner.insert(&key, user);
-                }
-            }
-        }
+        prepare(&db)
+            .and_then(|()| load(&db, &mut inner, known_service))
+            .and_then(|()| tune(&db))
+            .with_context(|| format!("state file `{shown}`"))?;
+        inner.db = Some(db);
         Ok(Store {
             inner: Mutex::new(inner),
-            persist: state_file.map(|p| Persist {
-                path: p.to_owned(),
-                written: Mutex::new(0),
-            }),
         })
     }
 
@@ -236,48 +370,187 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the state file if there is one and something changed since the last write.
-    /// The file is written whole to a temporary file and renamed over the old one.
-    pub fn save(&self) -> anyhow::Result<()> {
-        let Some(persist) = &self.persist else {
-            return Ok(());
-        };
-        let mut written = persist.written.lock().unwrap_or_else(|e| e.into_inner());
-        let (generation, bytes) = {
-            let inner = self.lock();
-            if inner.generation <= *written && persist.path.exists() {
-                return Ok(());
-            }
-            (
-                inner.generation,
-                serde_json::to_vec_pretty(&inner.snapshot())?,
-            )
-        };
-        let path = &persist.path;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().with_context(|| format!("cannot write state file `{}`", path.display()))?;
-        *written = generation;
+    /// Folds the WAL back into the database file, so a stopped emulator leaves one file.
+    /// Nothing is lost without it: the WAL alone is replayed on the next open.
+    pub fn checkpoint(&self) -> anyhow::Result<()> {
+        let inner = self.lock();
+        if let Some(db) = &inner.db {
+            db.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .with_context(|| format!("cannot checkpoint state file `{}`", db.path.display()))?;
+        }
         Ok(())
     }
+}
 
-    /// [`Store::save`] off the async workers, for request handlers.
-    pub async fn save_async(self: &Arc<Self>) -> anyhow::Result<()> {
-        if self.persist.is_none() {
-            return Ok(());
+/// Refuses, before SQLite sees it, a file that is not an SQLite database: the JSON state of
+/// earlier versions gets a message that says what to do.
+fn refuse_foreign_file(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    anyhow::ensure!(
+        !path.is_dir(),
+        "cannot open state file `{shown}`: it is a directory"
+    );
+    let mut head = Vec::with_capacity(16);
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            f.take(16)
+                .read_to_end(&mut head)
+                .with_context(|| format!("cannot read state file `{shown}`"))?;
         }
-        let store = Arc::clone(self);
-        tokio::task::spawn_blocking(move || store.save())
-            .await
-            .context("state writer stopped")?
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open state file `{shown}`"));
+        }
     }
+    if head.is_empty() || head.as_slice() == b"SQLite format 3\0" {
+        return Ok(());
+    }
+    if head.trim_ascii_start().starts_with(b"{") {
+        anyhow::bail!(
+            "state file `{shown}` is in the JSON format of convcheck 0.1, which is no longer \
+             read: move it aside and start again to begin with no user"
+        );
+    }
+    anyhow::bail!("state file `{shown}` is not a convcheck state: not an SQLite database")
+}
+
+/// Checks the application id and the schema version, and creates the schema in a new file.
+/// An existing file is only read until [`load`] has accepted it, so a refused file is left
+/// exactly as it was.
+fn prepare(db: &Db) -> anyhow::Result<()> {
+    let conn = &db.conn;
+    let pragma = |name: &str| -> anyhow::Result<i32> {
+        conn.pragma_query_value(None, name, |r| r.get(0))
+            .with_context(|| format!("cannot read `PRAGMA {name}`"))
+    };
+    let (app, version) = (pragma("application_id")?, pragma("user_version")?);
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .context("cannot read the schema")?;
+    let fresh = app == 0 && version == 0 && objects == 0;
+    anyhow::ensure!(
+        fresh || app == APPLICATION_ID,
+        "is not a convcheck state: an SQLite database of another application"
+    );
+    anyhow::ensure!(
+        fresh || version == SCHEMA_VERSION,
+        "has schema version {version}, and this convcheck reads version {SCHEMA_VERSION} only"
+    );
+    if fresh {
+        wal(conn)?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .context("cannot create the schema")?;
+    }
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .context("cannot check the database")?;
+    anyhow::ensure!(check == "ok", "is damaged: {check}");
+    Ok(())
+}
+
+/// Switches to WAL: a commit appends to the log instead of rewriting pages in place, and the
+/// log survives the process being killed.
+fn wal(conn: &Connection) -> anyhow::Result<()> {
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .context("cannot switch to WAL")?;
+    anyhow::ensure!(
+        mode.eq_ignore_ascii_case("wal"),
+        "cannot switch to WAL: the journal mode stays `{mode}`"
+    );
+    Ok(())
+}
+
+/// The connection settings of an accepted file: WAL, and `synchronous=NORMAL`, under which a
+/// commit reaches the operating system before it returns (so a killed process loses nothing)
+/// but is fsynced only at checkpoints (so a power cut may lose the last commits).
+fn tune(db: &Db) -> anyhow::Result<()> {
+    let conn = &db.conn;
+    wal(conn)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .context("cannot set `synchronous`")?;
+    conn.pragma_update(None, "cache_size", -65_536)
+        .context("cannot set `cache_size`")?;
+    Ok(())
+}
+
+/// Reads every user into `inner`, refusing a file whose rows break the store's invariants.
+fn load(db: &Db, inner: &mut Inner, known_service: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+    let mut stmt = db
+        .conn
+        .prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY seq"))
+        .context("is not a convcheck state: cannot read its users")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                User {
+                    seq: 0,
+                    sid: r.get(2)?,
+                    service_sid: r.get(3)?,
+                    role_sid: r.get(4)?,
+                    identity: r.get(5)?,
+                    friendly_name: r.get(6)?,
+                    attributes: r.get(7)?,
+                    online: r.get(8)?,
+                    notifiable: r.get(9)?,
+                    date_created: r.get(10)?,
+                    date_updated: r.get(11)?,
+                },
+            ))
+        })
+        .context("is not a convcheck state: cannot read its users")?;
+    let mut seqs = BTreeSet::new();
+    let mut sids = BTreeSet::new();
+    for row in rows {
+        let (seq, key, mut user) = row.context("is not a convcheck state: cannot read a user")?;
+        let seq = u64::try_from(seq)
+            .ok()
+            .filter(|s| *s > 0)
+            .with_context(|| {
+                format!("user `{}` has the invalid sequence number {seq}", user.sid)
+            })?;
+        anyhow::ensure!(seqs.insert(seq), "sequence number {seq} is used twice");
+        anyhow::ensure!(
+            sids.insert(user.sid.clone()),
+            "user sid `{}` is used twice",
+            user.sid
+        );
+        for service in [&key, &user.service_sid] {
+            anyhow::ensure!(
+                known_service(service),
+                "user `{}` belongs to service `{service}`, which is not configured: start \
+                 with the same services or another state file",
+                user.sid
+            );
+        }
+        anyhow::ensure!(
+            user.date_updated >= user.date_created,
+            "user `{}` was updated before it was created",
+            user.sid
+        );
+        user.seq = seq;
+        inner.insert_in_memory(&key, user);
+    }
+    // AUTOINCREMENT remembers the highest sequence number ever used, deleted users included,
+    // so numbers are never handed out twice across restarts.
+    let used: Option<i64> = db
+        .conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'users'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if let Some(used) = used.and_then(|u| u64::try_from(u).ok()) {
+        inner.next_seq = inner.next_seq.max(used);
+    }
+    Ok(())
 }
 
 /// The current time in Unix seconds.
@@ -330,6 +603,10 @@ mod tests {
         }
     }
 
+    fn known(s: &str) -> bool {
+        s == "IS1"
+    }
+
     #[test]
     fn fresh_values_differ() {
         let a: std::collections::HashSet<u128> = (0..1000).map(|_| fresh_u128()).collect();
@@ -341,28 +618,41 @@ mod tests {
         let mut s = ServiceUsers::default();
         s.insert(user(1, "a"));
         s.insert(user(2, "b"));
+        s.insert(user(3, "a"));
         assert_eq!(s.by_identity("b").map(|u| u.seq), Some(2));
         assert_eq!(s.remove(2).map(|u| u.seq), Some(2));
         assert!(s.by_identity("b").is_none() && s.by_sid(&user(2, "b").sid).is_none());
+        // The first holder of a duplicated identity is found; once gone, the next one is.
+        assert_eq!(s.by_identity("a").map(|u| u.seq), Some(1));
+        s.remove(1);
+        assert_eq!(s.by_identity("a").map(|u| u.seq), Some(3));
         assert_eq!(s.len(), 1);
     }
 
     #[test]
-    fn state_file_round_trips() {
+    fn state_file_round_trips_and_never_reuses_a_sequence_number() {
         let dir = std::env::temp_dir().join(format!("convcheck-store-{:x}", fresh_u128()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("state.json");
-        let store = Store::open(Some(&path)).unwrap();
+        let path = dir.join("state.db");
+        let store = Store::open(&path, &known).unwrap();
         {
             let mut inner = store.lock();
-            let seq = inner.next_seq();
-            inner.insert("IS1", user(seq, "a"));
-            inner.touch();
+            for identity in ["a", "b"] {
+                let seq = inner.next_seq();
+                inner.create("IS1", user(seq, identity)).unwrap();
+            }
+            let mut changed = user(1, "a");
+            changed.friendly_name = Some("A".into());
+            inner.replace("IS1", changed).unwrap();
+            assert_eq!(inner.remove("IS1", 2).unwrap().map(|u| u.seq), Some(2));
         }
-        store.save().unwrap();
-        let again = Store::open(Some(&path)).unwrap();
-        let inner = again.lock();
-        assert_eq!(inner.service("IS1").map(|s| s.len()), Some(1));
+        drop(store);
+        let again = Store::open(&path, &known).unwrap();
+        let mut inner = again.lock();
+        let users = inner.service("IS1").unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users.get(1).unwrap().friendly_name.as_deref(), Some("A"));
+        assert_eq!(inner.next_seq(), 3);
         drop(inner);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -40,20 +40,58 @@ impl ApiError {
         e
     }
 
-    /// 404, code 20404.
+    /// 404, code 20404, "The requested resource {path} was not found" (Twilio's wording,
+    /// with the request path).
     pub fn not_found(path: &str) -> ApiError {
         ApiError::from_rule(
             &rules().errors.not_found,
-            format!("the requested resource `{path}` was not found"),
+            format!("The requested resource {path} was not found"),
         )
     }
 
-    /// 400, code 20001: a parameter is missing or has an invalid value.
+    /// 400, code 20001 or 50204, "Missing required parameter Identity in the post body"
+    /// (Twilio's wording in the Chat API; the first code the rules accept).
+    pub fn missing_identity() -> ApiError {
+        ApiError::from_rule(
+            &rules().errors.missing_identity,
+            "Missing required parameter Identity in the post body",
+        )
+    }
+
+    /// 409, code 50201, "User already exists" (Twilio's wording).
+    pub fn duplicate_identity() -> ApiError {
+        ApiError::from_rule(&rules().errors.duplicate_identity, "User already exists")
+    }
+
+    /// 400, code 50206, "Identity should not match user SID pattern" (Twilio's wording).
+    pub fn sid_shaped_identity() -> ApiError {
+        ApiError::from_rule(
+            &rules().errors.sid_shaped_identity,
+            "Identity should not match user SID pattern",
+        )
+    }
+
+    /// 400, code 50100, "Role not found" (the error dictionary's title for the code).
+    pub fn role_not_found() -> ApiError {
+        ApiError::from_rule(&rules().errors.role_not_found, "Role not found")
+    }
+
+    /// 429, code 20429, "Too Many Requests" (Twilio's wording), with `Retry-After`.
+    pub fn too_many_requests() -> ApiError {
+        let mut e = ApiError::from_rule(&rules().errors.too_many_requests, "Too Many Requests");
+        e.headers.push((header::RETRY_AFTER, "1"));
+        e
+    }
+
+    /// 400, code 20001: a parameter has an invalid value. Twilio's wording for these
+    /// (`Attributes`, `RoleSid`, `PageSize`, the webhook header) is not known, so callers
+    /// pass the emulator's own words.
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::from_rule(&rules().errors.invalid_parameter, message)
     }
 
-    /// 405, code 20004, with the methods the route takes.
+    /// 405, code 20004, with the methods the route takes. Twilio's wording is not known
+    /// here: the message is the emulator's own.
     pub fn method_not_allowed(method: &str, allow: &'static str) -> ApiError {
         ApiError {
             status: 405,
@@ -63,7 +101,8 @@ impl ApiError {
         }
     }
 
-    /// 413, code 20001: the body is over the cap.
+    /// 413, code 20001: the body is over the cap. The emulator's own words: Twilio's are not
+    /// known.
     pub fn too_large(limit: usize) -> ApiError {
         ApiError {
             status: 413,
@@ -73,7 +112,8 @@ impl ApiError {
         }
     }
 
-    /// 500, code 20500: a change the state file could not keep, so it was not made.
+    /// 500, code 20500: a change the state file could not keep, so it was not made. The
+    /// emulator's own words: this failure is the emulator's, Twilio has none like it.
     pub fn not_saved(e: &super::store::WriteError) -> ApiError {
         ApiError {
             status: 500,
@@ -83,7 +123,8 @@ impl ApiError {
         }
     }
 
-    /// 408, code 20408: the request body did not arrive in time.
+    /// 408, code 20408: the request body did not arrive in time. The emulator's own words:
+    /// Twilio's are not known.
     pub fn body_timeout(limit: std::time::Duration) -> ApiError {
         ApiError {
             status: 408,
@@ -96,7 +137,8 @@ impl ApiError {
         }
     }
 
-    /// 503, code 20503: the emulator already serves its maximum of connections.
+    /// 503, code 20503: the emulator already serves its maximum of connections. The
+    /// emulator's own words: Twilio's are not known.
     pub fn full(max_connections: usize) -> ApiError {
         ApiError {
             status: 503,
@@ -184,5 +226,29 @@ mod tests {
         assert_eq!(ApiError::not_found("/x").status, 404);
         assert_eq!(ApiError::not_found("/x").code, 20404);
         assert_eq!(ApiError::invalid("x").code, 20001);
+        assert_eq!(ApiError::missing_identity().code, 20001);
+        assert_eq!(ApiError::duplicate_identity().code, 50201);
+        assert_eq!(ApiError::sid_shaped_identity().code, 50206);
+        assert_eq!(ApiError::role_not_found().code, 50100);
+        assert_eq!(ApiError::too_many_requests().status, 429);
+    }
+
+    #[test]
+    fn messages_are_twilios_where_known() {
+        let e = ApiError::not_found("/v1/Users/alice");
+        assert_eq!(
+            e.message,
+            "The requested resource /v1/Users/alice was not found"
+        );
+        assert_eq!(
+            e.body()["more_info"],
+            "https://www.twilio.com/docs/errors/20404"
+        );
+        assert_eq!(ApiError::unauthenticated().message, "Authenticate");
+        assert_eq!(
+            ApiError::duplicate_identity().message,
+            "User already exists"
+        );
+        assert_eq!(ApiError::too_many_requests().code, 20429);
     }
 }

@@ -140,6 +140,7 @@ impl Form {
                 .map(|&b| if b == b'+' { b' ' } else { b })
                 .collect();
             String::from_utf8(percent_decode(&spaced).collect())
+                // Twilio's wording for this refusal is unknown: the emulator's own words.
                 .map_err(|_| ApiError::invalid("form parameters must be UTF-8"))
         };
         let mut pairs = Vec::new();
@@ -204,6 +205,7 @@ fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
     for v in headers.get_all(rule.name.as_str()) {
         let text = v.to_str().unwrap_or("");
         if !rule.values.iter().any(|ok| ok == text) {
+            // Twilio's wording for this refusal is unknown: the emulator's own words.
             return Err(ApiError::invalid(format!(
                 "invalid `{}` value `{}`: expected `true` or `false`",
                 rule.name,
@@ -223,6 +225,7 @@ fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
     if ok || faults.has(Fault::AttributesUnvalidated) {
         Ok(value.to_owned())
     } else {
+        // Twilio's wording for this refusal is unknown: the emulator's own words.
         Err(ApiError::invalid(
             "invalid `Attributes`: expected a string holding a JSON object",
         ))
@@ -235,6 +238,7 @@ fn check_role(value: &str, service: &ServiceConfig, faults: &Faults) -> Result<S
         return Ok(value.to_owned());
     }
     if !SidKind::Role.matches(value) {
+        // Twilio's wording for this refusal is unknown: the emulator's own words.
         return Err(ApiError::invalid(format!(
             "invalid `RoleSid` `{}`: expected `{}`",
             value.escape_default(),
@@ -242,10 +246,7 @@ fn check_role(value: &str, service: &ServiceConfig, faults: &Faults) -> Result<S
         )));
     }
     if !service.has_role(value) {
-        return Err(ApiError::from_rule(
-            &rules().errors.role_not_found,
-            format!("role `{value}` not found in service `{}`", service.sid),
-        ));
+        return Err(ApiError::role_not_found());
     }
     Ok(value.to_owned())
 }
@@ -390,26 +391,19 @@ fn not_saved(e: &WriteError) -> ApiError {
 
 fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let faults = ctx.faults;
-    let errors = &rules().errors;
     let form = Form::parse(body)?;
     let identity = match form.get("Identity") {
         Some(i) if !i.is_empty() => Some(i.to_owned()),
         _ if faults.has(Fault::MissingIdentityAccepted) => None,
         _ => {
-            return Err(ApiError::from_rule(
-                &errors.missing_identity,
-                "missing required parameter `Identity` in the post body",
-            ));
+            return Err(ApiError::missing_identity());
         }
     };
     if let Some(i) = &identity
         && classify(i) == Lookup::Sid
         && !faults.has(Fault::SidShapedIdentityAccepted)
     {
-        return Err(ApiError::from_rule(
-            &errors.sid_shaped_identity,
-            format!("identity `{i}` should not match the user sid pattern"),
-        ));
+        return Err(ApiError::sid_shaped_identity());
     }
     let attributes = form
         .get("Attributes")
@@ -425,10 +419,7 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
             && !faults.has(Fault::DuplicateIdentityAccepted)
             && inner.service(&svc.key).is_some_and(|s| s.has_identity(i))
         {
-            return Err(ApiError::from_rule(
-                &errors.duplicate_identity,
-                format!("user with identity `{i}` already exists"),
-            ));
+            return Err(ApiError::duplicate_identity());
         }
         let seq = inner.next_seq();
         let t = now();
@@ -602,6 +593,7 @@ fn presence(
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
+            // Twilio's wording for this refusal is unknown: the emulator's own words.
             Some(v) => Err(ApiError::invalid(format!(
                 "invalid `{key}` `{}`: expected `true` or `false`",
                 v.escape_default()
@@ -679,6 +671,7 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(default_size),
             _ => {
+                // Twilio's wording for this refusal is unknown: the emulator's own words.
                 return Err(ApiError::invalid(format!(
                     "invalid `PageSize` `{}`: expected an integer from `{}` to `{}`",
                     v.escape_default(),
@@ -691,6 +684,7 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     let page: u64 = match q.get("Page") {
         None => 0,
         Some(v) => v.parse().map_err(|_| {
+            // Twilio's wording for this refusal is unknown: the emulator's own words.
             ApiError::invalid(format!(
                 "invalid `Page` `{}`: expected an integer from `0`",
                 v.escape_default()
@@ -700,6 +694,7 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     let token = match q.get("PageToken") {
         None | Some("") => None,
         Some(t) => Some(Token::parse(t).ok_or_else(|| {
+            // Twilio's wording for this refusal is unknown: the emulator's own words.
             ApiError::invalid(format!("invalid `PageToken` `{}`", t.escape_default()))
         })?),
     };

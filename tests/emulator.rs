@@ -643,9 +643,19 @@ async fn unknown_routes_and_methods_get_error_bodies() {
     ] {
         assert_error(&emu.get(path).await, 404, &[20404]);
     }
-    // The sub-resource is not emulated.
+    // The sub-resource takes GET only, and only under a user.
     emu.create("jo").await;
-    assert_error(&emu.get("/v1/Users/jo/Conversations").await, 404, &[20404]);
+    assert_error(
+        &emu.get("/v1/Users/jo/Conversations/x").await,
+        404,
+        &[20404],
+    );
+    assert_error(
+        &emu.post("/v1/Users/jo/Conversations", &[]).await,
+        405,
+        &[20004],
+    );
+    assert_error(&emu.delete("/v1/Configuration").await, 405, &[20004]);
     for (method, path) in [
         ("PUT", "/v1/Users"),
         ("DELETE", "/v1/Users"),
@@ -1119,6 +1129,121 @@ impl Client {
         let text = res.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+}
+
+#[tokio::test]
+async fn every_user_links_to_an_empty_page_of_conversations() {
+    let running = spawn(Config::default()).await.unwrap();
+    let base = running.base_url();
+    let client = Client::new(&running);
+    for collection in ["/v1/Users".to_owned(), format!("/v1/Services/{S2}/Users")] {
+        let (status, u) = client
+            .send(
+                reqwest::Method::POST,
+                &collection,
+                &form(&[("Identity", "linked user")]),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let link = u["links"]["user_conversations"].as_str().unwrap();
+        let by_identity = format!(
+            "{collection}/{}/Conversations",
+            encode_segment("linked user")
+        );
+        for path in [link.strip_prefix(&base).unwrap(), &by_identity] {
+            let (status, page) = client.send(reqwest::Method::GET, path, "").await;
+            assert_eq!(status, 200, "{path}: {page}");
+            let url = |p: u32| format!("{base}{path}?PageSize=50&Page={p}");
+            assert_eq!(
+                page,
+                serde_json::json!({
+                    "conversations": [],
+                    "meta": {
+                        "page": 0,
+                        "page_size": 50,
+                        "first_page_url": url(0),
+                        "previous_page_url": null,
+                        "url": url(0),
+                        "next_page_url": null,
+                        "key": "conversations",
+                    },
+                })
+            );
+        }
+        let sized = format!("{by_identity}?PageSize=7");
+        let (status, page) = client.send(reqwest::Method::GET, &sized, "").await;
+        assert_eq!((status, &page["meta"]["page_size"]), (200, &Value::from(7)));
+        let (status, e) = client
+            .send(
+                reqwest::Method::GET,
+                &format!("{by_identity}?PageSize=0"),
+                "",
+            )
+            .await;
+        assert_eq!((status, &e["code"]), (400, &Value::from(20001)));
+        let unknown = format!("{collection}/nobody/Conversations");
+        let (status, e) = client.send(reqwest::Method::GET, &unknown, "").await;
+        assert_eq!(status, 404);
+        assert_eq!(e["code"], 20404);
+        assert_eq!(
+            e["message"],
+            format!("The requested resource {unknown} was not found")
+        );
+    }
+    let res = reqwest::Client::new()
+        .get(format!("{base}/v1/Users/linked%20user/Conversations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn configuration_names_the_default_service() {
+    let running = spawn(Config::default()).await.unwrap();
+    let base = running.base_url();
+    let client = Client::new(&running);
+    let (status, c) = client
+        .send(reqwest::Method::GET, "/v1/Configuration", "")
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "account_sid",
+            "default_chat_service_sid",
+            "default_messaging_service_sid",
+            "default_inactive_timer",
+            "default_closed_timer",
+            "url",
+            "links"
+        ]
+    );
+    assert_eq!(c["account_sid"], running.config().account_sid);
+    assert_eq!(c["default_chat_service_sid"], S1);
+    assert!(
+        c["default_messaging_service_sid"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("MG") && s.len() == 34)
+    );
+    assert_eq!(c["url"], format!("{base}/v1/Configuration"));
+    assert_eq!(
+        c["links"]["service"],
+        format!("{base}/v1/Services/{S1}/Configuration")
+    );
+    assert_eq!(
+        c["links"]["webhooks"],
+        format!("{base}/v1/Configuration/Webhooks")
+    );
+    let res = reqwest::Client::new()
+        .get(format!("{base}/v1/Configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    running.shutdown().await.unwrap();
 }
 
 #[tokio::test]

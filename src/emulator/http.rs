@@ -15,6 +15,7 @@ use percent_encoding::percent_decode;
 
 use super::error::ApiError;
 use super::faults::{Fault, Faults};
+use super::links;
 use super::render::{Ctx, View, json_response};
 use super::store::{Inner, ServiceUsers, User, WriteError, fresh_u128, now};
 use super::{AppState, ServiceConfig};
@@ -44,6 +45,10 @@ enum Target {
     Collection,
     Item(String),
     Presence(String),
+    /// `Users/{Sid}/Conversations`.
+    Conversations(String),
+    /// `/v1/Configuration`.
+    Configuration,
 }
 
 /// A parsed path: the service (`None` for the shortened form) and the target.
@@ -61,6 +66,12 @@ fn route(path: &str) -> Option<Route> {
         Some((&"_emulator", rest)) => (true, rest),
         _ => return None,
     };
+    if !emulator && segs == ["Configuration"] {
+        return Some(Route {
+            service: None,
+            target: Target::Configuration,
+        });
+    }
     let (service, segs) = match segs {
         ["Services", is, rest @ ..] => (Some((*is).to_owned()), rest),
         _ => (None, segs),
@@ -68,6 +79,9 @@ fn route(path: &str) -> Option<Route> {
     let target = match (emulator, segs) {
         (false, ["Users"] | ["Users", ""]) => Target::Collection,
         (false, ["Users", s]) => Target::Item((*s).to_owned()),
+        (false, ["Users", s, "Conversations"]) if !s.is_empty() => {
+            Target::Conversations((*s).to_owned())
+        }
         (true, ["Users", s, "Presence"]) if !s.is_empty() => Target::Presence((*s).to_owned()),
         _ => return None,
     };
@@ -312,6 +326,8 @@ enum Op {
     Update,
     Delete,
     Presence,
+    Conversations,
+    Configuration,
 }
 
 async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
@@ -341,6 +357,11 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         }
         (Target::Presence(s), &Method::POST) => (Op::Presence, Some(s)),
         (Target::Presence(_), m) => return Err(ApiError::method_not_allowed(m.as_str(), "POST")),
+        (Target::Conversations(s), &Method::GET) => (Op::Conversations, Some(s)),
+        (Target::Configuration, &Method::GET) => (Op::Configuration, None),
+        (Target::Conversations(_) | Target::Configuration, m) => {
+            return Err(ApiError::method_not_allowed(m.as_str(), "GET"));
+        }
     };
     let svc = resolve(state, route.service.as_deref(), &path)?;
     let base = base_url(&req, state);
@@ -371,6 +392,13 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Op::Update => update(state, &svc, &segment, &path, &body, &ctx),
         Op::Delete => delete(state, &svc, &segment, &path, &ctx),
         Op::Presence => presence(state, &svc, &segment, &path, &body, &ctx),
+        Op::Conversations => {
+            let q = Form::parse(query.as_bytes())?;
+            let (size, page) = links::page_params(q.get("PageSize"), q.get("Page"), c.edition)?;
+            with_user(state, &svc, &segment, &path, faults, |_, _| ())?;
+            Ok(links::conversations(&path, size, page, &ctx))
+        }
+        Op::Configuration => Ok(links::configuration(&ctx)),
     }
 }
 
@@ -827,11 +855,18 @@ mod tests {
         assert_eq!(r.target, Target::Item("a%2Fb".into()));
         let r = route("/_emulator/Users/x/Presence").unwrap();
         assert_eq!(r.target, Target::Presence("x".into()));
+        let r = route("/v1/Services/IS1/Users/jo/Conversations").unwrap();
+        assert_eq!(r.target, Target::Conversations("jo".into()));
+        let r = route("/v1/Configuration").unwrap();
+        assert_eq!((r.service, r.target), (None, Target::Configuration));
         for bad in [
             "",
             "/",
             "/v1",
             "/v1/Users/a/b",
+            "/v1/Users//Conversations",
+            "/v1/Services/IS1/Configuration",
+            "/_emulator/Configuration",
             "/v2/Users",
             "/v1/Services/IS1",
         ] {

@@ -8,6 +8,9 @@
 //! Routes (both URL forms of the documentation, plus one emulator-only control route):
 //! - `GET|POST /v1/Users`, `GET|POST|DELETE /v1/Users/{Sid}` on the default service,
 //! - the same under `/v1/Services/{ChatServiceSid}/Users`,
+//! - `GET /v1/[Services/{ChatServiceSid}/]Users/{Sid}/Conversations`: the user's
+//!   conversations, always an empty page (see [`links`]),
+//! - `GET /v1/Configuration`: the Conversations Configuration, naming the default service,
 //! - `POST /_emulator/Services/{ChatServiceSid}/Users/{Sid}/Presence` (and
 //!   `/_emulator/Users/{Sid}/Presence` for the default service) with form fields
 //!   `Online=true|false` and `Notifiable=true|false`: marks a user online or notifiable, which
@@ -16,6 +19,7 @@
 pub mod error;
 pub mod faults;
 mod http;
+mod links;
 mod render;
 mod server;
 pub mod store;

@@ -45,6 +45,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// List the emulator's named faults, one line each.
     Faults(serve::FaultsArgs),
+    /// List the emulator's named freedoms (legitimate variations), one line each.
+    Freedoms(serve::FreedomsArgs),
     /// Render a saved JSON report as JUnit, Markdown or HTML.
     Report(report::ReportCommand),
 }
@@ -59,6 +61,7 @@ impl Command {
             Command::Clauses(args) => args.exec(),
             Command::Serve(args) => args.exec(),
             Command::Faults(args) => args.exec(),
+            Command::Freedoms(args) => args.exec(),
             Command::Report(args) => args.exec(),
         }
     }

@@ -1,4 +1,5 @@
-//! `convcheck serve` and `convcheck faults`: the reference emulator on the command line.
+//! `convcheck serve`, `convcheck faults` and `convcheck freedoms`: the reference emulator on
+//! the command line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ pub struct ServeOptions {
     /// Switch on a named defect (repeatable; `convcheck faults` lists them).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
+    /// Switch on a legitimate variation (repeatable; `all` for every one; `convcheck
+    /// freedoms` lists them).
+    #[arg(long = "freedom", value_name = "NAME")]
+    pub freedoms: Vec<String>,
     /// Keep the users in this SQLite database across restarts (created when missing). Every
     /// change is committed before it is answered; a file that cannot be written, or is not a
     /// valid state, is refused at start.
@@ -121,6 +126,7 @@ impl ServeOptions {
             .iter()
             .map(|f| f.parse::<Fault>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let freedoms = emulator::freedoms::parse_all(&self.freedoms).map_err(anyhow::Error::msg)?;
         let token = secret(
             self.auth_token,
             "--auth-token",
@@ -152,6 +158,7 @@ impl ServeOptions {
             reachability: self.reachability,
             latency: Duration::from_millis(self.latency_ms),
             faults,
+            freedoms,
             state_file: self.state,
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
@@ -201,6 +208,7 @@ fn print_banner(running: &emulator::Running, token: &str, api_secret: &str) {
         ));
     }
     let faults: Vec<&str> = c.faults.iter().map(|f| f.name()).collect();
+    let freedoms: Vec<&str> = c.freedoms.iter().map(|f| f.name()).collect();
     lines.extend([
         format!(
             "  edition          {} (PageSize {}..{}, default {})",
@@ -217,6 +225,14 @@ fn print_banner(running: &emulator::Running, token: &str, api_secret: &str) {
                 "none".to_owned()
             } else {
                 faults.join(", ")
+            }
+        ),
+        format!(
+            "  freedoms         {}",
+            if freedoms.is_empty() {
+                "none".to_owned()
+            } else {
+                freedoms.join(", ")
             }
         ),
         format!(
@@ -289,6 +305,18 @@ impl FaultsArgs {
     }
 }
 
+/// Options of `convcheck freedoms`.
+#[derive(Debug, Args)]
+pub struct FreedomsArgs {}
+
+impl FreedomsArgs {
+    /// Prints the freedom list: `name  category  description`, one line each.
+    pub fn exec(self) -> anyhow::Result<ExitCode> {
+        print!("{}", emulator::freedoms::listing());
+        Ok(ExitCode::from(crate::cli::exit::OK))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +353,23 @@ mod tests {
         assert_eq!(token, "(from --auth-token)");
         assert_eq!(config.faults, vec![Fault::Create200]);
         assert!(!secret.is_empty());
+    }
+
+    #[test]
+    fn freedoms_parse_by_name_or_all() {
+        let (config, _, _) = serve(&["--freedom", "gzip", "--freedom", "chunked"])
+            .config()
+            .unwrap();
+        assert_eq!(
+            config.freedoms,
+            vec![emulator::Freedom::Chunked, emulator::Freedom::Gzip]
+        );
+        let (config, _, _) = serve(&["--freedom", "all"]).config().unwrap();
+        assert_eq!(config.freedoms, emulator::Freedom::ALL.to_vec());
+        let Err(e) = serve(&["--freedom", "create-200"]).config() else {
+            panic!("a fault is not a freedom");
+        };
+        assert!(e.to_string().contains("`convcheck freedoms`"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use percent_encoding::percent_decode;
 
 use super::error::ApiError;
 use super::faults::{Fault, Faults};
+use super::freedoms::Freedom;
 use super::links;
 use super::render::{Ctx, View, json_response};
 use super::store::{Inner, ServiceUsers, User, WriteError, fresh_u128, now};
@@ -30,13 +31,27 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 pub(super) async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let response = match handle(&state, req).await {
         Ok(r) => r,
-        Err(e) => e.into_response_with(state.faults()),
+        Err(mut e) => {
+            if state.freedoms().has(Freedom::ErrorWording) {
+                e.message = reworded(&e);
+            }
+            e.into_response_with(state.faults())
+        }
     };
+    let response = super::freedoms::shape(response, state.freedoms()).await;
     let latency = state.config().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     response
+}
+
+/// The `error-wording` freedom: the same error (status and code) in other words.
+fn reworded(e: &ApiError) -> String {
+    format!(
+        "Error {} (HTTP {}): the request could not be completed",
+        e.code, e.status
+    )
 }
 
 /// What a path names.
@@ -424,7 +439,11 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
         Some(i) if !i.is_empty() => Some(i.to_owned()),
         _ if faults.has(Fault::MissingIdentityAccepted) => None,
         _ => {
-            return Err(ApiError::missing_identity());
+            let mut e = ApiError::missing_identity();
+            if state.freedoms().has(Freedom::MissingIdentity50204) {
+                e.code = 50204;
+            }
+            return Err(e);
         }
     };
     if let Some(i) = &identity
@@ -447,13 +466,22 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
             && !faults.has(Fault::DuplicateIdentityAccepted)
             && inner.service(&svc.key).is_some_and(|s| s.has_identity(i))
         {
-            return Err(ApiError::duplicate_identity());
+            let mut e = ApiError::duplicate_identity();
+            if state.freedoms().has(Freedom::DuplicateIdentity400) {
+                e.status = 400;
+            }
+            return Err(e);
         }
         let seq = inner.next_seq();
         let t = now();
         let user = User {
             seq,
-            sid: new_sid(faults),
+            sid: if state.freedoms().has(Freedom::SidUppercaseHex) {
+                let sid = new_sid(faults);
+                format!("{}{}", &sid[..2], sid[2..].to_ascii_uppercase())
+            } else {
+                new_sid(faults)
+            },
             service_sid: svc.config.sid.clone(),
             role_sid,
             identity,
@@ -665,6 +693,22 @@ impl Token {
                 .then(|| s.parse().ok())
                 .flatten()
         };
+        if let Some(hex) = text.strip_prefix("PT") {
+            // The opaque form of the `page-token-urls` freedom: `PT` + the hex of a plain token.
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()?;
+            let inner = String::from_utf8(bytes).ok()?;
+            return if inner.starts_with("PT") {
+                None
+            } else {
+                Token::parse(&inner)
+            };
+        }
         if let Some(rest) = text.strip_prefix("PA") {
             digits(rest).map(Token::After)
         } else {
@@ -677,6 +721,12 @@ impl Token {
             Token::After(s) => format!("PA{s}"),
             Token::Before(s) => format!("PB{s}"),
         }
+    }
+
+    /// The same token, opaque to a reader (the `page-token-urls` freedom).
+    fn opaque(self) -> String {
+        let hex: String = self.render().bytes().map(|b| format!("{b:02x}")).collect();
+        format!("PT{hex}")
     }
 }
 
@@ -769,6 +819,16 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
         let token = token.map_or(String::new(), |t| format!("&PageToken={}", t.render()));
         format!("{meta_base}{path}?PageSize={size}&Page={page}{token}")
     };
+    // Under the `page-token-urls` freedom the next and previous pages are named by an opaque
+    // token first, then `Page` and `PageSize`.
+    let token_style = state.freedoms().has(Freedom::PageTokenUrls);
+    let link_url = |page: u64, token: Option<Token>| {
+        if !token_style {
+            return page_url(page, token);
+        }
+        let token = token.map_or(String::new(), |t| format!("PageToken={}&", t.opaque()));
+        format!("{meta_base}{path}?{token}Page={page}&PageSize={size}")
+    };
     let anchor = last_seq.or(match token {
         Some(Token::After(s)) => Some(s),
         Some(Token::Before(s)) => Some(s.saturating_sub(1)),
@@ -778,34 +838,34 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
         None
     } else if let Some(next_first) = following {
         if faults.has(Fault::PageRepeated) {
-            Some(page_url(
+            Some(link_url(
                 page.saturating_add(1),
                 before_first.map(Token::After),
             ))
         } else if faults.has(Fault::UserSkipped) {
-            Some(page_url(
+            Some(link_url(
                 page.saturating_add(1),
                 Some(Token::After(next_first)),
             ))
         } else {
-            Some(page_url(page.saturating_add(1), anchor.map(Token::After)))
+            Some(link_url(page.saturating_add(1), anchor.map(Token::After)))
         }
     } else if faults.has(Fault::NextOnLastPage) {
-        Some(page_url(page.saturating_add(1), anchor.map(Token::After)))
+        Some(link_url(page.saturating_add(1), anchor.map(Token::After)))
     } else {
         None
     };
     let previous = if page == 0 {
         faults
             .has(Fault::PreviousOnFirstPage)
-            .then(|| page_url(0, None))
+            .then(|| link_url(0, None))
     } else {
         let before = first_seq.or(match token {
             Some(Token::After(s)) => Some(s.saturating_add(1)),
             Some(Token::Before(s)) => Some(s),
             None => None,
         });
-        Some(page_url(page - 1, before.map(Token::Before)))
+        Some(link_url(page - 1, before.map(Token::Before)))
     };
     let echoed = if faults.has(Fault::PageSizeNotEchoed) {
         bounds.default
@@ -888,8 +948,20 @@ mod tests {
     fn tokens_round_trip_and_refuse_garbage() {
         for t in [Token::After(7), Token::Before(0)] {
             assert_eq!(Token::parse(&t.render()), Some(t));
+            assert_eq!(Token::parse(&t.opaque()), Some(t));
         }
-        for bad in ["", "PA", "PA-1", "PAx", "XX1", "PA99999999999999999999999"] {
+        assert_eq!(Token::After(7).opaque(), "PT504137");
+        for bad in [
+            "",
+            "PA",
+            "PA-1",
+            "PAx",
+            "XX1",
+            "PA99999999999999999999999",
+            "PT5",
+            "PTzz",
+            "PT5054",
+        ] {
             assert_eq!(Token::parse(bad), None, "{bad}");
         }
     }

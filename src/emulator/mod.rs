@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod faults;
+pub mod freedoms;
 mod http;
 mod links;
 mod render;
@@ -35,6 +36,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, Faults};
+pub use freedoms::{Freedom, Freedoms};
 
 use crate::spec::Edition;
 use crate::spec::sid::SidKind;
@@ -127,6 +129,8 @@ pub struct Config {
     pub latency: Duration,
     /// Defects switched on.
     pub faults: Vec<Fault>,
+    /// Legitimate variations switched on.
+    pub freedoms: Vec<Freedom>,
     /// The SQLite database where the users are kept across restarts.
     pub state_file: Option<PathBuf>,
     /// How long a request head may take to arrive (from the connection's start or the first
@@ -155,6 +159,7 @@ impl Default for Config {
             reachability: false,
             latency: Duration::ZERO,
             faults: Vec::new(),
+            freedoms: Vec::new(),
             state_file: None,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -224,6 +229,13 @@ impl Config {
     }
 }
 
+/// Another role sid, for the `other-default-role` freedom: the top hex digit flipped, so it
+/// differs from both derived roles of any service.
+fn other_role(sid: &str) -> String {
+    let n = u128::from_str_radix(&sid[2..], 16).unwrap_or(0);
+    SidKind::Role.from_u128(n ^ (0xd << 124))
+}
+
 /// What every request shares: the configuration and the store.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -234,6 +246,7 @@ pub struct AppState {
 struct Shared {
     config: Config,
     faults: Faults,
+    freedoms: Freedoms,
     store: Arc<Store>,
     /// `http://addr` of the bound socket, for requests without a usable Host header.
     fallback_base: RwLock<String>,
@@ -242,8 +255,13 @@ struct Shared {
 impl AppState {
     /// Validates `config` and opens the store: the state database when there is one, which
     /// must be writable and valid (see [`store`]), or memory only.
-    pub fn new(config: Config) -> anyhow::Result<AppState> {
+    pub fn new(mut config: Config) -> anyhow::Result<AppState> {
         config.validate()?;
+        if config.freedoms.contains(&Freedom::OtherDefaultRole) {
+            for s in &mut config.services {
+                s.default_role_sid = other_role(&s.default_role_sid);
+            }
+        }
         let store = match &config.state_file {
             Some(path) => {
                 let any_service = config.faults.contains(&Fault::UnknownServiceAccepted);
@@ -255,6 +273,7 @@ impl AppState {
         Ok(AppState {
             shared: Arc::new(Shared {
                 faults: config.faults.iter().copied().collect(),
+                freedoms: config.freedoms.iter().copied().collect(),
                 store: Arc::new(store),
                 fallback_base: RwLock::new(fallback),
                 config,
@@ -270,6 +289,11 @@ impl AppState {
     /// The faults switched on.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// The freedoms switched on.
+    pub fn freedoms(&self) -> &Freedoms {
+        &self.shared.freedoms
     }
 
     fn store(&self) -> &Arc<Store> {
@@ -299,9 +323,16 @@ impl AppState {
 /// URLs in answers use the request's Host header; without a usable one they use
 /// `http://{host}:{port}` of the [`Config`], replaced by the bound address under [`spawn`].
 pub fn app(state: AppState) -> axum::Router {
-    axum::Router::new()
+    let gzip = state.freedoms().has(Freedom::Gzip);
+    let router = axum::Router::new()
         .fallback(http::dispatch)
-        .with_state(state)
+        .with_state(state);
+    if gzip {
+        // Only when the request says `Accept-Encoding: gzip`, as the layer decides.
+        router.layer(tower_http::compression::CompressionLayer::new())
+    } else {
+        router
+    }
 }
 
 /// A running emulator on a real socket.

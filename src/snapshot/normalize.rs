@@ -305,11 +305,12 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
         if !form.is_empty() {
             entry.insert("form".into(), Value::Object(form));
         }
-        entry.insert("status".into(), Value::from(ex.status));
+        let mut response = response.unwrap_or(Value::Null);
+        let status = fold_error_alternatives(ex.status, &mut response);
+        entry.insert("status".into(), Value::from(status));
         if let Some(ct) = ex.response_header("content-type") {
             entry.insert("content_type".into(), Value::String(ct.to_owned()));
         }
-        let mut response = response.unwrap_or(Value::Null);
         if let Some(next) = response.pointer_mut("/meta/next_page_url") {
             *next = Value::String("<next-page?>".into());
         }
@@ -323,6 +324,44 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
         responses,
         doc: Value::Array(entries),
     }
+}
+
+/// Where the contract accepts several answers to one error, the recording shows the first
+/// (`specs/rules.json`): a code among a rule's alternative `codes` becomes the rule's first
+/// code (`more_info` with it), and any 4xx status of a rule whose status is unconfirmed
+/// (`any_4xx`) becomes the rule's status (the body's `status` with it, when it matched). A
+/// correct target may choose differently; the checks still judge what it actually answered.
+/// Returns the status to record.
+fn fold_error_alternatives(status: u16, body: &mut Value) -> u16 {
+    let errors = &crate::spec::rules().errors;
+    let Some(code) = body.get("code").and_then(Value::as_i64) else {
+        return status;
+    };
+    let mut status_out = status;
+    for rule in errors.all() {
+        let codes = rule.accepted_codes();
+        let Some(&first) = codes.first() else {
+            continue;
+        };
+        if !codes.contains(&code) {
+            continue;
+        }
+        if code != first && rule.code.is_none() {
+            body["code"] = Value::from(first);
+            let prefix = &errors.more_info_prefix;
+            if body.get("more_info").and_then(Value::as_str) == Some(&format!("{prefix}{code}")) {
+                body["more_info"] = Value::from(format!("{prefix}{first}"));
+            }
+        }
+        if rule.any_4xx && (400..500).contains(&status) {
+            if body.get("status").and_then(Value::as_u64) == Some(u64::from(status)) {
+                body["status"] = Value::from(rule.status);
+            }
+            status_out = rule.status;
+        }
+        break;
+    }
+    status_out
 }
 
 /// A walk's page size follows the size of the collection (small pages on a small one, fewer
@@ -344,6 +383,37 @@ fn walk_size(entry: &mut Value) {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn alternative_codes_and_unconfirmed_statuses_fold_into_the_first() {
+        let more = |c: i64| format!("https://www.twilio.com/docs/errors/{c}");
+        let mut b = json!({"code": 50204, "message": "m", "more_info": more(50204), "status": 400});
+        assert_eq!(fold_error_alternatives(400, &mut b), 400);
+        assert_eq!(
+            (&b["code"], &b["more_info"]),
+            (&json!(20001), &json!(more(20001)))
+        );
+        let mut b = json!({"code": 50201, "message": "m", "more_info": more(50201), "status": 400});
+        assert_eq!(fold_error_alternatives(400, &mut b), 409);
+        assert_eq!(b["status"], 409);
+        // What the contract fixes stays as answered: a settled status, a 5xx, another code.
+        for (status, code) in [(500, 50201), (404, 20404), (400, 20001), (401, 20003)] {
+            let mut b = json!({"code": code, "more_info": more(code), "status": status});
+            let before = b.clone();
+            assert_eq!(fold_error_alternatives(status, &mut b), status);
+            assert_eq!(b, before);
+        }
+        // A mismatched body status is left for the checks to see.
+        let mut b = json!({"code": 50201, "more_info": more(50201), "status": 422});
+        assert_eq!(fold_error_alternatives(400, &mut b), 409);
+        assert_eq!(b["status"], 422);
     }
 }
 

@@ -212,6 +212,9 @@ pub struct ErrorRule {
     /// The acceptable Twilio error codes, where sources disagree.
     #[serde(default)]
     pub codes: Vec<i64>,
+    /// Whether `status` is unconfirmed, so that any 4xx is a correct answer.
+    #[serde(default)]
+    pub any_4xx: bool,
 }
 
 impl ErrorRule {
@@ -245,6 +248,22 @@ pub struct ErrorRules {
     pub role_not_found: ErrorRule,
     /// Rate limited.
     pub too_many_requests: ErrorRule,
+}
+
+impl ErrorRules {
+    /// Every error rule.
+    pub fn all(&self) -> [&ErrorRule; 8] {
+        [
+            &self.unauthenticated,
+            &self.not_found,
+            &self.missing_identity,
+            &self.duplicate_identity,
+            &self.sid_shaped_identity,
+            &self.invalid_parameter,
+            &self.role_not_found,
+            &self.too_many_requests,
+        ]
+    }
 }
 
 /// Pagination metadata rules.

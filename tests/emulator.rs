@@ -1247,6 +1247,93 @@ async fn configuration_names_the_default_service() {
 }
 
 #[tokio::test]
+async fn freedoms_show_on_the_wire() {
+    let running = spawn(Config {
+        freedoms: emulator::Freedom::ALL.to_vec(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let base = running.base_url();
+    let c = running.config().clone();
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let send = |gzip: bool, method: reqwest::Method, path: &str| {
+        let mut b = raw
+            .request(method, format!("{base}{path}"))
+            .basic_auth(&c.account_sid, Some(&c.auth_token));
+        if gzip {
+            b = b.header(header::ACCEPT_ENCODING, "gzip");
+        }
+        b
+    };
+    let res = send(false, reqwest::Method::POST, "/v1/Users")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("Identity=free")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let h = res.headers().clone();
+    assert_eq!(h[header::CONTENT_TYPE], "application/json; charset=utf-8");
+    assert!(h.get(header::CONTENT_LENGTH).is_none(), "{h:?}");
+    assert_eq!(h[header::TRANSFER_ENCODING], "chunked");
+    assert!(h.contains_key("twilio-request-id"));
+    let text = res.text().await.unwrap();
+    assert!(text.starts_with("{\n  \"x_region\""), "{text}");
+    let u: Value = serde_json::from_str(&text).unwrap();
+    let sid = u["sid"].as_str().unwrap();
+    assert!(
+        SidKind::User.matches(sid) && sid[2..] == sid[2..].to_uppercase(),
+        "{sid}"
+    );
+    assert_ne!(u["role_sid"], "RL00000000000000000000000000000011");
+    // Lookups by sid stay exact.
+    let lower = format!("US{}", sid[2..].to_lowercase());
+    for (path, status) in [(sid, 200), (lower.as_str(), 404)] {
+        let res = send(false, reqwest::Method::GET, &format!("/v1/Users/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+    }
+    // Gzip only when asked for.
+    let res = send(true, reqwest::Method::GET, "/v1/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    let zipped = res.bytes().await.unwrap();
+    assert_eq!(&zipped[..2], &[0x1f, 0x8b]);
+    let res = send(false, reqwest::Method::GET, "/v1/Users")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+    let page: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert!(page["meta"].get("x_total_hint").is_some());
+    // A client with reqwest's defaults (as the harness's is) asks for gzip and unpacks it.
+    let (status, page) = Client::new(&running)
+        .send(reqwest::Method::GET, "/v1/Users?PageSize=1", "")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["users"].as_array().map(Vec::len), Some(1));
+    // Errors: Twilio's status, code and more_info, other words, an extra field.
+    let res = send(false, reqwest::Method::POST, "/v1/Users")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("Identity=free")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let e: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(e["code"], 50201);
+    assert_eq!(e["more_info"], "https://www.twilio.com/docs/errors/50201");
+    assert_ne!(e["message"], "User already exists");
+    assert!(e.get("x_request_id").is_some());
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn spawn_serves_a_real_socket_with_its_own_base_url() {
     let running = spawn(Config::default()).await.unwrap();
     let base = running.base_url();

@@ -366,6 +366,19 @@ mod tests {
     }
 
     #[test]
+    fn readme_lists_every_freedom() {
+        let readme = include_str!("../../README.md");
+        for f in Freedom::ALL {
+            assert!(
+                readme.contains(&format!("| `{}` |", f.name())),
+                "README.md does not list `{}`",
+                f.name()
+            );
+        }
+        assert!(readme.contains("| `convcheck freedoms` |"));
+    }
+
+    #[test]
     fn reversed_reverses_every_object() {
         let v = serde_json::json!({"a": 1, "b": {"c": 2, "d": [{"e": 3, "f": 4}]}});
         assert_eq!(

@@ -387,7 +387,12 @@ pub fn link_page(ex: &Exchange) -> Vec<Finding> {
         return vec![Finding::new(ID, "@status", "200", ex.status.to_string())];
     }
     let Ok(page) = serde_json::from_slice::<Value>(&ex.response_body) else {
-        return vec![Finding::new(ID, "", "a JSON page", "a body that is not JSON")];
+        return vec![Finding::new(
+            ID,
+            "",
+            "a JSON page",
+            "a body that is not JSON",
+        )];
     };
     let mut out = Vec::new();
     if !page.get("conversations").is_some_and(Value::is_array) {

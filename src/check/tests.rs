@@ -219,5 +219,8 @@ fn a_users_link_must_lead_to_a_page_of_conversations() {
         wrong.iter().map(|f| f.pointer.as_str()).collect::<Vec<_>>(),
         ["/conversations", "/meta/key"]
     );
-    assert_eq!(ids(&link_page(&answer(200, "not json"))), ["user.links.resolve"]);
+    assert_eq!(
+        ids(&link_page(&answer(200, "not json"))),
+        ["user.links.resolve"]
+    );
 }

@@ -183,4 +183,3 @@ pub fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
-

@@ -378,6 +378,44 @@ impl Refusal {
     }
 }
 
+/// Checks the answer to a GET of a user's `links.user_conversations`: a page of that user's
+/// conversations (key `conversations`). The User resource's documentation shows the link but
+/// not the resource behind it, so this is a SHOULD.
+pub fn link_page(ex: &Exchange) -> Vec<Finding> {
+    const ID: &str = "user.links.resolve";
+    if ex.status != 200 {
+        return vec![Finding::new(ID, "@status", "200", ex.status.to_string())];
+    }
+    let Ok(page) = serde_json::from_slice::<Value>(&ex.response_body) else {
+        return vec![Finding::new(
+            ID,
+            "",
+            "a JSON page",
+            "a body that is not JSON",
+        )];
+    };
+    let mut out = Vec::new();
+    if !page.get("conversations").is_some_and(Value::is_array) {
+        out.push(Finding::new(
+            ID,
+            "/conversations",
+            "an array",
+            page.get("conversations")
+                .map_or("(absent)".to_owned(), Value::to_string),
+        ));
+    }
+    let key = page.pointer("/meta/key");
+    if key.and_then(Value::as_str) != Some("conversations") {
+        out.push(Finding::new(
+            ID,
+            "/meta/key",
+            "\"conversations\"",
+            key.map_or("(absent)".to_owned(), Value::to_string),
+        ));
+    }
+    out
+}
+
 /// Checks a response that should have been refused.
 pub fn refusal(ex: &Exchange, r: &Refusal) -> Vec<Finding> {
     if !r.statuses.accepts(ex.status) {

@@ -197,3 +197,30 @@ fn on_the_known_base_the_url_path_is_exact() {
         assert_eq!(ids(&user_body(&u, &ctx)), vec!["user.url.self"], "{url}");
     }
 }
+
+#[test]
+fn a_users_link_must_lead_to_a_page_of_conversations() {
+    let answer = |status: u16, body: &str| Exchange {
+        method: "GET".into(),
+        url: "http://127.0.0.1:4010/v1/Users/US1/Conversations".into(),
+        status,
+        response_body: body.as_bytes().to_vec(),
+        ..Exchange::default()
+    };
+    let page = json!({"conversations": [], "meta": {"key": "conversations", "page": 0}});
+    assert_eq!(link_page(&answer(200, &page.to_string())), vec![]);
+    let missing = link_page(&answer(404, "{}"));
+    assert_eq!(ids(&missing), ["user.links.resolve"]);
+    assert_eq!(missing[0].severity, Severity::Should);
+    assert_eq!(missing[0].pointer, "@status");
+    let users = json!({"users": [], "meta": {"key": "users"}});
+    let wrong = link_page(&answer(200, &users.to_string()));
+    assert_eq!(
+        wrong.iter().map(|f| f.pointer.as_str()).collect::<Vec<_>>(),
+        ["/conversations", "/meta/key"]
+    );
+    assert_eq!(
+        ids(&link_page(&answer(200, "not json"))),
+        ["user.links.resolve"]
+    );
+}

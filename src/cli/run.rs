@@ -244,6 +244,27 @@ pub async fn preflight(client: &Client, base_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The account's default Conversation Service as the target's Conversations Configuration
+/// resource (`GET /v1/Configuration`) names it, when the target serves that resource.
+pub async fn configured_default_service(client: &Client, base_url: &str) -> Option<String> {
+    let ex = client
+        .send(&Request::new(
+            reqwest::Method::GET,
+            format!("{base_url}/v1/Configuration"),
+        ))
+        .await
+        .ok()?;
+    if ex.status != 200 {
+        return None;
+    }
+    let config: serde_json::Value = serde_json::from_slice(&ex.response_body).ok()?;
+    config
+        .get("default_chat_service_sid")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| SidKind::Service.matches(s))
+        .map(str::to_owned)
+}
+
 /// The plan of a run: URL forms, services and what is known of the target. For the embedded
 /// emulator its second service adds the service-scoped form, and its default service,
 /// account and reachability are known.
@@ -344,7 +365,7 @@ impl RunArgs {
                 p.base_url
             );
         }
-        let session = Session::new(plan, p.client.clone());
+        let mut session = Session::new(plan, p.client.clone());
         let skip_writes = self.read_only;
         let snaps = Arc::new(SnapshotRun::prepare(
             &self.snapshot,
@@ -354,11 +375,52 @@ impl RunArgs {
             listing,
         )?);
 
+        // What the filters select, found before anything is sent: an empty selection is a
+        // usage error (a mistyped filter must not pass in CI).
+        let instances = runner::instances(&session.plan, &cases);
+        let with_ignored = self.libtest.ignored || self.libtest.include_ignored;
+        let selected = instances
+            .iter()
+            .map(|(case, form)| {
+                Trial::test(case.id(form), || Ok(()))
+                    .with_kind(case.kind.as_str())
+                    .with_ignored_flag(skip_writes && case.writes)
+            })
+            .filter(|t| !self.libtest.is_filtered_out(t))
+            .filter(|t| with_ignored || !t.has_ignored_flag())
+            .count();
+        if selected == 0 && !listing && !self.allow_empty {
+            bail!(
+                "the filters select no case to run (of {}): check the filter with `convcheck run --list`, or pass --allow-empty",
+                instances.len()
+            );
+        }
+        if !listing {
+            rt.block_on(preflight(&p.client, &p.base_url))?;
+            // The default service of the shortened form: `--default-service-sid`, else what
+            // the target's Configuration resource says, when it serves one.
+            if self.default_service_sid.is_none()
+                && embedded.is_none()
+                && let Some(d) = rt.block_on(configured_default_service(&p.client, &p.base_url))
+            {
+                let mut plan = (*session.plan).clone();
+                plan.default_service_sid = Some(d);
+                session.plan = Arc::new(plan);
+            }
+            if embedded.is_none() {
+                let prefix = &session.plan.run_prefix;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "convcheck: every identity this run creates starts with `{prefix}`; after a hard kill: convcheck sweep --target {} --prefix {prefix}",
+                    p.base_url
+                );
+            }
+        }
+
         let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
         let started_at = time::OffsetDateTime::now_utc();
         let started = Instant::now();
         let mut trials = Vec::new();
-        let instances = runner::instances(&session.plan, &cases);
         let progress = Arc::new(Progress::new(instances.len()));
         for (i, (case, form)) in instances.into_iter().enumerate() {
             let id = case.id(&form);
@@ -402,31 +464,7 @@ impl RunArgs {
                 .with_kind(kind),
             );
         }
-        let with_ignored = self.libtest.ignored || self.libtest.include_ignored;
-        let selected = trials
-            .iter()
-            .filter(|t| !self.libtest.is_filtered_out(t))
-            .filter(|t| with_ignored || !t.has_ignored_flag())
-            .count();
-        if selected == 0 && !listing && !self.allow_empty {
-            bail!(
-                "the filters select no case to run (of {}): check the filter with `convcheck run --list`, or pass --allow-empty",
-                trials.len()
-            );
-        }
         progress.set_total(selected);
-        if !listing {
-            rt.block_on(preflight(&p.client, &p.base_url))?;
-            if embedded.is_none() {
-                let prefix = &session.plan.run_prefix;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "convcheck: every identity this run creates starts with `{prefix}`; after a hard kill: convcheck sweep --target {} --prefix {prefix}",
-                    p.base_url
-                );
-            }
-        }
-
         // Ctrl-C, SIGTERM, SIGHUP: delete what the run created, then leave.
         let signalled = Arc::new(std::sync::atomic::AtomicU8::new(0));
         let guard = {

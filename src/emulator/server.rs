@@ -129,8 +129,10 @@ async fn connection(
             response
         }
     });
+    // hyper's header timer is off: the clock below keeps both deadlines.
     let conn = http1::Builder::new()
         .keep_alive(true)
+        .header_read_timeout(None)
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let mut draining = false;

@@ -133,10 +133,7 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     // not evidence that the target forgot anything.
     let plain =
         |f: &Finding| !f.pointer.starts_with("/attributes") && !f.pointer.starts_with("/date_");
-    let fetched_as_other = count(&|f| {
-        f.check == "user.identity.echo"
-            && f.request.as_deref().is_some_and(|r| r.starts_with("GET "))
-    });
+    let fetched_as_other = count(&|f| f.check == "user.identity.echo");
     let lookups_other = count(&|f| f.check == "lookup.identity.same" && plain(f));
     let updates_lost = count(&|f| {
         matches!(
@@ -148,7 +145,10 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     if stateless > 0 {
         let mut seen = Vec::new();
         for (n, what) in [
-            (fetched_as_other, "users fetched back with another identity"),
+            (
+                fetched_as_other,
+                "answers describing another user than the one written or asked for",
+            ),
             (lookups_other, "lookups by identity that found another user"),
             (updates_lost, "updates that did not hold"),
         ] {
@@ -272,7 +272,7 @@ mod tests {
             .find(|n| n.contains("keeps no state"))
             .expect("lost writes are named");
         assert!(
-            note.contains("1 users fetched back with another identity")
+            note.contains("1 answers describing another user")
                 && note.contains("1 updates that did not hold"),
             "{note}"
         );

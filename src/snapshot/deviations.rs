@@ -129,9 +129,9 @@ impl Deviation {
 
     /// Whether it names a check convcheck does not have, so that it can never match.
     pub fn unknown_check(&self) -> Option<&str> {
-        self.check.as_deref().filter(|c| {
-            *c != super::diff::CHECK && crate::spec::catalogue().check(c).is_none()
-        })
+        self.check
+            .as_deref()
+            .filter(|c| *c != super::diff::CHECK && crate::spec::catalogue().check(c).is_none())
     }
 
     /// `check `x` at `/p` in cases `c`` for messages.
@@ -307,7 +307,10 @@ reason = "not fixed yet"
     #[test]
     fn paths_take_wildcards_per_segment() {
         assert!(pointer_covers("/users/*/attributes", "/users/3/attributes"));
-        assert!(pointer_covers("/users/*/attributes", "/users/3/attributes/x"));
+        assert!(pointer_covers(
+            "/users/*/attributes",
+            "/users/3/attributes/x"
+        ));
         assert!(!pointer_covers("/users/*/attributes", "/users/3/identity"));
         assert!(!pointer_covers("/users/*", "/users"));
         assert!(pointer_covers("/meta/*_page_url", "/meta/next_page_url"));

@@ -94,7 +94,10 @@ pub fn redact_findings(findings: &mut [Finding], capture: &Capture) {
     }
 }
 
-/// The kind of a target as a snapshot header names it: never its address.
+/// What a snapshot header says it was recorded against: `embedded emulator`, `loopback`
+/// (whose port changes from run to run), or the kind and host of any other target
+/// (`twilio (conversations.twilio.com)`, `remote (mock.example)`). Never a port, a path or a
+/// credential.
 pub fn target_kind(base_url: &str, embedded: bool) -> String {
     if embedded {
         return "embedded emulator".to_owned();
@@ -109,12 +112,12 @@ pub fn target_kind(base_url: &str, embedded: bool) -> String {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
-    if host == "twilio.com" || host.ends_with(".twilio.com") {
-        "twilio".to_owned()
-    } else if loopback {
+    if loopback {
         "loopback".to_owned()
+    } else if host == "twilio.com" || host.ends_with(".twilio.com") {
+        format!("twilio ({host})")
     } else {
-        "remote".to_owned()
+        format!("remote ({host})")
     }
 }
 
@@ -169,15 +172,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn target_kinds_never_name_the_host() {
+    fn headers_name_the_target_but_no_port_or_credential() {
         assert_eq!(
             target_kind("https://conversations.twilio.com", false),
-            "twilio"
+            "twilio (conversations.twilio.com)"
         );
         assert_eq!(target_kind("http://127.0.0.1:4010", false), "loopback");
+        assert_eq!(target_kind("http://localhost:4010", false), "loopback");
         assert_eq!(
-            target_kind("https://mock.internal.example", false),
-            "remote"
+            target_kind("https://mock.internal.example:8443", false),
+            "remote (mock.internal.example)"
         );
         assert_eq!(target_kind("http://127.0.0.1:1", true), "embedded emulator");
     }

@@ -40,8 +40,8 @@ pub enum StoreError {
 /// What a snapshot's header records about the run that made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// The kind of target (`embedded emulator`, `loopback`, `twilio`, `remote`): never
-    /// its address or credentials.
+    /// What it was recorded against (`embedded emulator`, `loopback`, `twilio (host)`,
+    /// `remote (host)`, see `snapshot::target_kind`): never a port or a credential.
     pub target: String,
     /// When the run started (RFC 3339, UTC).
     pub recorded_at: String,

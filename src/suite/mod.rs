@@ -402,6 +402,16 @@ async fn create_minimal(r: &mut CaseRun) -> Step<()> {
     r.report(check::created(&user, &UpdateParams::default()));
     let fetched = r.fetch_ok(&form, &sid_of(&user), &id).await?;
     r.report(check::created(&fetched, &UpdateParams::default()));
+    // The link every user carries should lead somewhere. Only a link on the target's origin
+    // is followed (the url checks judge the others).
+    if let Some(link) = fetched
+        .pointer("/links/user_conversations")
+        .and_then(Value::as_str)
+        .filter(|l| r.session.client.on_origin(l))
+    {
+        let ex = r.send(Request::new(Method::GET, link.to_owned())).await?;
+        r.report(check::link_page(&ex));
+    }
     Ok(())
 }
 

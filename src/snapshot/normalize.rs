@@ -104,6 +104,7 @@ impl Normalizer<'_> {
             out = out.replace(self.scope.base_url, "<base>");
         }
         out = TOKEN.replace_all(&out, "PageToken=<token>").into_owned();
+        out = canonical_query(&out);
         // The namespace first: it starts with the run prefix. Case-swapped identities (the
         // case-sensitivity case) carry it upper-cased.
         for (from, to) in [
@@ -146,6 +147,36 @@ impl Normalizer<'_> {
             other => other.clone(),
         }
     }
+}
+
+/// A URL's query parameters in one order: Read's parameters in the order the rules list them
+/// (`PageSize`, `Page`, `PageToken`), then the others as they came. A server may order them
+/// as it likes and clients follow its URLs verbatim, so the order says nothing about
+/// conformance. Text that is not a URL is left alone.
+fn canonical_query(s: &str) -> String {
+    let Some((head, rest)) = s.split_once('?') else {
+        return s.to_owned();
+    };
+    if !(head.starts_with("<base>") || head.starts_with("http")) || head.contains(' ') {
+        return s.to_owned();
+    }
+    let (query, fragment) = match rest.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (rest, None),
+    };
+    let order = &crate::spec::rules().read_params;
+    let rank = |pair: &&str| {
+        let key = pair.split('=').next().unwrap_or("");
+        order.iter().position(|k| k == key).unwrap_or(order.len())
+    };
+    let mut pairs: Vec<&str> = query.split('&').collect();
+    pairs.sort_by_key(rank);
+    let mut out = format!("{head}?{}", pairs.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 /// The placeholder for a date, when `s` is one (or sits under a `date_*` key).
@@ -390,6 +421,28 @@ fn walk_size(entry: &mut Value) {
 mod fold_tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn query_parameters_take_one_order() {
+        for (from, to) in [
+            (
+                "<base>/v1/Users?PageToken=<token>&Page=1&PageSize=5",
+                "<base>/v1/Users?PageSize=5&Page=1&PageToken=<token>",
+            ),
+            (
+                "http://h/v1/Users?x=1&Page=0&PageSize=2#f",
+                "http://h/v1/Users?PageSize=2&Page=0&x=1#f",
+            ),
+            (
+                "<base>/v1/Users?PageSize=5&Page=1&PageToken=<token>",
+                "<base>/v1/Users?PageSize=5&Page=1&PageToken=<token>",
+            ),
+            ("what? Page=1&PageSize=2", "what? Page=1&PageSize=2"),
+            ("no query", "no query"),
+        ] {
+            assert_eq!(canonical_query(from), to);
+        }
+    }
 
     #[test]
     fn alternative_codes_and_unconfirmed_statuses_fold_into_the_first() {

@@ -1333,6 +1333,86 @@ async fn freedoms_show_on_the_wire() {
     running.shutdown().await.unwrap();
 }
 
+/// convcheck's own client asks for gzip and reads a compressed answer as the plain one.
+#[tokio::test]
+async fn the_harness_client_asks_for_gzip_and_reads_it() {
+    use convcheck::client::{Client as Harness, Credentials, Request as HarnessRequest, Secret};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A recorder: what the client sends, answered with an empty JSON object.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let recorder = format!("http://{}", listener.local_addr().unwrap());
+    let head = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed early");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+        sock.write_all(answer.as_bytes()).await.unwrap();
+        String::from_utf8_lossy(&head).to_ascii_lowercase()
+    });
+    let client = Harness::new(None, &recorder, std::time::Duration::from_secs(10)).unwrap();
+    client
+        .send(&HarnessRequest::new(
+            reqwest::Method::GET,
+            format!("{recorder}/v1/Users"),
+        ))
+        .await
+        .unwrap();
+    let head = head.await.unwrap();
+    assert!(
+        head.lines()
+            .any(|l| l.starts_with("accept-encoding:") && l.contains("gzip")),
+        "{head}"
+    );
+    let mut pages = Vec::new();
+    for freedoms in [Vec::new(), vec![emulator::Freedom::Gzip]] {
+        let running = spawn(Config {
+            freedoms,
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let c = running.config().clone();
+        let client = Harness::new(
+            Some(Credentials {
+                username: c.account_sid.clone(),
+                secret: Secret::new(c.auth_token.clone()),
+                account_sid: c.account_sid.clone(),
+            }),
+            &running.base_url(),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        let url = format!("{}/v1/Configuration", running.base_url());
+        let ex = client
+            .send(&HarnessRequest::new(reqwest::Method::GET, url))
+            .await
+            .unwrap();
+        assert_eq!(ex.status, 200);
+        let mut page: Value = serde_json::from_slice(&ex.response_body).unwrap();
+        page["url"] = Value::Null;
+        page["links"] = Value::Null;
+        pages.push(page);
+        // The same request without reqwest's decoder shows the emulator did compress.
+        let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+        let res = raw
+            .get(format!("{}/v1/Configuration", running.base_url()))
+            .basic_auth(&c.account_sid, Some(&c.auth_token))
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await
+            .unwrap();
+        let compressed = res.headers().get(header::CONTENT_ENCODING).is_some();
+        assert_eq!(compressed, c.freedoms.contains(&emulator::Freedom::Gzip));
+        running.shutdown().await.unwrap();
+    }
+    assert_eq!(pages[0], pages[1]);
+}
+
 #[tokio::test]
 async fn spawn_serves_a_real_socket_with_its_own_base_url() {
     let running = spawn(Config::default()).await.unwrap();

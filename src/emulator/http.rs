@@ -649,7 +649,7 @@ fn presence(
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            // Twilio's wording for this refusal is unknown: the emulator's own words.
+            // An emulator-only route: Twilio has no words for this, so these are the emulator's.
             Some(v) => Err(ApiError::invalid(format!(
                 "invalid `{key}` `{}`: expected `true` or `false`",
                 v.escape_default()

@@ -40,13 +40,15 @@ pub enum Freedom {
     DuplicateIdentity400,
     /// A create without `Identity` is refused with code 50204 instead of 20001.
     MissingIdentity50204,
+    /// An out-of-range `PageSize` is clamped into bounds instead of refused.
+    PageSizeClamped,
 }
 
 use Freedom::*;
 
 impl Freedom {
     /// Every freedom, in the order `convcheck freedoms` lists them.
-    pub const ALL: [Freedom; 12] = [
+    pub const ALL: [Freedom; 13] = [
         ErrorWording,
         MediaTypeParams,
         JsonLayout,
@@ -59,6 +61,7 @@ impl Freedom {
         SidUppercaseHex,
         DuplicateIdentity400,
         MissingIdentity50204,
+        PageSizeClamped,
     ];
 
     /// The stable kebab-case name used by `--freedom`.
@@ -138,6 +141,11 @@ impl Freedom {
                 "missing-identity-50204",
                 "errors",
                 "create without `Identity` is refused with code 50204 (Identity not provided) instead of 20001",
+            ),
+            PageSizeClamped => (
+                "page-size-clamped",
+                "pagination",
+                "an out-of-range `PageSize` is clamped into bounds instead of refused (the answer is unconfirmed)",
             ),
         }
     }

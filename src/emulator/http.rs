@@ -743,6 +743,11 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
         None => default_size,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if bounds.contains(n) => u32::try_from(n).unwrap_or(default_size),
+            // A freedom: an integer out of range is clamped into bounds.
+            Ok(n) if state.freedoms().has(Freedom::PageSizeClamped) => {
+                u32::try_from(n.clamp(i64::from(bounds.min), i64::from(bounds.max)))
+                    .unwrap_or(default_size)
+            }
             parsed if faults.has(Fault::PageSizeUnvalidated) => parsed
                 .ok()
                 .map(|n| n.clamp(i64::from(bounds.min), i64::from(bounds.max)))

@@ -269,6 +269,9 @@ pub struct CaseRun {
     own: BTreeSet<String>,
     /// Identities outside the namespace that this case generated (sid-shaped ones).
     minted: BTreeSet<String>,
+    /// Exchanges (by index) whose answer the contract leaves open: probes judged only by
+    /// SHOULD checks, where a correct target may answer otherwise than the recording.
+    open: BTreeSet<usize>,
     /// The exchanges as they were, kept in memory for normalization only.
     raw: Vec<Exchange>,
     counter: usize,
@@ -347,6 +350,14 @@ impl CaseRun {
         });
         self.raw.push(ex.clone());
         Ok(ex)
+    }
+
+    /// Marks the last exchange as one whose answer the contract leaves open (a probe judged
+    /// by SHOULD checks only): a snapshot difference there is advice, not a failure.
+    pub fn leave_open(&mut self) {
+        if let Some(last) = self.raw.len().checked_sub(1) {
+            self.open.insert(last);
+        }
     }
 
     /// Records findings, each stamped with the request it follows. A finding of the same
@@ -536,6 +547,7 @@ pub async fn run_case_captured(
         created: Vec::new(),
         own: BTreeSet::new(),
         minted: BTreeSet::new(),
+        open: BTreeSet::new(),
         raw: Vec::new(),
         counter: 0,
         last_request: None,
@@ -587,6 +599,7 @@ pub async fn run_case_captured(
         case_id: case.id(&form),
         exchanges: std::mem::take(&mut run.raw),
         own: std::mem::take(&mut run.own),
+        open: std::mem::take(&mut run.open),
         base_url: session.plan.base_url.clone(),
         run_prefix: session.plan.run_prefix.clone(),
         namespace: run.namespace.clone(),

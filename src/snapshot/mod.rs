@@ -30,6 +30,8 @@ pub struct Capture {
     pub exchanges: Vec<Exchange>,
     /// Sids of the users the case created.
     pub own: BTreeSet<String>,
+    /// Exchanges (by index) whose answer the contract leaves open.
+    pub open: BTreeSet<usize>,
     /// The target's base URL.
     pub base_url: String,
     /// The run's identity prefix.
@@ -152,6 +154,30 @@ pub fn verify(
     }
 }
 
+/// Compares a case with its recording like [`verify`], where the answers of the exchanges in
+/// `open` (indices) are ones the contract leaves open: a difference there is a SHOULD
+/// finding, advice rather than a failure.
+pub fn verify_open(
+    recorded: Option<&Value>,
+    now: &Value,
+    file: &str,
+    open: &BTreeSet<usize>,
+) -> (Vec<Difference>, Vec<Finding>) {
+    let (diffs, mut findings) = verify(recorded, now, file);
+    for f in &mut findings {
+        let index = f
+            .request
+            .as_deref()
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if index.is_some_and(|i| open.contains(&i)) {
+            f.severity = crate::spec::Severity::Should;
+        }
+    }
+    (diffs, findings)
+}
+
 /// Groups volatile paths by the field they end in: `date_created` → how many paths.
 pub fn volatile_fields<'a>(paths: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -221,6 +247,20 @@ mod tests {
         redact_findings(&mut f, &capture);
         assert!(!f[0].actual.contains("alice") && !f[0].message.contains("alice"));
         assert_eq!(f[1].actual, "\"mine\"");
+    }
+
+    #[test]
+    fn differences_in_open_answers_are_advice() {
+        let rec = json!([{"request": "GET <base>/v1/Users?PageSize=0", "status": 400},
+                         {"request": "GET <base>/v1/Users", "status": 200}]);
+        let now = json!([{"request": "GET <base>/v1/Users?PageSize=0", "status": 200},
+                         {"request": "GET <base>/v1/Users", "status": 500}]);
+        let (_, f) = verify_open(Some(&rec), &now, "x.snap", &[0].into());
+        let severities: Vec<_> = f.iter().map(|f| f.severity).collect();
+        assert_eq!(
+            severities,
+            [crate::spec::Severity::Should, crate::spec::Severity::Must]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::faults::{Fault, Faults};
 use super::freedoms::Freedom;
 use super::links;
-use super::render::{Ctx, View, json_response};
+use super::render::{Ctx, View, json_response, page_response};
 use super::store::{Inner, ServiceUsers, User, WriteError, fresh_u128, now};
 use super::{AppState, ServiceConfig};
 use crate::spec::identity::{Lookup, classify, decode_segment};
@@ -783,27 +783,28 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     };
     let n = size as usize;
 
-    let inner = state.store().lock();
+    let mut inner = state.store().lock();
     let empty = ServiceUsers::default();
     let users = inner.service(&svc.key).unwrap_or(&empty);
-    let items: Vec<User> = match token {
+    let seq = |u: &User| u.seq;
+    let mut items: Vec<u64> = match token {
         None => match usize::try_from(page).ok().and_then(|p| p.checked_mul(n)) {
-            Some(offset) => users.iter().skip(offset).take(n).cloned().collect(),
+            Some(offset) => users.iter().skip(offset).take(n).map(seq).collect(),
             None => Vec::new(),
         },
         Some(Token::After(s)) => users
             .range((Excluded(s), Unbounded))
             .take(n)
-            .cloned()
+            .map(seq)
             .collect(),
         Some(Token::Before(s)) => {
-            let mut v: Vec<User> = users.range(..s).rev().take(n).cloned().collect();
+            let mut v: Vec<u64> = users.range(..s).rev().take(n).map(seq).collect();
             v.reverse();
             v
         }
     };
-    let first_seq = items.first().map(|u| u.seq);
-    let last_seq = items.last().map(|u| u.seq);
+    let first_seq = items.first().copied();
+    let last_seq = items.last().copied();
     // The user a next page would start with: keyset paging resumes after the last one shown.
     let following: Option<u64> = match (last_seq, token) {
         (Some(l), _) => users.range((Excluded(l), Unbounded)).next().map(|u| u.seq),
@@ -812,6 +813,12 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     };
     // Under `page-repeated`: the token that shows this same page again.
     let before_first = first_seq.map(|f| users.range(..f).next_back().map_or(0, |u| u.seq));
+    if faults.has(Fault::ReadDuplicate)
+        && let Some(first) = first_seq
+    {
+        items.push(first);
+    }
+    let list = ctx.page_users(&mut inner, &svc.key, &items);
     drop(inner);
 
     let meta_base = if faults.has(Fault::MetaForeignHost) {
@@ -882,17 +889,7 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     } else {
         rules().pagination.key.as_str()
     };
-    let mut list: Vec<serde_json::Value> = items.iter().map(|u| ctx.user(u, View::Read)).collect();
-    if faults.has(Fault::ReadDuplicate)
-        && let Some(first) = list.first().cloned()
-    {
-        list.push(first);
-    }
-    let mut body = serde_json::Map::new();
-    body.insert(rules().pagination.key.clone(), list.into());
-    body.insert(
-        "meta".into(),
-        serde_json::json!({
+    let meta = serde_json::json!({
             "page": if faults.has(Fault::PageNotEchoed) { 0 } else { page },
             "page_size": echoed,
             "first_page_url": page_url(0, None),
@@ -900,9 +897,8 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
             "url": page_url(page, token),
             "next_page_url": next,
             "key": key,
-        }),
-    );
-    Ok(json_response(StatusCode::OK, &body.into(), faults))
+    });
+    Ok(page_response(&list, &meta, faults))
 }
 
 #[cfg(test)]

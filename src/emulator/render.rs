@@ -1,5 +1,7 @@
 //! How a stored user and a page of users look on the wire.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -9,17 +11,22 @@ use time::format_description::well_known::Rfc2822;
 use time::macros::format_description;
 
 use super::faults::{Fault, Faults};
-use super::store::User;
+use super::store::{Inner, User};
 use crate::spec::{UrlForm, rules};
 
 /// A JSON answer with `Content-Type: application/json` (unless a fault says otherwise).
 pub fn json_response(status: StatusCode, body: &Value, faults: &Faults) -> Response {
+    json_text_response(status, body.to_string().into_bytes(), faults)
+}
+
+/// [`json_response`] for a body already serialized.
+fn json_text_response(status: StatusCode, body: Vec<u8>, faults: &Faults) -> Response {
     let content_type = if faults.has(Fault::ContentTypeTextPlain) {
         "text/plain; charset=utf-8"
     } else {
         "application/json"
     };
-    let mut response = Response::new(Body::from(body.to_string()));
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -185,6 +192,49 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// The users `seqs` of the service stored under `key` as a page shows them (Read), in
+    /// order, to hand to [`page_response`] once the store is let go. Each is the text
+    /// [`Ctx::user`] makes of it, kept in the store until the user changes (see
+    /// `ServiceUsers::rendered`), so serving a page again costs copying its users rather than
+    /// building and serializing 50 JSON trees.
+    pub fn page_users(&self, inner: &mut Inner, key: &str, seqs: &[u64]) -> Vec<Arc<str>> {
+        // Everything besides the user that a Read view depends on: the rest of `Ctx` is the
+        // same for every request an emulator serves.
+        let shown = format!("{} {}", self.base, self.form.collection_path());
+        match inner.service_mut(key) {
+            Some(users) => users.rendered(seqs, &shown, |u| self.user(u, View::Read).to_string()),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A page, `{"<key>": [users…], "meta": {…}}`, written straight into one buffer: the same
+/// bytes `json_response` gives for that object, without building it.
+pub fn page_response(users: &[Arc<str>], meta: &Value, faults: &Faults) -> Response {
+    let size = users.iter().map(|u| u.len() + 1).sum::<usize>() + 1024;
+    let mut body = Vec::with_capacity(size);
+    body.push(b'{');
+    write_json(&mut body, &rules().pagination.key);
+    body.extend_from_slice(b":[");
+    for (i, user) in users.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(user.as_bytes());
+    }
+    body.extend_from_slice(b"],\"meta\":");
+    write_json(&mut body, meta);
+    body.push(b'}');
+    json_text_response(StatusCode::OK, body, faults)
+}
+
+/// Appends `value` as compact JSON, as `Value::to_string` writes it.
+fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    // Writing JSON into a Vec fails only for values JSON cannot hold, which these are not.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 /// Another SID of the same kind: the same digits with the last one changed.
 fn other_sid(sid: &str) -> String {
     let mut other = sid[..sid.len() - 1].to_owned();
@@ -195,6 +245,65 @@ fn other_sid(sid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_is_written_as_json_response_would_write_it() {
+        let mut inner = Inner::default();
+        for (seq, name) in [(1, None), (2, Some("Jürgen \"J\" <x>"))] {
+            let user = User {
+                seq,
+                sid: format!("US{seq:032x}"),
+                service_sid: "IS00000000000000000000000000000001".into(),
+                role_sid: "RL00000000000000000000000000000011".into(),
+                identity: Some(format!("u{seq}/é")),
+                friendly_name: name.map(str::to_owned),
+                attributes: Some(r#"{"a":[1,"\u00e9"]}"#.into()),
+                online: None,
+                notifiable: None,
+                date_created: 1_576_534_717,
+                date_updated: 1_576_534_718,
+            };
+            inner.create("k", user).unwrap();
+        }
+        let faults = Faults::default();
+        let ctx = Ctx {
+            base: "http://127.0.0.1:1",
+            form: &UrlForm::Shortened,
+            account_sid: "ACc0ffee00c0ffee00c0ffee00c0ffee00",
+            default_service_sid: "IS00000000000000000000000000000001",
+            reachability: false,
+            faults: &faults,
+        };
+        let meta = json!({ "page": 0, "next_page_url": null, "key": "users" });
+        let expected = {
+            let users = inner.service("k").unwrap();
+            let list: Vec<Value> = [2, 1, 2]
+                .iter()
+                .map(|s| ctx.user(users.get(*s).unwrap(), View::Read))
+                .collect();
+            let mut body = Map::new();
+            body.insert(rules().pagination.key.clone(), list.into());
+            body.insert("meta".into(), meta.clone());
+            Value::Object(body).to_string()
+        };
+        // Twice: the second page is written from the kept texts.
+        for _ in 0..2 {
+            let users = ctx.page_users(&mut inner, "k", &[2, 1, 2]);
+            let response = page_response(&users, &meta, &faults);
+            let bytes = body_bytes(response);
+            assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+        }
+    }
+
+    fn body_bytes(response: Response) -> Vec<u8> {
+        let body = response.into_body();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(axum::body::to_bytes(body, usize::MAX))
+            .unwrap()
+            .to_vec()
+    }
 
     #[test]
     fn dates_are_iso_to_the_second() {

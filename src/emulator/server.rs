@@ -137,12 +137,12 @@ async fn connection(
     let mut conn = std::pin::pin!(conn);
     let mut draining = false;
     loop {
-        let deadline = clock.deadline();
+        let armed = clock.arm();
         let changed = clock.changed.notified();
         tokio::select! {
             _ = conn.as_mut() => return,
             _ = changed => {}
-            _ = sleep_until(deadline) => {
+            _ = sleep_until(armed) => {
                 if clock.deadline().is_some_and(|d| d <= Instant::now()) {
                     // Dropping the connection closes the socket.
                     return;
@@ -174,36 +174,68 @@ enum Phase {
     Idle(Instant),
 }
 
-/// One connection's phase, and a way to wake its driver when the deadline moves.
+/// One connection's phase, and a way to wake its driver when the deadline comes closer.
+///
+/// The driver's timer is armed at the deadline of the moment (`armed`) and left alone while
+/// the deadline only moves later, which is what a busy keep-alive connection does request
+/// after request (head, busy, idle, head…): when the timer fires early, the driver checks the
+/// real deadline and arms again. Only a deadline earlier than the armed one wakes the driver.
+/// Arming a fresh timer on every phase change cost a timer registration, and often a wake-up
+/// of a parked worker thread, three times per request.
 #[derive(Debug)]
 struct Clock {
     limits: Limits,
-    phase: Mutex<Phase>,
+    state: Mutex<ClockState>,
     changed: Notify,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClockState {
+    phase: Phase,
+    /// The deadline the driver's timer is set for (`None`: no timer).
+    armed: Option<Instant>,
 }
 
 impl Clock {
     fn new(limits: Limits) -> Clock {
         Clock {
             limits,
-            phase: Mutex::new(Phase::Head(Instant::now())),
+            state: Mutex::new(ClockState {
+                phase: Phase::Head(Instant::now()),
+                armed: None,
+            }),
             changed: Notify::new(),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn update(&self, f: impl FnOnce(Phase) -> Phase) {
-        let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
-        *phase = f(*phase);
-        drop(phase);
-        self.changed.notify_one();
+        let mut state = self.lock();
+        state.phase = f(state.phase);
+        let closer = match (self.deadline_of(state.phase), state.armed) {
+            (Some(new), Some(armed)) => new < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        drop(state);
+        if closer {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The deadline now, which the driver arms its timer for.
+    fn arm(&self) -> Option<Instant> {
+        let mut state = self.lock();
+        state.armed = self.deadline_of(state.phase);
+        state.armed
     }
 
     /// Bytes arrived: after an idle spell they start a new request head.
     fn bytes_arrived(&self) {
-        let idle = matches!(
-            *self.phase.lock().unwrap_or_else(|e| e.into_inner()),
-            Phase::Idle(_)
-        );
+        let idle = matches!(self.lock().phase, Phase::Idle(_));
         if idle {
             self.update(|p| match p {
                 Phase::Idle(_) => Phase::Head(Instant::now()),
@@ -213,7 +245,12 @@ impl Clock {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        match *self.phase.lock().unwrap_or_else(|e| e.into_inner()) {
+        let phase = self.lock().phase;
+        self.deadline_of(phase)
+    }
+
+    fn deadline_of(&self, phase: Phase) -> Option<Instant> {
+        match phase {
             Phase::Head(since) => Some(since + self.limits.header_timeout),
             Phase::Busy(_) => None,
             Phase::Idle(since) => Some(since + self.limits.idle_timeout),

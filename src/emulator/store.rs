@@ -19,7 +19,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -81,6 +81,11 @@ pub struct User {
     pub date_updated: i64,
 }
 
+/// How many ways of showing users (`shown` keys of [`ServiceUsers::rendered`]) are kept at
+/// once: a service is normally shown through one or two URL forms to one Host. One more
+/// (a client that varies its Host header, say) starts the kept texts afresh.
+const SHOWN_KEPT: usize = 8;
+
 /// The users of one service, indexed by creation order, SID and identity.
 #[derive(Debug, Default)]
 pub struct ServiceUsers {
@@ -89,11 +94,18 @@ pub struct ServiceUsers {
     /// Every holder of an identity: more than one only under a duplicate-identity fault, and
     /// then the first created is the one found by identity.
     by_identity: HashMap<String, BTreeSet<u64>>,
+    /// Each user's JSON as a page shows it, by the index of the caller's `shown` key in
+    /// `shown` (see [`ServiceUsers::rendered`]). Every change to `users` drops the changed
+    /// user's entry, so a kept text is never older than the user it shows.
+    rendered: BTreeMap<u64, Vec<(usize, Arc<str>)>>,
+    /// The `shown` keys met so far, at most [`SHOWN_KEPT`].
+    shown: Vec<Box<str>>,
 }
 
 impl ServiceUsers {
     /// Adds `user`; the caller has checked for duplicates where it must.
     fn insert(&mut self, user: User) {
+        self.rendered.remove(&user.seq);
         self.by_sid.insert(user.sid.clone(), user.seq);
         if let Some(identity) = &user.identity {
             self.by_identity
@@ -106,6 +118,7 @@ impl ServiceUsers {
 
     /// Removes the user with sequence number `seq`.
     fn remove(&mut self, seq: u64) -> Option<User> {
+        self.rendered.remove(&seq);
         let user = self.users.remove(&seq)?;
         self.by_sid.remove(&user.sid);
         if let Some(identity) = &user.identity
@@ -145,6 +158,48 @@ impl ServiceUsers {
     /// Every user in creation order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &User> {
         self.users.values()
+    }
+
+    /// The texts `render` makes of the users `seqs`, in order (users that are gone are left
+    /// out): made once per `shown` key and kept until the user changes or goes. `shown` must
+    /// name everything besides the user that the text depends on (for a page: the base URL
+    /// and the URL form). Pages are served many times over between changes, and rendering
+    /// their users again each time was most of what the emulator spent on a page; the texts
+    /// are shared, so the caller can join them after letting the store go.
+    pub fn rendered(
+        &mut self,
+        seqs: &[u64],
+        shown: &str,
+        mut render: impl FnMut(&User) -> String,
+    ) -> Vec<Arc<str>> {
+        let id = match self.shown.iter().position(|s| **s == *shown) {
+            Some(id) => id,
+            None => {
+                if self.shown.len() >= SHOWN_KEPT {
+                    self.shown.clear();
+                    self.rendered.clear();
+                }
+                self.shown.push(shown.into());
+                self.shown.len() - 1
+            }
+        };
+        let mut texts = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let Some(user) = self.users.get(seq) else {
+                continue;
+            };
+            let kept = self.rendered.entry(*seq).or_default();
+            let text = match kept.iter().find(|(s, _)| *s == id) {
+                Some((_, text)) => Arc::clone(text),
+                None => {
+                    let text: Arc<str> = render(user).into();
+                    kept.push((id, Arc::clone(&text)));
+                    text
+                }
+            };
+            texts.push(text);
+        }
+        texts
     }
 
     /// Users whose sequence number lies in `range`, in creation order.
@@ -266,6 +321,11 @@ impl Inner {
         self.services.get(key)
     }
 
+    /// The users stored under `key`, to fill their kept texts ([`ServiceUsers::rendered`]).
+    pub fn service_mut(&mut self, key: &str) -> Option<&mut ServiceUsers> {
+        self.services.get_mut(key)
+    }
+
     /// The next sequence number.
     pub fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
@@ -296,11 +356,10 @@ impl Inner {
         if let Some(db) = &self.db {
             db.update(&user)?;
         }
-        if let Some(slot) = self
-            .services
-            .get_mut(key)
-            .and_then(|s| s.users.get_mut(&user.seq))
+        if let Some(users) = self.services.get_mut(key)
+            && let Some(slot) = users.users.get_mut(&user.seq)
         {
+            users.rendered.remove(&user.seq);
             *slot = user;
         }
         Ok(())
@@ -627,6 +686,34 @@ mod tests {
         s.remove(1);
         assert_eq!(s.by_identity("a").map(|u| u.seq), Some(3));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn kept_texts_follow_every_change() {
+        let texts = |inner: &mut Inner, shown: &str| -> Vec<String> {
+            let users = inner.service_mut("IS1").unwrap();
+            let render = |u: &User| format!("{}:{:?}", u.seq, u.friendly_name);
+            let kept = users.rendered(&[1, 2, 1], shown, render);
+            kept.iter().map(|t| t.to_string()).collect()
+        };
+        let mut inner = Inner::default();
+        inner.create("IS1", user(1, "a")).unwrap();
+        inner.create("IS1", user(2, "b")).unwrap();
+        assert_eq!(texts(&mut inner, "x"), ["1:None", "2:None", "1:None"]);
+        let mut renamed = user(1, "a");
+        renamed.friendly_name = Some("n".into());
+        inner.replace("IS1", renamed).unwrap();
+        assert_eq!(
+            texts(&mut inner, "x"),
+            ["1:Some(\"n\")", "2:None", "1:Some(\"n\")"]
+        );
+        inner.remove("IS1", 2).unwrap();
+        assert_eq!(texts(&mut inner, "x"), ["1:Some(\"n\")", "1:Some(\"n\")"]);
+        // More ways of showing than are kept start afresh and still answer right.
+        for shown in 0..=SHOWN_KEPT {
+            assert_eq!(texts(&mut inner, &shown.to_string()).len(), 2);
+        }
+        assert_eq!(texts(&mut inner, "x")[0], "1:Some(\"n\")");
     }
 
     #[test]

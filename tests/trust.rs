@@ -16,6 +16,22 @@ use common::{
 use convcheck::emulator::Config;
 use serde_json::Value;
 
+/// `convcheck sweep --yes` of the prefix `convcheck-dead-` against `target`.
+fn sweep_dead(target: &str, c: &Config) -> std::process::Command {
+    convcheck(&[
+        "sweep",
+        "--target",
+        target,
+        "--account-sid",
+        &c.account_sid,
+        "--auth-token",
+        &c.auth_token,
+        "--prefix",
+        "convcheck-dead-",
+        "--yes",
+    ])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_and_requests_never_leave_the_target_origin() {
     let (running, base, c) = emulator_with(Config::default()).await;
@@ -61,19 +77,7 @@ async fn credentials_and_requests_never_leave_the_target_origin() {
     for identity in ["convcheck-dead-1", "convcheck-dead-2"] {
         create(&base, &c, "/v1/Users", identity).await;
     }
-    let out = output(convcheck(&[
-        "sweep",
-        "--target",
-        &target,
-        "--account-sid",
-        &c.account_sid,
-        "--auth-token",
-        &c.auth_token,
-        "--prefix",
-        "convcheck-dead-",
-        "--yes",
-    ]))
-    .await;
+    let out = output(sweep_dead(&target, &c)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("not on the target's origin"),
@@ -167,19 +171,7 @@ async fn sweep_deletes_only_what_a_fresh_fetch_confirms() {
         }),
     )
     .await;
-    let out = output(convcheck(&[
-        "sweep",
-        "--target",
-        &target,
-        "--account-sid",
-        &c.account_sid,
-        "--auth-token",
-        &c.auth_token,
-        "--prefix",
-        "convcheck-dead-",
-        "--yes",
-    ]))
-    .await;
+    let out = output(sweep_dead(&target, &c)).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("deleted 1 of 2 users"),

@@ -4,6 +4,7 @@
 //! normalized response when the report keeps one, the clause quoted and a curl command.
 //! It is laid out for a phone first: the matrix scrolls sideways on its own.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::view::{self, Cell, Matrix};
@@ -41,6 +42,7 @@ td.failed { color: #fff; background: var(--fail); }
 td.warning { color: var(--warn); background: #fff8c5; }
 td.not-run { color: #8c959f; }
 td.not-applicable { color: #d0d7de; }
+td a { color: inherit; text-decoration: none; display: block; }
 .legend span { display: inline-block; margin-right: .75rem; white-space: nowrap; }
 .legend b { display: inline-block; width: 1.4rem; text-align: center; border-radius: 3px; }
 .failure { border: 1px solid var(--line); border-left: 4px solid var(--fail); border-radius: 6px; padding: .25rem .75rem .75rem; margin: .75rem 0; }
@@ -107,8 +109,31 @@ pub fn render(report: &Report) -> String {
     s
 }
 
+/// Where each failed or warning cell of the matrix links: the first group of findings (on
+/// this page) that falls in it.
+fn cell_links(report: &Report) -> BTreeMap<(String, usize), String> {
+    let mut links = BTreeMap::new();
+    let groups = [
+        ("finding", view::failing_groups(report)),
+        ("warning", view::group(view::warnings(report))),
+    ];
+    for (prefix, groups) in &groups {
+        for (i, g) in groups.iter().enumerate() {
+            for (c, f) in &g.members {
+                if let Some((clause, col)) = view::cell_of(c, f) {
+                    links
+                        .entry((clause.to_owned(), col))
+                        .or_insert_with(|| format!("{prefix}-{}", i + 1));
+                }
+            }
+        }
+    }
+    links
+}
+
 fn matrix_section(s: &mut String, report: &Report) {
     let m = view::matrix(report);
+    let links = cell_links(report);
     s.push_str("<section id=\"matrix\">\n<h2>Conformance matrix</h2>\n");
     s.push_str("<p class=\"rule\">One row per documented clause, one column per operation and URL form. A cell is <b>failed</b> when a failing finding of a check of that clause was raised on a request of that operation and form; <b>warning</b> when only SHOULD findings were (they fail the run only with <code>--strict</code>); <b>passed</b> when a case that ran on that form (and passed, or failed for another clause) sent a request of that operation and is known to check that clause there (it raised that clause's checks against a fault of the reference emulator); <b>not applicable</b> when no case of the suite checks that clause on that operation; <b>not run</b> otherwise. A clause with no finding counts as passed only where a case exercises it.</p>\n");
     s.push_str("<p class=\"legend\"><span><b class=\"passed\" style=\"color:var(--pass)\">&#10003;</b> passed</span><span><b style=\"color:#fff;background:var(--fail)\">&#10007;</b> failed</span><span><b style=\"color:var(--warn)\">!</b> warning</span><span><b style=\"color:#8c959f\">&middot;</b> not run</span><span><b style=\"color:#d0d7de\">&ndash;</b> not applicable</span></p>\n");
@@ -134,13 +159,20 @@ fn matrix_section(s: &mut String, report: &Report) {
             esc(quote),
             esc(clause)
         );
-        for (cell, (op, form)) in cells.iter().zip(&cols) {
+        for (col, (cell, (op, form))) in cells.iter().zip(&cols).enumerate() {
             let mark = match cell {
                 Cell::Passed => "&#10003;",
                 Cell::Failed => "&#10007;",
                 Cell::Warning => "!",
                 Cell::NotRun => "&middot;",
                 Cell::NotApplicable => "&ndash;",
+            };
+            // Failed and warning cells link to the findings behind them, on this page.
+            let mark = match links.get(&(clause.clone(), col)) {
+                Some(id) if matches!(cell, Cell::Failed | Cell::Warning) => {
+                    format!("<a href=\"#{id}\">{mark}</a>")
+                }
+                _ => mark.to_owned(),
             };
             let _ = write!(
                 s,
@@ -161,41 +193,69 @@ fn failures_section(s: &mut String, report: &Report) {
         s.push_str("<section id=\"failures\">\n<h2>Failures</h2>\n<p>None: no finding fails the run.</p>\n</section>\n");
         return;
     }
+    let groups = view::failing_groups(report);
     let _ = writeln!(
         s,
-        "<section id=\"failures\">\n<h2>Failures ({})</h2>",
-        failures.len()
+        "<section id=\"failures\">\n<h2>Failures ({} cases, {} distinct findings)</h2>",
+        failures.len(),
+        groups.len()
     );
-    for (c, findings) in failures {
+    let stopped: Vec<String> = failures
+        .iter()
+        .filter(|(_, fs)| fs.is_empty())
+        .map(|(c, _)| format!("<code>{}</code>", esc(&c.id)))
+        .collect();
+    if !stopped.is_empty() {
         let _ = writeln!(
             s,
-            "<article class=\"failure\" id=\"{}\">\n<h3><code>{}</code></h3>",
-            anchor(&c.id),
-            esc(&c.id)
+            "<p>Stopped before they could finish, without a finding: {}.</p>",
+            stopped.join(", ")
         );
-        if findings.is_empty() {
-            s.push_str("<p>The case stopped before it could finish, without a finding.</p>\n");
-        }
-        // Group the findings by the request they follow: the request, its response and its
-        // curl line are shown once, after their findings.
-        let mut groups: Vec<(Option<&ExchangeSummary>, Vec<&Finding>)> = Vec::new();
-        for f in findings {
-            let ex = view::exchange_for(c, f);
-            match groups
-                .iter_mut()
-                .find(|(e, _)| e.map(|e| e as *const _) == ex.map(|e| e as *const _))
-            {
-                Some((_, fs)) => fs.push(f),
-                None => groups.push((ex, vec![f])),
-            }
-        }
-        for (ex, fs) in groups {
-            for f in fs {
-                finding_block(s, f);
-            }
-            if let Some(ex) = ex {
-                exchange_block(s, c, ex);
-            }
+    }
+    // A finding that repeats is shown once: its first occurrence in full, with the request,
+    // response and curl line of that occurrence, and where the first few others were seen.
+    for (i, g) in groups.iter().enumerate() {
+        let (c, f) = g.head();
+        let times = match (g.count, g.cases) {
+            (1, _) => String::new(),
+            (n, 1) => format!(" &times; {n}"),
+            (n, m) => format!(" &times; {n} in {m} cases"),
+        };
+        let _ = writeln!(
+            s,
+            "<article class=\"failure\" id=\"finding-{}\">\n<h3><code>{}</code>{times}</h3>",
+            i + 1,
+            esc(&f.check)
+        );
+        let seen: Vec<String> = g
+            .first()
+            .iter()
+            .map(|(c, f)| match &f.request {
+                Some(r) => format!(
+                    "<a href=\"#{}\"><code>{}</code></a> on <code>{}</code>",
+                    anchor(&c.id),
+                    esc(&c.id),
+                    esc(r)
+                ),
+                None => format!(
+                    "<a href=\"#{}\"><code>{}</code></a>",
+                    anchor(&c.id),
+                    esc(&c.id)
+                ),
+            })
+            .collect();
+        let more = match g.more() {
+            0 => String::new(),
+            n => format!(", and {n} more"),
+        };
+        let _ = writeln!(
+            s,
+            "<p class=\"seen\">Seen in {}{more}.</p>",
+            seen.join("; ")
+        );
+        finding_block(s, f);
+        if let Some(ex) = view::exchange_for(c, f) {
+            exchange_block(s, c, ex);
         }
         s.push_str("</article>\n");
     }
@@ -285,8 +345,7 @@ fn others_section(s: &mut String, report: &Report) {
         for c in errored {
             let _ = writeln!(
                 s,
-                "<li id=\"{}\"><code>{}</code>: {}</li>",
-                anchor(&c.id),
+                "<li><code>{}</code>: {}</li>",
                 esc(&c.id),
                 esc(c.error.as_deref().unwrap_or("the target did not answer"))
             );
@@ -300,10 +359,30 @@ fn others_section(s: &mut String, report: &Report) {
             "<section id=\"warnings\">\n<h2>SHOULD findings ({})</h2>\n<p class=\"rule\">They fail the run only with <code>--strict</code>.</p>\n<ul>",
             warnings.len()
         );
-        for (c, f) in warnings {
+        for (i, g) in view::group(warnings).iter().enumerate() {
+            let (c, f) = g.head();
+            let also = if g.count > 1 {
+                let others: Vec<String> = g.first()[1..]
+                    .iter()
+                    .map(|(c, _)| format!("<code>{}</code>", esc(&c.id)))
+                    .collect();
+                let more = match g.more() {
+                    0 => String::new(),
+                    n => format!(", and {n} more"),
+                };
+                format!(
+                    " ({} times in {} cases; also {}{more})",
+                    g.count,
+                    g.cases,
+                    others.join(", ")
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "<li><code>{}</code>: <b>{}</b> {}</li>",
+                "<li id=\"warning-{}\"><code>{}</code>: <b>{}</b> {}{also}</li>",
+                i + 1,
                 esc(&c.id),
                 esc(&f.check),
                 esc(&f.message)
@@ -347,7 +426,8 @@ fn cases_section(s: &mut String, report: &Report) {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "<tr><td><code>{}</code></td><td class=\"outcome-{outcome}\">{}</td><td>{}</td></tr>",
+            "<tr id=\"{}\"><td><code>{}</code></td><td class=\"outcome-{outcome}\">{}</td><td>{}</td></tr>",
+            anchor(&c.id),
             esc(&c.id),
             outcome.replace('_', " "),
             c.duration_ms

@@ -222,7 +222,7 @@ fn repeated_findings_are_grouped_in_every_format() {
     assert!(xml.contains("= 5 times: on GET /v1/Users/US"), "{xml}");
     assert_eq!(xml.matches("error[user.sid.pattern]").count(), 4, "{xml}");
     let page = html::render(&r);
-    assert!(page.contains("&times; 7 in 2 cases"));
+    assert!(page.contains("× 7 in 2 cases"));
     assert_eq!(page.matches("<article class=\"failure\"").count(), 2);
 }
 

@@ -467,11 +467,23 @@ impl<'a> Group<'a> {
         self.count - self.first().len()
     }
 
-    /// Where each shown occurrence was found: its request line, else its case id.
-    pub fn locations(&self) -> Vec<&'a str> {
+    /// Where each shown occurrence was found: its request line, else its case id, with its
+    /// pointer when the group's pointers differ (rows of one page, say).
+    pub fn locations(&self) -> Vec<String> {
+        let same_pointer = self
+            .members
+            .iter()
+            .all(|(_, f)| f.pointer == self.members[0].1.pointer);
         self.first()
             .iter()
-            .map(|(c, f)| f.request.as_deref().unwrap_or(&c.id))
+            .map(|(c, f)| {
+                let at = f.request.as_deref().unwrap_or(&c.id);
+                if same_pointer {
+                    at.to_owned()
+                } else {
+                    format!("{at} at {}", f.pointer)
+                }
+            })
             .collect()
     }
 }

@@ -117,6 +117,7 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
         tmp("step-summary.md"),
     );
     let _ = std::fs::remove_file(&summary);
+    let svg = tmp("run.svg");
     let out = bin()
         .args(["run", "--target", &base, "--account-sid", ACCOUNT])
         .args([
@@ -139,7 +140,12 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
         .arg(&md)
         .arg("--report-html")
         .arg(&html)
+        .arg("--report-badge")
+        .arg(&svg)
         .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_REPOSITORY", "o/r")
+        .env("GITHUB_RUN_ID", "7")
         .output()
         .expect("convcheck run runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -162,11 +168,18 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
     ] {
         assert!(!text.contains(TOKEN), "a secret reached the output");
     }
-    assert_eq!(
-        read(&summary),
-        md_text,
-        "the step summary holds the Markdown"
+    // The step summary holds the short digest, not the full report.
+    let digest = read(&summary);
+    assert!(
+        digest.starts_with("## convcheck: ") && digest.contains("**Failing clauses ("),
+        "{digest}"
     );
+    assert!(digest.contains("**Top findings:**"), "{digest}");
+    assert!(
+        digest.contains("[this run](https://github.example/o/r/actions/runs/7)"),
+        "{digest}"
+    );
+    assert!(!digest.contains("<details>") && digest.len() < md_text.len());
 
     let failed: Vec<_> = report
         .cases
@@ -200,30 +213,56 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
             _ => {}
         }
     }
-    for c in &failed {
-        let at = md_text
-            .find(&format!("#### `{}`\n", c.id))
-            .unwrap_or_else(|| panic!("the Markdown lacks `{}`", c.id));
+    // Markdown and HTML show each failing finding once per group, with its first cases.
+    let groups = view::failing_groups(&report);
+    assert!(
+        groups.len() < failed.len(),
+        "the faults repeat across cases"
+    );
+    // Groups come in order, so each is looked for after the one before.
+    let mut from = 0;
+    for (i, g) in groups.iter().enumerate() {
+        let (c, f) = g.head();
+        let at = from
+            + md_text[from..]
+                .find(&format!("#### `{}`", f.check))
+                .unwrap_or_else(|| panic!("the Markdown lacks `{}`", f.check));
+        from = at + 1;
         let section = &md_text[at..];
         let section = &section[..section[5..].find("\n#").map_or(section.len(), |i| i + 5)];
+        assert!(section.contains(&format!("`{}`", c.id)), "{section}");
+        assert!(
+            html_text.contains(&format!(
+                "<article class=\"failure\" id=\"finding-{}\">",
+                i + 1
+            )),
+            "the HTML lacks group {}",
+            i + 1
+        );
+        if g.count > 1 {
+            assert!(section.contains(&format!("× {}", g.count)), "{section}");
+        }
+    }
+    for c in &failed {
         let anchor: String =
             c.id.chars()
                 .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
                 .collect();
         assert!(
-            html_text.contains(&format!("<article class=\"failure\" id=\"case-{anchor}\">")),
+            html_text.contains(&format!("<tr id=\"case-{anchor}\">")),
             "the HTML lacks `{}`",
             c.id
         );
         for f in c.findings.iter().filter(|f| view::failing(&report, f)) {
             assert!(
-                section.contains(&format!("**`{}`**", f.check)),
-                "{}: {section}",
+                md_text.contains(&format!("#### `{}`", f.check)),
+                "{}",
                 f.check
             );
             assert!(
-                section.contains(&format!("clause `{}`", f.clause)),
-                "{section}"
+                md_text.contains(&format!("clause `{}`", f.clause)),
+                "{}",
+                f.clause
             );
             let op = view::finding_operation(c, f).expect("the request has an operation");
             let cell = format!(
@@ -238,7 +277,12 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
     assert!(!html_text.contains("<script") && !html_text.contains("src="));
 
     // The saved JSON renders the very same files again.
-    for (format, file) in [("junit", &junit), ("md", &md), ("html", &html)] {
+    for (format, file) in [
+        ("junit", &junit),
+        ("md", &md),
+        ("html", &html),
+        ("badge", &svg),
+    ] {
         let again = tmp(&format!("again.{format}"));
         let out = bin()
             .args(["report", "--from"])
@@ -250,6 +294,48 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         assert_eq!(read(&again), read(file), "{format} differs");
     }
+
+    // `report --from` leaves the step summary alone unless asked, then appends the digest.
+    let again_summary = tmp("again-summary.md");
+    let _ = std::fs::remove_file(&again_summary);
+    let from = |extra: &[&str]| {
+        bin()
+            .args(["report", "--from"])
+            .arg(&json)
+            .args(["--format", "md", "--out"])
+            .arg(tmp("again2.md"))
+            .args(extra)
+            .env("GITHUB_STEP_SUMMARY", &again_summary)
+            .output()
+            .expect("convcheck report runs")
+    };
+    assert_eq!(from(&[]).status.code(), Some(0));
+    assert!(
+        !again_summary.exists(),
+        "the step summary was written unasked"
+    );
+    assert_eq!(from(&["--step-summary"]).status.code(), Some(0));
+    let d = read(&again_summary);
+    assert!(
+        d.starts_with("## convcheck: ") && d.len() < md_text.len(),
+        "{d}"
+    );
+
+    let badge = tmp("badge.svg");
+    let out = bin()
+        .args(["report", "--from"])
+        .arg(&json)
+        .args(["--format", "badge", "--out"])
+        .arg(&badge)
+        .output()
+        .expect("convcheck report runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let s = view::score(&report);
+    assert!(
+        read(&badge).contains(&format!(">{}/{}</text>", s.passed, s.applicable)),
+        "{}",
+        read(&badge)
+    );
 }
 
 #[test]

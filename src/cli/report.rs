@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use super::exit;
-use crate::report::{html, junit, markdown};
+use crate::report::{badge, html, junit, markdown};
 use crate::runner::Report;
 
 /// Where `convcheck run` writes its reports.
@@ -21,22 +21,26 @@ pub struct ReportArgs {
     /// Write a JUnit XML report here: a finding is a failure, a transport problem an error.
     #[arg(long, value_name = "PATH")]
     pub report_junit: Option<PathBuf>,
-    /// Write a Markdown summary here; it is appended to `$GITHUB_STEP_SUMMARY` too when set.
+    /// Write a Markdown summary here. A short digest goes to `$GITHUB_STEP_SUMMARY` when set.
     #[arg(long, value_name = "PATH")]
     pub report_md: Option<PathBuf>,
     /// Write a self-contained HTML report here, with the conformance matrix.
     #[arg(long, value_name = "PATH")]
     pub report_html: Option<PathBuf>,
+    /// Write an SVG badge of the score here (`convcheck | 48/50`).
+    #[arg(long, value_name = "PATH")]
+    pub report_badge: Option<PathBuf>,
 }
 
 impl ReportArgs {
     /// Every report path asked for, with its format's name.
-    fn wanted(&self) -> [(&Option<PathBuf>, Format, &'static str); 4] {
+    fn wanted(&self) -> [(&Option<PathBuf>, Format, &'static str); 5] {
         [
             (&self.report_json, Format::Json, "JSON"),
             (&self.report_junit, Format::Junit, "JUnit"),
             (&self.report_md, Format::Md, "Markdown"),
             (&self.report_html, Format::Html, "HTML"),
+            (&self.report_badge, Format::Badge, "badge"),
         ]
     }
 
@@ -75,6 +79,8 @@ pub enum Format {
     Md,
     /// Self-contained HTML.
     Html,
+    /// An SVG badge of the score.
+    Badge,
 }
 
 /// Renders a report in a format: the pure renderers, chosen by name.
@@ -84,11 +90,13 @@ pub fn render(report: &Report, format: Format) -> anyhow::Result<String> {
         Format::Junit => junit::render(report),
         Format::Md => markdown::render(report),
         Format::Html => html::render(report),
+        Format::Badge => badge::render(report),
     })
 }
 
-/// Writes every report asked for. The Markdown summary is also appended to the file named by
-/// `GITHUB_STEP_SUMMARY` (as passed in `step_summary`), as GitHub Actions expects.
+/// Writes every report asked for, then appends the short digest (never the full report) to
+/// the file named by `GITHUB_STEP_SUMMARY` (as passed in `step_summary`), as GitHub Actions
+/// expects, with a link to the run when the environment names one.
 pub fn write(
     report: &Report,
     paths: &ReportArgs,
@@ -100,21 +108,20 @@ pub fn write(
         let text = crate::client::scrub::scrub(&render(report, format)?);
         std::fs::write(path, &text)
             .with_context(|| format!("cannot write the {what} report to `{}`", path.display()))?;
-        if format == Format::Md
-            && let Some(summary) = step_summary
-        {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(summary)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .with_context(|| {
-                    format!(
-                        "cannot append the Markdown summary to `{}` (GITHUB_STEP_SUMMARY)",
-                        summary.display()
-                    )
-                })?;
-        }
+    }
+    if let Some(summary) = step_summary {
+        let digest = crate::client::scrub::scrub(&markdown::digest(report, run_url().as_deref()));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(summary)
+            .and_then(|mut f| f.write_all(digest.as_bytes()))
+            .with_context(|| {
+                format!(
+                    "cannot append the digest to `{}` (GITHUB_STEP_SUMMARY)",
+                    summary.display()
+                )
+            })?;
     }
     Ok(())
 }
@@ -124,6 +131,18 @@ pub fn step_summary() -> Option<PathBuf> {
     std::env::var_os("GITHUB_STEP_SUMMARY")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// The page of the current GitHub Actions run, whose artifacts hold the reports, when
+/// `GITHUB_SERVER_URL`, `GITHUB_REPOSITORY` and `GITHUB_RUN_ID` are all set.
+pub fn run_url() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Some(format!(
+        "{}/{}/actions/runs/{}",
+        var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_RUN_ID")?
+    ))
 }
 
 /// Options of `convcheck report`.
@@ -138,6 +157,9 @@ pub struct ReportCommand {
     /// Where to write it; `-` for standard output.
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
+    /// Append the short digest to `$GITHUB_STEP_SUMMARY` too (it must be set).
+    #[arg(long)]
+    pub step_summary: bool,
 }
 
 impl ReportCommand {
@@ -152,19 +174,30 @@ impl ReportCommand {
                 self.from.display()
             )
         })?;
-        if self.out.as_os_str() == "-" {
-            print!("{}", render(&report, self.format)?);
-            return Ok(ExitCode::from(exit::OK));
-        }
-        let mut paths = ReportArgs::default();
-        let slot = match self.format {
-            Format::Json => &mut paths.report_json,
-            Format::Junit => &mut paths.report_junit,
-            Format::Md => &mut paths.report_md,
-            Format::Html => &mut paths.report_html,
+        let summary = match (self.step_summary, step_summary()) {
+            (false, _) => None,
+            (true, Some(path)) => Some(path),
+            (true, None) => anyhow::bail!(
+                "`--step-summary` needs `GITHUB_STEP_SUMMARY` to name a file; set it or drop the option"
+            ),
         };
-        *slot = Some(self.out);
-        write(&report, &paths, step_summary().as_deref())?;
+        let mut paths = ReportArgs::default();
+        if self.out.as_os_str() == "-" {
+            print!(
+                "{}",
+                crate::client::scrub::scrub(&render(&report, self.format)?)
+            );
+        } else {
+            let slot = match self.format {
+                Format::Json => &mut paths.report_json,
+                Format::Junit => &mut paths.report_junit,
+                Format::Md => &mut paths.report_md,
+                Format::Html => &mut paths.report_html,
+                Format::Badge => &mut paths.report_badge,
+            };
+            *slot = Some(self.out);
+        }
+        write(&report, &paths, summary.as_deref())?;
         Ok(ExitCode::from(exit::OK))
     }
 }

@@ -620,6 +620,7 @@ fn report_left(left: &[String], prefix: &str) {
 }
 
 fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
+    use crate::report::view;
     match rec.outcome {
         Outcome::Passed | Outcome::Skipped | Outcome::ExpectedFailure => Ok(()),
         Outcome::Errored => {
@@ -627,17 +628,43 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
         }
         Outcome::Failed => {
             let mut s = String::new();
-            for f in &rec.findings {
-                if f.check == crate::snapshot::diff::CHECK {
-                    s.push_str(&snapshots::render_finding(f));
-                    continue;
-                }
+            // Snapshot differences are shown one by one; a finding that repeats on many
+            // requests of the case is shown once, with its count and first requests.
+            let (snaps, contract): (Vec<_>, Vec<_>) = rec
+                .findings
+                .iter()
+                .partition(|f| f.check == crate::snapshot::diff::CHECK);
+            for f in snaps {
+                s.push_str(&snapshots::render_finding(f));
+            }
+            for g in view::group(contract.into_iter().map(|f| (rec, f))) {
+                let (_, f) = g.head();
                 let at = f.request.as_deref().unwrap_or(&rec.id);
                 s.push_str(&diagnostic::render(f, at));
+                if g.count > 1 {
+                    s.push_str(&repeated_line(&g));
+                }
             }
             Err(crate::client::scrub::scrub(&s).into())
         }
     }
+}
+
+/// `   = N times: on A, B, C, and K more`, under a grouped diagnostic.
+fn repeated_line(g: &crate::report::view::Group<'_>) -> String {
+    let more = match g.more() {
+        0 => String::new(),
+        n => format!(", and {n} more"),
+    };
+    let cases = match g.cases {
+        1 => String::new(),
+        n => format!(" in {n} cases"),
+    };
+    format!(
+        "   = {} times{cases}: on {}{more}\n",
+        g.count,
+        g.locations().join(", ")
+    )
 }
 
 fn warning_lines(report: &Report) -> Vec<String> {
@@ -646,11 +673,24 @@ fn warning_lines(report: &Report) -> Vec<String> {
         return Vec::new();
     }
     let mut out = vec!["SHOULD findings (they fail the run only with --strict):".to_owned()];
-    out.extend(
-        warnings
-            .into_iter()
-            .map(|(c, f)| format!("  {}: [{}] {}", c.id, f.check, f.message)),
-    );
+    for g in crate::report::view::group(warnings) {
+        let (c, f) = g.head();
+        let mut line = format!("  {}: [{}] {}", c.id, f.check, f.message);
+        if g.count > 1 {
+            let also: Vec<&str> = g.first()[1..].iter().map(|(c, _)| c.id.as_str()).collect();
+            line.push_str(&format!(
+                " ({} times in {} cases; also {}{})",
+                g.count,
+                g.cases,
+                also.join(", "),
+                match g.more() {
+                    0 => String::new(),
+                    n => format!(", and {n} more"),
+                }
+            ));
+        }
+        out.push(line);
+    }
     out.push(String::new());
     out
 }

@@ -1,10 +1,17 @@
 //! The HTML report: one self-contained file (inline CSS; no script, font, image or style
 //! sheet is fetched from anywhere) with the score beside clause coverage, the conformance
-//! matrix (documented clause × operation × URL form) and, for each failure, the request, the
-//! normalized response when the report keeps one, the clause quoted and a curl command.
-//! It is laid out for a phone first: the matrix scrolls sideways on its own.
+//! matrix (documented clause × operation × URL form, failed and warning cells linking to
+//! their findings) and, for each repeated finding, the request, the normalized response when
+//! the report keeps one, the clause quoted and a curl command. It is laid out for a phone
+//! first: the matrix scrolls sideways on its own.
+//!
+//! The page is a maud template: every value is escaped by construction, and the only text
+//! inserted as is is the style sheet below.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::view::{self, Cell, Matrix};
 use crate::check::Finding;
@@ -41,6 +48,7 @@ td.failed { color: #fff; background: var(--fail); }
 td.warning { color: var(--warn); background: #fff8c5; }
 td.not-run { color: #8c959f; }
 td.not-applicable { color: #d0d7de; }
+td a { color: inherit; text-decoration: none; display: block; }
 .legend span { display: inline-block; margin-right: .75rem; white-space: nowrap; }
 .legend b { display: inline-block; width: 1.4rem; text-align: center; border-radius: 3px; }
 .failure { border: 1px solid var(--line); border-left: 4px solid var(--fail); border-radius: 6px; padding: .25rem .75rem .75rem; margin: .75rem 0; }
@@ -55,184 +63,268 @@ blockquote cite { display: block; color: var(--muted); font-size: .8rem; font-st
 footer { margin-top: 2rem; color: var(--muted); font-size: .8rem; }
 "#;
 
-/// Renders the report as one self-contained HTML page.
+/// Renders the report as one self-contained HTML page. Every value is escaped by the
+/// template; the only text inserted unescaped is the style sheet above.
 pub fn render(report: &Report) -> String {
-    let mut s = String::new();
     let score = view::score(report);
     let sum = report.summary;
-    s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(
-        s,
-        "<title>convcheck report: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
-        esc(&report.target)
-    );
-    let _ = writeln!(
-        s,
-        "<header>\n<h1>convcheck conformance report</h1>\n<p class=\"meta\">Twilio Conversations User resource at <code>{}</code>, edition <code>{}</code>{}, convcheck {}, started {}, {:.1} s</p>\n</header>",
-        esc(&report.target),
-        esc(&report.edition),
-        if report.strict { ", strict" } else { "" },
-        esc(&report.convcheck_version),
-        esc(&report.started_at),
-        report.duration_ms as f64 / 1000.0
-    );
     let ok = sum.failed == 0 && sum.errored == 0;
-    let _ = writeln!(
-        s,
-        "<section class=\"figures\">\n<div class=\"figure {}\" id=\"score\"><span class=\"big\">{} / {}</span>cases pass ({} %): the score, passed over applicable (skipped cases and expected failures are not applicable)</div>\n<div class=\"figure\" id=\"coverage\"><span class=\"big\">{} / {}</span>documented clauses checked ({} %): the coverage</div>\n</section>",
-        if ok { "ok" } else { "bad" },
-        score.passed,
-        score.applicable,
-        score.percent(),
-        score.clauses_checked,
-        score.clauses_documented,
-        score.coverage_percent()
-    );
-    let _ = writeln!(
-        s,
-        "<p class=\"counts\"><span>{} passed</span> <span>{} failed</span> <span>{} errored</span> <span>{} skipped</span> <span>{} expected failures</span></p>",
-        sum.passed, sum.failed, sum.errored, sum.skipped, sum.expected_failures
-    );
-    for n in &report.notes {
-        let _ = writeln!(s, "<p class=\"note\"><b>note:</b> {}</p>", esc(n));
-    }
-
-    matrix_section(&mut s, report);
-    failures_section(&mut s, report);
-    others_section(&mut s, report);
-    cases_section(&mut s, report);
-
-    s.push_str("<footer>Written by convcheck. Credentials never appear in this file: the curl commands read them from <code>$TWILIO_ACCOUNT_SID</code> and <code>$TWILIO_AUTH_TOKEN</code>.</footer>\n</body>\n</html>\n");
-    s
-}
-
-fn matrix_section(s: &mut String, report: &Report) {
-    let m = view::matrix(report);
-    s.push_str("<section id=\"matrix\">\n<h2>Conformance matrix</h2>\n");
-    s.push_str("<p class=\"rule\">One row per documented clause, one column per operation and URL form. A cell is <b>failed</b> when a failing finding of a check of that clause was raised on a request of that operation and form; <b>warning</b> when only SHOULD findings were (they fail the run only with <code>--strict</code>); <b>passed</b> when a case that ran on that form (and passed, or failed for another clause) sent a request of that operation and is known to check that clause there (it raised that clause's checks against a fault of the reference emulator); <b>not applicable</b> when no case of the suite checks that clause on that operation; <b>not run</b> otherwise. A clause with no finding counts as passed only where a case exercises it.</p>\n");
-    s.push_str("<p class=\"legend\"><span><b class=\"passed\" style=\"color:var(--pass)\">&#10003;</b> passed</span><span><b style=\"color:#fff;background:var(--fail)\">&#10007;</b> failed</span><span><b style=\"color:var(--warn)\">!</b> warning</span><span><b style=\"color:#8c959f\">&middot;</b> not run</span><span><b style=\"color:#d0d7de\">&ndash;</b> not applicable</span></p>\n");
-    s.push_str("<div class=\"scroll\">\n<table class=\"matrix\">\n<thead>\n<tr><th rowspan=\"2\">clause</th>");
-    let cols = Matrix::columns();
-    for op in crate::spec::Operation::ALL {
-        let _ = write!(s, "<th colspan=\"{}\">{op}</th>", view::FORMS.len());
-    }
-    s.push_str("</tr>\n<tr>");
-    for (_, form) in &cols {
-        let short = if *form == "shortened" { "short" } else { "svc" };
-        let _ = write!(s, "<th title=\"{form} URL form\">{short}</th>");
-    }
-    s.push_str("</tr>\n</thead>\n<tbody>\n");
-    for (clause, cells) in &m.rows {
-        let quote = catalogue()
-            .clause(clause)
-            .map(|c| c.quote.as_str())
-            .unwrap_or("");
-        let _ = write!(
-            s,
-            "<tr><th scope=\"row\" title=\"{}\">{}</th>",
-            esc(quote),
-            esc(clause)
-        );
-        for (cell, (op, form)) in cells.iter().zip(&cols) {
-            let mark = match cell {
-                Cell::Passed => "&#10003;",
-                Cell::Failed => "&#10007;",
-                Cell::Warning => "!",
-                Cell::NotRun => "&middot;",
-                Cell::NotApplicable => "&ndash;",
-            };
-            let _ = write!(
-                s,
-                "<td class=\"{c}\" data-clause=\"{cl}\" data-op=\"{op}\" data-form=\"{form}\" title=\"{cl}, {op}, {form}: {t}\">{mark}</td>",
-                c = cell.as_str(),
-                cl = esc(clause),
-                t = cell.as_str().replace('-', " ")
-            );
-        }
-        s.push_str("</tr>\n");
-    }
-    s.push_str("</tbody>\n</table>\n</div>\n</section>\n");
-}
-
-fn failures_section(s: &mut String, report: &Report) {
-    let failures = view::failures(report);
-    if failures.is_empty() {
-        s.push_str("<section id=\"failures\">\n<h2>Failures</h2>\n<p>None: no finding fails the run.</p>\n</section>\n");
-        return;
-    }
-    let _ = writeln!(
-        s,
-        "<section id=\"failures\">\n<h2>Failures ({})</h2>",
-        failures.len()
-    );
-    for (c, findings) in failures {
-        let _ = writeln!(
-            s,
-            "<article class=\"failure\" id=\"{}\">\n<h3><code>{}</code></h3>",
-            anchor(&c.id),
-            esc(&c.id)
-        );
-        if findings.is_empty() {
-            s.push_str("<p>The case stopped before it could finish, without a finding.</p>\n");
-        }
-        // Group the findings by the request they follow: the request, its response and its
-        // curl line are shown once, after their findings.
-        let mut groups: Vec<(Option<&ExchangeSummary>, Vec<&Finding>)> = Vec::new();
-        for f in findings {
-            let ex = view::exchange_for(c, f);
-            match groups
-                .iter_mut()
-                .find(|(e, _)| e.map(|e| e as *const _) == ex.map(|e| e as *const _))
-            {
-                Some((_, fs)) => fs.push(f),
-                None => groups.push((ex, vec![f])),
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "convcheck report: " (report.target) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    h1 { "convcheck conformance report" }
+                    p.meta {
+                        "Twilio Conversations User resource at " code { (report.target) }
+                        ", edition " code { (report.edition) }
+                        @if report.strict { ", strict" }
+                        ", convcheck " (report.convcheck_version)
+                        ", started " (report.started_at)
+                        ", " (format!("{:.1}", report.duration_ms as f64 / 1000.0)) " s"
+                    }
+                }
+                section.figures {
+                    div.figure.ok[ok].bad[!ok] #score {
+                        span.big { (score.passed) " / " (score.applicable) }
+                        "cases pass (" (score.percent()) " %): the score, passed over applicable (skipped cases and expected failures are not applicable)"
+                    }
+                    div.figure #coverage {
+                        span.big { (score.clauses_checked) " / " (score.clauses_documented) }
+                        "documented clauses checked (" (score.coverage_percent()) " %): the coverage"
+                    }
+                }
+                p.counts {
+                    span { (sum.passed) " passed" } " "
+                    span { (sum.failed) " failed" } " "
+                    span { (sum.errored) " errored" } " "
+                    span { (sum.skipped) " skipped" } " "
+                    span { (sum.expected_failures) " expected failures" }
+                }
+                @for n in &report.notes {
+                    p.note { b { "note:" } " " (n) }
+                }
+                (matrix_section(report))
+                (failures_section(report))
+                (others_section(report))
+                (cases_section(report))
+                footer {
+                    "Written by convcheck. Credentials never appear in this file: the curl commands read them from "
+                    code { "$TWILIO_ACCOUNT_SID" } " and " code { "$TWILIO_AUTH_TOKEN" } "."
+                }
             }
         }
-        for (ex, fs) in groups {
-            for f in fs {
-                finding_block(s, f);
-            }
-            if let Some(ex) = ex {
-                exchange_block(s, c, ex);
-            }
-        }
-        s.push_str("</article>\n");
-    }
-    s.push_str("</section>\n");
-}
-
-fn finding_block(s: &mut String, f: &Finding) {
-    let at = if f.pointer.is_empty() {
-        String::new()
-    } else {
-        format!(" at <code>{}</code>", esc(&f.pointer))
     };
-    let _ = writeln!(
-        s,
-        "<div class=\"finding\" data-check=\"{}\" data-clause=\"{}\">\n<p><span class=\"id\">{}</span> ({}){at}: {}</p>\n<p>expected {}<br>actual {}</p>",
-        esc(&f.check),
-        esc(&f.clause),
-        esc(&f.check),
-        f.severity,
-        esc(&f.message),
-        esc(&f.expected),
-        esc(&f.actual)
-    );
-    if let Some(cl) = catalogue().clause(&f.clause) {
-        let _ = writeln!(
-            s,
-            "<blockquote>{}<cite>clause <code>{}</code>, {} ({:?})</cite></blockquote>",
-            esc(&cl.quote),
-            esc(&cl.id),
-            esc(&cl.section),
-            cl.source
-        );
-    }
-    let _ = writeln!(s, "<p><b>fix:</b> {}</p>\n</div>", esc(&view::hint(f)));
+    lines(page.into_string())
 }
 
-fn exchange_block(s: &mut String, c: &CaseRecord, ex: &ExchangeSummary) {
+/// The page with a line break after each block element, so that it reads (and diffs) line
+/// by line. Only the template writes tags: every `<` and `>` of a value is escaped, so no
+/// value is touched.
+fn lines(page: String) -> String {
+    static OPEN: OnceLock<regex::Regex> = OnceLock::new();
+    let open = OPEN.get_or_init(|| {
+        regex::Regex::new(
+            r#"<!DOCTYPE html>|<(html|head|body|header|section|article|table|thead|tbody|ul)( [^>]*)?>|<div class="(finding|scroll)"[^>]*>|<meta [^>]*>|</(title|style|head|header|section|div|p|h1|h2|h3|h4|tr|li|pre|blockquote|table|thead|tbody|ul|article|footer|body|html)>"#,
+        )
+        .expect("the tag pattern compiles")
+    });
+    open.replace_all(&page, "$0\n").into_owned()
+}
+
+const RULE: &str =
+    "One row per documented clause, one column per operation and URL form. A cell is ";
+
+fn matrix_section(report: &Report) -> Markup {
+    let m = view::matrix(report);
+    let links = cell_links(report);
+    let cols = Matrix::columns();
+    html! {
+        section #matrix {
+            h2 { "Conformance matrix" }
+            p.rule {
+                (RULE) b { "failed" } " when a failing finding of a check of that clause was raised on a request of that operation and form; "
+                b { "warning" } " when only SHOULD findings were (they fail the run only with " code { "--strict" } "); "
+                b { "passed" } " when a case that ran on that form (and passed, or failed for another clause) sent a request of that operation and is known to check that clause there (it raised that clause's checks against a fault of the reference emulator); "
+                b { "not applicable" } " when no case of the suite checks that clause on that operation; "
+                b { "not run" } " otherwise. A clause with no finding counts as passed only where a case exercises it."
+            }
+            p.legend {
+                span { b.passed style="color:var(--pass)" { "✓" } " passed" }
+                span { b style="color:#fff;background:var(--fail)" { "✗" } " failed" }
+                span { b style="color:var(--warn)" { "!" } " warning" }
+                span { b style="color:#8c959f" { "·" } " not run" }
+                span { b style="color:#d0d7de" { "–" } " not applicable" }
+            }
+            div.scroll {
+                table.matrix {
+                    thead {
+                        tr {
+                            th rowspan="2" { "clause" }
+                            @for op in crate::spec::Operation::ALL {
+                                th colspan=(view::FORMS.len()) { (op) }
+                            }
+                        }
+                        tr {
+                            @for (_, form) in &cols {
+                                th title={ (form) " URL form" } {
+                                    @if *form == "shortened" { "short" } @else { "svc" }
+                                }
+                            }
+                        }
+                    }
+                    tbody {
+                        @for (clause, cells) in &m.rows {
+                            tr {
+                                th scope="row" title=(catalogue().clause(clause).map(|c| c.quote.as_str()).unwrap_or("")) { (clause) }
+                                @for (col, (cell, (op, form))) in cells.iter().zip(&cols).enumerate() {
+                                    td class=(cell.as_str()) data-clause=(clause) data-op=(op) data-form=(form)
+                                        title={ (clause) ", " (op) ", " (form) ": " (cell.as_str().replace('-', " ")) } {
+                                        // Failed and warning cells link to the findings behind them, on this page.
+                                        @match (cell, links.get(&(clause.clone(), col))) {
+                                            (Cell::Failed | Cell::Warning, Some(id)) => a href={ "#" (id) } { (mark(*cell)) },
+                                            _ => (mark(*cell)),
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sign of a matrix cell.
+fn mark(cell: Cell) -> &'static str {
+    match cell {
+        Cell::Passed => "✓",
+        Cell::Failed => "✗",
+        Cell::Warning => "!",
+        Cell::NotRun => "·",
+        Cell::NotApplicable => "–",
+    }
+}
+
+/// Where each failed or warning cell of the matrix links: the first group of findings (on
+/// this page) that falls in it.
+fn cell_links(report: &Report) -> BTreeMap<(String, usize), String> {
+    let mut links = BTreeMap::new();
+    let groups = [
+        ("finding", view::failing_groups(report)),
+        ("warning", view::group(view::warnings(report))),
+    ];
+    for (prefix, groups) in &groups {
+        for (i, g) in groups.iter().enumerate() {
+            for (c, f) in &g.members {
+                if let Some((clause, col)) = view::cell_of(c, f) {
+                    links
+                        .entry((clause.to_owned(), col))
+                        .or_insert_with(|| format!("{prefix}-{}", i + 1));
+                }
+            }
+        }
+    }
+    links
+}
+
+/// ` × N` or ` × N in M cases` for a group seen more than once.
+fn times(g: &view::Group<'_>) -> String {
+    match (g.count, g.cases) {
+        (1, _) => String::new(),
+        (n, 1) => format!(" × {n}"),
+        (n, m) => format!(" × {n} in {m} cases"),
+    }
+}
+
+/// `, and N more` when a group holds more occurrences than it shows.
+fn more(g: &view::Group<'_>) -> String {
+    match g.more() {
+        0 => String::new(),
+        n => format!(", and {n} more"),
+    }
+}
+
+fn failures_section(report: &Report) -> Markup {
+    let failures = view::failures(report);
+    let groups = view::failing_groups(report);
+    let stopped: Vec<&CaseRecord> = failures
+        .iter()
+        .filter(|(_, fs)| fs.is_empty())
+        .map(|(c, _)| *c)
+        .collect();
+    html! {
+        section #failures {
+            @if failures.is_empty() {
+                h2 { "Failures" }
+                p { "None: no finding fails the run." }
+            } @else {
+                h2 { "Failures (" (failures.len()) " cases, " (groups.len()) " distinct findings)" }
+                @if !stopped.is_empty() {
+                    p {
+                        "Stopped before they could finish, without a finding: "
+                        @for (i, c) in stopped.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            code { (c.id) }
+                        }
+                        "."
+                    }
+                }
+                // A finding that repeats is shown once: its first occurrence in full, with
+                // the request, response and curl line of that occurrence, and where the
+                // first few others were seen.
+                @for (i, g) in groups.iter().enumerate() {
+                    @let (c, f) = g.head();
+                    article.failure id={ "finding-" (i + 1) } {
+                        h3 { code { (f.check) } (times(g)) }
+                        p.seen {
+                            "Seen in "
+                            @for (j, (c, f)) in g.first().iter().enumerate() {
+                                @if j > 0 { "; " }
+                                a href={ "#" (anchor(&c.id)) } { code { (c.id) } }
+                                @if let Some(r) = &f.request { " on " code { (r) } }
+                            }
+                            (more(g)) "."
+                        }
+                        (finding_block(f))
+                        @if let Some(ex) = view::exchange_for(c, f) {
+                            (exchange_block(c, ex))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn finding_block(f: &Finding) -> Markup {
+    html! {
+        div.finding data-check=(f.check) data-clause=(f.clause) {
+            p {
+                span.id { (f.check) } " (" (f.severity) ")"
+                @if !f.pointer.is_empty() { " at " code { (f.pointer) } }
+                ": " (f.message)
+            }
+            p { "expected " (f.expected) br; "actual " (f.actual) }
+            @if let Some(cl) = catalogue().clause(&f.clause) {
+                blockquote {
+                    (cl.quote)
+                    cite { "clause " code { (cl.id) } ", " (cl.section) " (" (format!("{:?}", cl.source)) ")" }
+                }
+            }
+            p { b { "fix:" } " " (view::hint(f)) }
+        }
+    }
+}
+
+fn exchange_block(c: &CaseRecord, ex: &ExchangeSummary) -> Markup {
     let mut req = format!("{} {}\n", ex.method, ex.url);
     for (k, v) in &ex.request_headers {
         req.push_str(&format!("{k}: {v}\n"));
@@ -242,11 +334,6 @@ fn exchange_block(s: &mut String, c: &CaseRecord, ex: &ExchangeSummary) {
         req.push_str(b);
         req.push('\n');
     }
-    let _ = writeln!(
-        s,
-        "<h4>Request</h4>\n<pre class=\"request\">{}</pre>",
-        esc(&req)
-    );
     let response = match &ex.response {
         Some(v) => format!(
             "status {}\n\n{}",
@@ -258,102 +345,98 @@ fn exchange_block(s: &mut String, c: &CaseRecord, ex: &ExchangeSummary) {
             ex.status
         ),
     };
-    let _ = writeln!(
-        s,
-        "<h4>Response (normalized)</h4>\n<pre class=\"response\">{}</pre>",
-        esc(&response)
-    );
-    let _ = writeln!(
-        s,
-        "<h4>Reproduce</h4>\n<pre class=\"curl\">{}</pre>",
-        esc(&view::curl(ex, view::sends_credentials(c)))
-    );
+    html! {
+        h4 { "Request" }
+        pre.request { (req) }
+        h4 { "Response (normalized)" }
+        pre.response { (response) }
+        h4 { "Reproduce" }
+        pre.curl { (view::curl(ex, view::sends_credentials(c))) }
+    }
 }
 
-fn others_section(s: &mut String, report: &Report) {
+fn others_section(report: &Report) -> Markup {
     let errored: Vec<_> = report
         .cases
         .iter()
         .filter(|c| c.outcome == Outcome::Errored)
         .collect();
-    if !errored.is_empty() {
-        let _ = writeln!(
-            s,
-            "<section id=\"errors\">\n<h2>Errors ({})</h2>\n<ul>",
-            errored.len()
-        );
-        for c in errored {
-            let _ = writeln!(
-                s,
-                "<li id=\"{}\"><code>{}</code>: {}</li>",
-                anchor(&c.id),
-                esc(&c.id),
-                esc(c.error.as_deref().unwrap_or("the target did not answer"))
-            );
-        }
-        s.push_str("</ul>\n</section>\n");
-    }
-    let warnings = view::warnings(report);
-    if !warnings.is_empty() {
-        let _ = writeln!(
-            s,
-            "<section id=\"warnings\">\n<h2>SHOULD findings ({})</h2>\n<p class=\"rule\">They fail the run only with <code>--strict</code>.</p>\n<ul>",
-            warnings.len()
-        );
-        for (c, f) in warnings {
-            let _ = writeln!(
-                s,
-                "<li><code>{}</code>: <b>{}</b> {}</li>",
-                esc(&c.id),
-                esc(&f.check),
-                esc(&f.message)
-            );
-        }
-        s.push_str("</ul>\n</section>\n");
-    }
+    let warnings = view::group(view::warnings(report));
     let skipped: Vec<_> = report
         .cases
         .iter()
         .filter(|c| matches!(c.outcome, Outcome::Skipped | Outcome::ExpectedFailure))
         .collect();
-    if !skipped.is_empty() {
-        let _ = writeln!(
-            s,
-            "<section id=\"skipped\">\n<h2>Not run or expected to fail ({})</h2>\n<ul>",
-            skipped.len()
-        );
-        for c in skipped {
-            let _ = writeln!(
-                s,
-                "<li><code>{}</code>: {}</li>",
-                esc(&c.id),
-                esc(&view::skip_reason(c))
-            );
+    html! {
+        @if !errored.is_empty() {
+            section #errors {
+                h2 { "Errors (" (errored.len()) ")" }
+                ul {
+                    @for c in &errored {
+                        li { code { (c.id) } ": " (c.error.as_deref().unwrap_or("the target did not answer")) }
+                    }
+                }
+            }
         }
-        s.push_str("</ul>\n</section>\n");
+        @if !warnings.is_empty() {
+            section #warnings {
+                h2 { "SHOULD findings (" (warnings.len()) ")" }
+                p.rule { "They fail the run only with " code { "--strict" } "." }
+                ul {
+                    @for (i, g) in warnings.iter().enumerate() {
+                        @let (c, f) = g.head();
+                        li id={ "warning-" (i + 1) } {
+                            code { (c.id) } ": " b { (f.check) } " " (f.message)
+                            @if g.count > 1 {
+                                " (" (g.count) " times in " (g.cases) " cases; also "
+                                @for (j, (c, _)) in g.first()[1..].iter().enumerate() {
+                                    @if j > 0 { ", " }
+                                    code { (c.id) }
+                                }
+                                (more(g)) ")"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !skipped.is_empty() {
+            section #skipped {
+                h2 { "Not run or expected to fail (" (skipped.len()) ")" }
+                ul {
+                    @for c in &skipped {
+                        li { code { (c.id) } ": " (view::skip_reason(c)) }
+                    }
+                }
+            }
+        }
     }
 }
 
-fn cases_section(s: &mut String, report: &Report) {
-    let _ = writeln!(
-        s,
-        "<section id=\"cases\">\n<h2>Every case ({})</h2>\n<div class=\"scroll\">\n<table>\n<thead><tr><th>case</th><th>outcome</th><th>ms</th></tr></thead>\n<tbody>",
-        report.cases.len()
-    );
-    for c in &report.cases {
-        let outcome = serde_json::to_value(c.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "<tr><td><code>{}</code></td><td class=\"outcome-{outcome}\">{}</td><td>{}</td></tr>",
-            esc(&c.id),
-            outcome.replace('_', " "),
-            c.duration_ms
-        );
+fn cases_section(report: &Report) -> Markup {
+    html! {
+        section #cases {
+            h2 { "Every case (" (report.cases.len()) ")" }
+            div.scroll {
+                table {
+                    thead { tr { th { "case" } th { "outcome" } th { "ms" } } }
+                    tbody {
+                        @for c in &report.cases {
+                            @let outcome = serde_json::to_value(c.outcome)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default();
+                            tr id=(anchor(&c.id)) {
+                                td { code { (c.id) } }
+                                td class={ "outcome-" (outcome) } { (outcome.replace('_', " ")) }
+                                td { (c.duration_ms) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    s.push_str("</tbody>\n</table>\n</div>\n</section>\n");
 }
 
 /// An id attribute for a case.
@@ -363,20 +446,4 @@ fn anchor(id: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     format!("case-{body}")
-}
-
-/// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

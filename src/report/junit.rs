@@ -105,20 +105,35 @@ fn test_case(report: &Report, c: &CaseRecord) -> TestCase {
     t
 }
 
-/// Every finding as a diagnostic, then a curl command per request the findings concern.
+/// Every finding as a diagnostic (one that repeats on many requests once, with its count and
+/// first requests), then a curl command per request shown.
 fn findings_text(c: &CaseRecord) -> String {
     let mut s = String::new();
     let mut requests: Vec<String> = Vec::new();
-    for f in &c.findings {
+    for g in view::group(c.findings.iter().map(|f| (c, f))) {
+        let (_, f) = g.head();
         let at = f.request.as_deref().unwrap_or(&c.id);
         s.push_str(&diagnostic::render(f, at));
+        if g.count > 1 {
+            let more = match g.more() {
+                0 => String::new(),
+                n => format!(", and {n} more"),
+            };
+            s.push_str(&format!(
+                "   = {} times: on {}{more}\n",
+                g.count,
+                g.locations().join(", ")
+            ));
+        }
         if f.severity == Severity::Should {
             s.push_str("   = note: SHOULD\n");
         }
-        if let Some(ex) = view::exchange_for(c, f) {
-            let cmd = view::curl(ex, view::sends_credentials(c));
-            if !requests.contains(&cmd) {
-                requests.push(cmd);
+        for (c, f) in g.first() {
+            if let Some(ex) = view::exchange_for(c, f) {
+                let cmd = view::curl(ex, view::sends_credentials(c));
+                if !requests.contains(&cmd) {
+                    requests.push(cmd);
+                }
             }
         }
     }

@@ -27,12 +27,12 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "Target `{}`, edition `{}`{}, convcheck {}, started {}, {:.1} s.  ",
-        report.target,
-        report.edition,
+        "Target {}, edition {}{}, convcheck {}, started {}, {:.1} s.  ",
+        code(&report.target),
+        code(&report.edition),
         if report.strict { ", strict" } else { "" },
-        report.convcheck_version,
-        report.started_at,
+        text(&report.convcheck_version),
+        text(&report.started_at),
         report.duration_ms as f64 / 1000.0
     );
     let _ = writeln!(
@@ -54,56 +54,34 @@ pub fn render(report: &Report) -> String {
     s.push_str("| operation | passed | failed | errored | skipped |\n");
     s.push_str("|---|---:|---:|---:|---:|\n");
     for (kind, [p, f, e, k]) in view::by_kind(report) {
-        let _ = writeln!(s, "| {kind} | {p} | {f} | {e} | {k} |");
+        let _ = writeln!(s, "| {} | {p} | {f} | {e} | {k} |", text(&kind));
     }
     s.push('\n');
 
     let failures = view::failures(report);
     if !failures.is_empty() {
-        let _ = writeln!(s, "### Failures ({})\n", failures.len());
-    }
-    for (c, findings) in failures {
-        let _ = writeln!(s, "#### `{}`\n", c.id);
-        if findings.is_empty() {
-            s.push_str("The case stopped before it could finish, without a finding.\n\n");
-        }
-        let mut commands: Vec<String> = Vec::new();
-        for f in findings {
-            let on = f
-                .request
-                .as_deref()
-                .map(|r| format!(" on `{r}`"))
-                .unwrap_or_default();
+        let groups = view::failing_groups(report);
+        let _ = writeln!(
+            s,
+            "### Failures ({} cases, {} distinct findings)\n",
+            failures.len(),
+            groups.len()
+        );
+        let stopped: Vec<String> = failures
+            .iter()
+            .filter(|(_, fs)| fs.is_empty())
+            .map(|(c, _)| code(&c.id))
+            .collect();
+        if !stopped.is_empty() {
             let _ = writeln!(
                 s,
-                "- **`{}`** ({}){on}: {}",
-                f.check,
-                f.severity,
-                text(&f.message)
+                "Stopped before they could finish, without a finding: {}.\n",
+                stopped.join(", ")
             );
-            if let Some(cl) = catalogue().clause(&f.clause) {
-                let _ = writeln!(
-                    s,
-                    "  - clause `{}` ({}): *{}*",
-                    cl.id,
-                    text(&cl.section),
-                    text(&cl.quote)
-                );
-            }
-            let _ = writeln!(s, "  - fix: {}", text(&view::hint(f)));
-            if let Some(ex) = view::exchange_for(c, f) {
-                let cmd = view::curl(ex, view::sends_credentials(c));
-                if !commands.contains(&cmd) {
-                    commands.push(cmd);
-                }
-            }
         }
-        if !commands.is_empty() {
-            s.push_str("\n<details><summary>reproduce</summary>\n\n```sh\n");
-            s.push_str(&commands.join("\n\n"));
-            s.push_str("\n```\n\n</details>\n");
+        for g in &groups {
+            group_entry(&mut s, g);
         }
-        s.push('\n');
     }
 
     let errored: Vec<_> = report
@@ -116,8 +94,8 @@ pub fn render(report: &Report) -> String {
         for c in errored {
             let _ = writeln!(
                 s,
-                "- `{}`: {}",
-                c.id,
+                "- {}: {}",
+                code(&c.id),
                 text(c.error.as_deref().unwrap_or("the target did not answer"))
             );
         }
@@ -131,8 +109,16 @@ pub fn render(report: &Report) -> String {
             "### SHOULD findings ({}; they fail the run only with `--strict`)\n",
             warnings.len()
         );
-        for (c, f) in warnings {
-            let _ = writeln!(s, "- `{}`: **`{}`** {}", c.id, f.check, text(&f.message));
+        for g in view::group(warnings) {
+            let (c, f) = g.head();
+            let _ = writeln!(
+                s,
+                "- {}: **{}** {}{}",
+                code(&c.id),
+                code(&f.check),
+                text(&f.message),
+                repeats(&g)
+            );
         }
         s.push('\n');
     }
@@ -145,16 +131,261 @@ pub fn render(report: &Report) -> String {
     if !skipped.is_empty() {
         let _ = writeln!(s, "### Not run or expected to fail ({})\n", skipped.len());
         for c in skipped {
-            let _ = writeln!(s, "- `{}`: {}", c.id, text(&view::skip_reason(c)));
+            let _ = writeln!(s, "- {}: {}", code(&c.id), text(&view::skip_reason(c)));
         }
         s.push('\n');
     }
     s
 }
 
-/// Text that GitHub must not read as HTML.
-fn text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// One repeated finding: its check and message, where it was seen first, its clause, a fix
+/// and the curl commands of the requests shown.
+fn group_entry(s: &mut String, g: &view::Group<'_>) {
+    let (_, f) = g.head();
+    let _ = writeln!(s, "#### {} ({}){}\n", code(&f.check), f.severity, times(g));
+    let _ = writeln!(s, "{}\n", text(&f.message));
+    let seen: Vec<String> = g
+        .first()
+        .iter()
+        .map(|(c, f)| match f.request.as_deref() {
+            Some(r) => format!("{} on {}", code(&c.id), code(r)),
+            None => code(&c.id),
+        })
+        .collect();
+    let _ = writeln!(s, "- seen in {}{}", seen.join("; "), more(g));
+    if let Some(cl) = catalogue().clause(&f.clause) {
+        let _ = writeln!(
+            s,
+            "- clause {} ({}): *{}*",
+            code(&cl.id),
+            text(&cl.section),
+            text(&cl.quote)
+        );
+    }
+    let _ = writeln!(s, "- fix: {}", text(&view::hint(f)));
+    let mut commands: Vec<String> = Vec::new();
+    for (c, f) in g.first() {
+        if let Some(ex) = view::exchange_for(c, f) {
+            let cmd = view::curl(ex, view::sends_credentials(c));
+            if !commands.contains(&cmd) {
+                commands.push(cmd);
+            }
+        }
+    }
+    if !commands.is_empty() {
+        // The fence is longer than any run of backticks in the commands, so none can close it.
+        let fence = "`".repeat(3.max(longest_run(&commands.join("\n"), '`') + 1));
+        let _ = write!(
+            s,
+            "\n<details><summary>reproduce</summary>\n\n{fence}sh\n{}\n{fence}\n\n</details>\n",
+            commands.join("\n\n")
+        );
+    }
+    s.push('\n');
+}
+
+/// ` × N` (in one case) or ` × N in M cases` for a group seen more than once.
+fn times(g: &view::Group<'_>) -> String {
+    match (g.count, g.cases) {
+        (1, _) => String::new(),
+        (n, 1) => format!(" × {n}"),
+        (n, m) => format!(" × {n} in {m} cases"),
+    }
+}
+
+/// `, and N more` when a group holds more occurrences than it shows.
+fn more(g: &view::Group<'_>) -> String {
+    match g.more() {
+        0 => String::new(),
+        n => format!(", and {n} more"),
+    }
+}
+
+/// ` (N times in M cases; also …)` after a one-line entry.
+fn repeats(g: &view::Group<'_>) -> String {
+    if g.count == 1 {
+        return String::new();
+    }
+    let also: Vec<String> = g.first()[1..].iter().map(|(c, _)| code(&c.id)).collect();
+    format!(
+        " ({} times in {} cases; also {}{})",
+        g.count,
+        g.cases,
+        also.join(", "),
+        more(g)
+    )
+}
+
+/// The longest run of `ch` in `s`.
+fn longest_run(s: &str, ch: char) -> usize {
+    s.split(|c| c != ch).map(str::len).max().unwrap_or(0)
+}
+
+/// Control characters as escapes (`\n`), so a value stays on its line.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text from anywhere, a target's answer included, that must stay text on one line: HTML is
+/// escaped, Markdown punctuation (`|` too, so it cannot end a table cell) is backslash-escaped
+/// and line breaks and other control characters are shown as escapes.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in one_line(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Any text as code on one line: a backtick code span when the text holds no backtick, `|`,
+/// `<`, `>` or control character, else a `<code>` element around escaped text, so that a
+/// target's answer can neither close the span, end a table cell nor add markup.
+pub fn code(s: &str) -> String {
+    let plain = !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '`' | '|' | '<' | '>'));
+    if plain {
+        format!("`{s}`")
+    } else {
+        format!("<code>{}</code>", text(s))
+    }
+}
+
+/// GitHub's limit on one step's summary: 1 MiB.
+pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
+
+/// How many groups of findings the digest lists.
+const DIGEST_GROUPS: usize = 10;
+
+/// How many characters of a value the digest keeps.
+const DIGEST_CHARS: usize = 200;
+
+/// The short digest for `GITHUB_STEP_SUMMARY`: the score, the failing clauses, the most
+/// frequent findings (grouped) and, when `run_url` is given, a link to the run whose artifacts
+/// hold the full report. Never more than `STEP_SUMMARY_LIMIT` bytes.
+pub fn digest(report: &Report, run_url: Option<&str>) -> String {
+    digest_within(report, run_url, STEP_SUMMARY_LIMIT)
+}
+
+/// The digest, cut to `limit` bytes with a line saying so.
+pub fn digest_within(report: &Report, run_url: Option<&str>, limit: usize) -> String {
+    let mut s = String::new();
+    let score = view::score(report);
+    let sum = report.summary;
+    let verdict = if sum.failed == 0 && sum.errored == 0 {
+        "conformant"
+    } else {
+        "not conformant"
+    };
+    let _ = writeln!(
+        s,
+        "## convcheck: {} / {} cases pass ({} %), {verdict}\n",
+        score.passed,
+        score.applicable,
+        score.percent()
+    );
+    let _ = writeln!(
+        s,
+        "Target {}, edition {}. {} passed, {} failed, {} errored, {} skipped; {} of {} documented clauses checked.\n",
+        code(&short(&report.target)),
+        code(&short(&report.edition)),
+        sum.passed,
+        sum.failed,
+        sum.errored,
+        sum.skipped,
+        score.clauses_checked,
+        score.clauses_documented
+    );
+    let failing: Vec<String> = view::matrix(report)
+        .rows
+        .iter()
+        .filter(|(_, cells)| cells.contains(&view::Cell::Failed))
+        .map(|(clause, _)| code(clause))
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Failing clauses ({}):** {}\n",
+            failing.len(),
+            failing.join(", ")
+        );
+    }
+    let mut groups = view::failing_groups(report);
+    if !groups.is_empty() {
+        // Most frequent first; ties keep report order.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+        s.push_str("**Top findings:**\n\n");
+        for g in groups.iter().take(DIGEST_GROUPS) {
+            let (c, f) = g.head();
+            let at = f.request.as_deref().unwrap_or(&c.id);
+            let _ = writeln!(
+                s,
+                "- {}{} on {}: {}",
+                code(&f.check),
+                times(g),
+                code(&short(at)),
+                text(&short(&f.message))
+            );
+        }
+        if groups.len() > DIGEST_GROUPS {
+            let _ = writeln!(
+                s,
+                "- and {} more distinct findings in the full report",
+                groups.len() - DIGEST_GROUPS
+            );
+        }
+        s.push('\n');
+    }
+    match run_url {
+        Some(url) => {
+            let _ = writeln!(
+                s,
+                "The full report is in the artifacts of [this run]({}).",
+                url.replace(['(', ')', ' ', '<', '>'], "")
+            );
+        }
+        None => s.push_str("The full report is in the files written by `--report-*`.\n"),
+    }
+    cut(s, limit)
+}
+
+/// A value cut to `DIGEST_CHARS` characters.
+fn short(s: &str) -> String {
+    if s.chars().count() <= DIGEST_CHARS {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(DIGEST_CHARS).collect::<String>())
+    }
+}
+
+/// Text cut at a line boundary to at most `limit` bytes, ending with a line saying so.
+fn cut(s: String, limit: usize) -> String {
+    if s.len() <= limit {
+        return s;
+    }
+    let note = "\n*The digest was cut here to stay within GitHub's step summary limit; the full report has everything.*\n";
+    let mut end = limit.saturating_sub(note.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = s[..end].rfind('\n').map_or(0, |i| i + 1);
+    format!("{}{note}", &s[..end])
 }

@@ -2,8 +2,9 @@
 //! every outcome, a SHOULD finding, a webhook header, a form body with quotes and markup, a
 //! kept response and a note. The same file feeds `convcheck report --from` in the shell tests.
 
-use super::{html, junit, markdown, view};
-use crate::runner::Report;
+use super::{badge, html, junit, markdown, view};
+use crate::check::Finding;
+use crate::runner::{CaseRecord, Report};
 
 /// The sample report.
 fn sample() -> Report {
@@ -92,4 +93,237 @@ fn nothing_in_any_format_leaves_the_page_or_holds_a_secret() {
         assert!(text.contains("$TWILIO_ACCOUNT_SID:$TWILIO_AUTH_TOKEN"));
         assert!(!text.to_ascii_lowercase().contains("authorization:"));
     }
+}
+
+/// What a hostile target may send back: code spans, a table cell end, markup and a line break
+/// that starts a table row.
+const HOSTILE: &str = "`|<script>` \n| x |";
+
+/// The sample with a hostile finding in `create::minimal::service`.
+fn hostile() -> Report {
+    let mut r = sample();
+    let c = r
+        .cases
+        .iter_mut()
+        .find(|c| c.id == "create::minimal::service")
+        .expect("the sample has the case");
+    let mut f = Finding::new("user.sid.pattern", "/sid", "a user SID", HOSTILE);
+    f.request = Some(format!("GET /v1/Users/{HOSTILE}"));
+    c.findings.push(f);
+    r
+}
+
+#[test]
+fn markdown_keeps_hostile_text_inert() {
+    let r = hostile();
+    let kinds = view::by_kind(&r).len();
+    for md in [markdown::render(&r), markdown::digest(&r, None)] {
+        assert!(!md.contains("<script"), "{md}");
+        assert!(md.contains("&lt;script&gt;"), "{md}");
+        // The only lines that may start a table are the table's own.
+        let rows = md
+            .lines()
+            .filter(|l| l.trim_start().starts_with('|'))
+            .count();
+        assert!(rows == kinds + 2 || rows == 0, "{rows} table lines:\n{md}");
+        assert!(
+            !md.lines().any(|l| l.trim_start().starts_with("| x")),
+            "{md}"
+        );
+    }
+    // Plain text is a code span; anything that could close one or add markup is escaped
+    // inside a `<code>` element instead.
+    assert_eq!(markdown::code("GET /v1/Users"), "`GET /v1/Users`");
+    assert_eq!(markdown::code("a`b"), "<code>a\\`b</code>");
+    assert_eq!(markdown::code("a\nb|"), "<code>a\\\\nb\\|</code>");
+    assert_eq!(markdown::text("a|b<c>\n"), "a\\|b&lt;c&gt;\\\\n");
+}
+
+#[test]
+fn html_keeps_hostile_text_inert() {
+    let page = html::render(&hostile());
+    assert!(
+        !page.contains("<script"),
+        "the page holds markup from the target"
+    );
+    assert!(page.contains("`|&lt;script&gt;` \n| x |"));
+}
+
+/// A case that fails the same way on `n` requests whose SIDs differ, and once differently.
+fn repeated(id: &str, n: usize) -> CaseRecord {
+    let mut c = sample()
+        .cases
+        .into_iter()
+        .find(|c| c.id == "create::minimal::service")
+        .expect("the sample has the case");
+    c.id = id.to_owned();
+    c.findings = (0..n)
+        .map(|i| {
+            let path = format!("/v1/Users/US{i:032}");
+            let mut f = Finding::new("user.sid.pattern", "/sid", "a user SID", path.clone());
+            f.request = Some(format!("GET {path}"));
+            f
+        })
+        .collect();
+    let mut other = Finding::new("user.sid.pattern", "/sid", "a user SID", "elsewhere");
+    other.request = Some("GET /v1/Users/US0".to_owned());
+    c.findings.push(other);
+    c
+}
+
+#[test]
+fn repeated_findings_are_grouped_in_every_format() {
+    let mut r = sample();
+    r.cases = vec![
+        repeated("fetch::a::service", 5),
+        repeated("fetch::b::service", 2),
+    ];
+    r.summary = crate::runner::Summary::of(&r.cases);
+    let groups = view::failing_groups(&r);
+    assert_eq!(groups.len(), 2);
+    let g = &groups[0];
+    assert_eq!((g.count, g.cases, g.more()), (7, 2, 4));
+    assert_eq!(
+        g.locations(),
+        [0, 1, 2].map(|i| format!("GET /v1/Users/US{i:032}"))
+    );
+    assert_eq!((groups[1].count, groups[1].cases), (2, 2));
+    // SIDs and array indices vary from request to request too.
+    let c = &r.cases[0];
+    let sid = |i: usize, sid: &str| {
+        let mut f = Finding::new(
+            "user.sid.pattern",
+            format!("/users/{i}/sid"),
+            "a user SID",
+            format!("\"{sid}\""),
+        );
+        f.request = Some(format!("GET /v1/Users?PageSize=2&Page={i}"));
+        f
+    };
+    let (a, b) = (
+        sid(0, "us0123456789abcdef0123456789abcdef"),
+        sid(1, "usFEDCBA9876543210fedcba9876543210"),
+    );
+    let both = view::group([(c, &a), (c, &b)]);
+    assert_eq!(both.len(), 1);
+    // Rows of one page differ by pointer only: the locations say which row.
+    assert_eq!(
+        both[0].locations(),
+        [
+            "GET /v1/Users?PageSize=2&Page=0 at /users/0/sid",
+            "GET /v1/Users?PageSize=2&Page=1 at /users/1/sid"
+        ]
+    );
+    let other = Finding::new(
+        "user.sid.pattern",
+        "/users/1/identity",
+        "a user SID",
+        "\"x\"",
+    );
+    assert_eq!(view::group([(c, &a), (c, &other)]).len(), 2);
+
+    let md = markdown::render(&r);
+    assert!(md.contains("(2 cases, 2 distinct findings)"), "{md}");
+    assert!(md.contains("× 7 in 2 cases"), "{md}");
+    assert!(md.contains(", and 4 more"), "{md}");
+    assert_eq!(md.matches("#### `user.sid.pattern`").count(), 2, "{md}");
+    let xml = junit::render(&r);
+    assert!(xml.contains("= 5 times: on GET /v1/Users/US"), "{xml}");
+    assert_eq!(xml.matches("error[user.sid.pattern]").count(), 4, "{xml}");
+    let page = html::render(&r);
+    assert!(page.contains("× 7 in 2 cases"));
+    assert_eq!(page.matches("<article class=\"failure\"").count(), 2);
+}
+
+#[test]
+fn the_digest_is_short_links_the_run_and_stays_within_the_limit() {
+    let r = sample();
+    let url = "https://github.com/o/r/actions/runs/42";
+    let d = markdown::digest(&r, Some(url));
+    assert!(
+        d.starts_with("## convcheck: 2 / 6 cases pass (33 %)"),
+        "{d}"
+    );
+    assert!(d.contains("**Failing clauses (3):**"), "{d}");
+    assert!(d.contains("`prop.sid`"), "{d}");
+    assert!(d.contains(&format!("[this run]({url})")), "{d}");
+    assert!(!d.contains("<details>") && d.len() < markdown::render(&r).len());
+
+    // Thousands of distinct findings, each with a long answer.
+    let mut big = sample();
+    big.cases = (0..3000)
+        .map(|i| {
+            let mut c = repeated(&format!("fetch::n{i}::service"), 1);
+            c.findings[0].actual = format!("{i}{}", "x".repeat(2000));
+            c
+        })
+        .collect();
+    big.summary = crate::runner::Summary::of(&big.cases);
+    assert!(markdown::render(&big).len() > markdown::STEP_SUMMARY_LIMIT);
+    let d = markdown::digest(&big, None);
+    assert!(d.len() <= markdown::STEP_SUMMARY_LIMIT);
+    assert!(
+        d.contains("more distinct findings in the full report"),
+        "{d}"
+    );
+    let cut = markdown::digest_within(&big, None, 400);
+    assert!(cut.len() <= 400, "{}", cut.len());
+    assert!(cut.ends_with("the full report has everything.*\n"), "{cut}");
+}
+
+#[test]
+fn failed_and_warning_cells_link_to_their_findings() {
+    let page = html::render(&sample());
+    let mut links = 0;
+    for td in page.split("<td ").skip(1) {
+        let td = &td[..td.find("</td>").expect("cell closes")];
+        let linked = td.contains("<a href=\"#");
+        let flagged = td.starts_with("class=\"failed\"") || td.starts_with("class=\"warning\"");
+        assert_eq!(linked, flagged, "{td}");
+        if let Some(at) = td.find("href=\"#") {
+            let id = &td[at + 7..];
+            let id = &id[..id.find('"').expect("quoted")];
+            assert!(page.contains(&format!(" id=\"{id}\"")), "no target `{id}`");
+            links += 1;
+        }
+    }
+    assert!(links >= 5, "{links}");
+    // Every link on the page stays on the page.
+    for (i, _) in page.match_indices("href=\"") {
+        assert!(page[i + 6..].starts_with('#'), "{}", &page[i..i + 40]);
+    }
+}
+
+#[test]
+fn the_badge_is_well_formed_svg_colored_by_score() {
+    let svg = badge::render(&sample());
+    assert!(svg.contains(">2/6</text>"), "{svg}");
+    assert!(svg.contains(badge::RED));
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    let mut elements = 0;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)) => {
+                elements += 1
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the badge is not XML: {e}\n{svg}"),
+        }
+    }
+    assert!(elements > 5);
+    assert!(
+        !svg.contains("href") && svg.matches("http").count() == 1,
+        "{svg}"
+    );
+    let score = |passed, applicable| view::Score {
+        passed,
+        applicable,
+        clauses_checked: 0,
+        clauses_documented: 0,
+    };
+    assert_eq!(badge::color(score(50, 50)), badge::GREEN);
+    assert_eq!(badge::color(score(40, 50)), badge::YELLOW);
+    assert_eq!(badge::color(score(39, 50)), badge::RED);
+    assert_eq!(badge::color(score(0, 0)), badge::GREY);
 }

@@ -321,6 +321,12 @@ impl Matrix {
     }
 }
 
+/// The matrix cell a finding falls in: its clause's row, its operation and form's column.
+pub fn cell_of<'a>(c: &CaseRecord, f: &'a Finding) -> Option<(&'a str, usize)> {
+    let col = finding_operation(c, f).and_then(|op| Matrix::column(op, &c.form))?;
+    Some((f.clause.as_str(), col))
+}
+
 /// Builds the matrix. A cell is *failed* when a failing finding of a check of that clause was
 /// raised on a request of that operation and form; *warning* when only SHOULD findings were;
 /// *passed* when a case that ran on that form (passed, or failed for another clause) sent a
@@ -370,7 +376,7 @@ pub fn matrix(report: &Report) -> Matrix {
             continue;
         }
         for f in &c.findings {
-            if let Some(col) = finding_operation(c, f).and_then(|op| Matrix::column(op, &c.form)) {
+            if let Some((_, col)) = cell_of(c, f) {
                 let cell = if failing(report, f) {
                     Cell::Failed
                 } else {
@@ -427,6 +433,134 @@ pub fn failures(report: &Report) -> Vec<(&CaseRecord, Vec<&Finding>)> {
             )
         })
         .collect()
+}
+
+/// How many occurrences of a repeated finding every report shows.
+pub const SHOWN: usize = 3;
+
+/// Findings that repeat: the same check failing the same way (same check id, pointer,
+/// expected and actual once the request each names is taken out) on many requests or cases,
+/// kept as one entry. The JSON report keeps every finding; the other formats show groups.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    /// Every occurrence, in report order, each with its case.
+    pub members: Vec<(&'a CaseRecord, &'a Finding)>,
+    /// How many findings the group holds.
+    pub count: usize,
+    /// How many distinct cases raised it.
+    pub cases: usize,
+}
+
+impl<'a> Group<'a> {
+    /// The first occurrence: the one each report describes in full.
+    pub fn head(&self) -> (&'a CaseRecord, &'a Finding) {
+        self.members[0]
+    }
+
+    /// The occurrences shown: the first `SHOWN`.
+    pub fn first(&self) -> &[(&'a CaseRecord, &'a Finding)] {
+        &self.members[..self.members.len().min(SHOWN)]
+    }
+
+    /// Occurrences beyond the ones shown.
+    pub fn more(&self) -> usize {
+        self.count - self.first().len()
+    }
+
+    /// Where each shown occurrence was found: its request line, else its case id, with its
+    /// pointer when the group's pointers differ (rows of one page, say).
+    pub fn locations(&self) -> Vec<String> {
+        let same_pointer = self
+            .members
+            .iter()
+            .all(|(_, f)| f.pointer == self.members[0].1.pointer);
+        self.first()
+            .iter()
+            .map(|(c, f)| {
+                let at = f.request.as_deref().unwrap_or(&c.id);
+                if same_pointer {
+                    at.to_owned()
+                } else {
+                    format!("{at} at {}", f.pointer)
+                }
+            })
+            .collect()
+    }
+}
+
+/// What makes two findings the same: check, pointer and expected and actual, with what
+/// varies from one request to the next taken out: the finding's own request (line and path),
+/// SIDs (two letters and 32 hex digits, whatever their case) and array indices in the pointer
+/// (`/users/3/sid` is `/users/*/sid`).
+fn group_key(f: &Finding) -> (&str, String, String, String) {
+    static SID: OnceLock<regex::Regex> = OnceLock::new();
+    let sid = SID.get_or_init(|| {
+        regex::Regex::new(r"\b[A-Za-z]{2}[0-9a-fA-F]{32}\b").expect("the SID pattern compiles")
+    });
+    let strip = |s: &str| {
+        let mut out = s.to_owned();
+        if let Some(line) = f.request.as_deref() {
+            let path = line.split_once(' ').map_or(line, |(_, p)| p);
+            let bare = path.split(['?', '#']).next().unwrap_or(path);
+            for p in [line, path, bare] {
+                if !p.is_empty() {
+                    out = out.replace(p, "{request}");
+                }
+            }
+        }
+        sid.replace_all(&out, "{sid}").into_owned()
+    };
+    let pointer: Vec<&str> = f
+        .pointer
+        .split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+                "*"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    (
+        &f.check,
+        pointer.join("/"),
+        strip(&f.expected),
+        strip(&f.actual),
+    )
+}
+
+/// Groups findings, in order of first appearance.
+pub fn group<'a>(items: impl IntoIterator<Item = (&'a CaseRecord, &'a Finding)>) -> Vec<Group<'a>> {
+    let mut out: Vec<Group<'a>> = Vec::new();
+    let mut index: BTreeMap<(&'a str, String, String, String), usize> = BTreeMap::new();
+    let mut seen_cases: Vec<BTreeSet<&'a str>> = Vec::new();
+    for (c, f) in items {
+        let i = *index.entry(group_key(f)).or_insert_with(|| {
+            out.push(Group {
+                members: Vec::new(),
+                count: 0,
+                cases: 0,
+            });
+            seen_cases.push(BTreeSet::new());
+            out.len() - 1
+        });
+        let g = &mut out[i];
+        g.count += 1;
+        g.members.push((c, f));
+        if seen_cases[i].insert(&c.id) {
+            g.cases += 1;
+        }
+    }
+    out
+}
+
+/// The failing findings of the whole run, grouped.
+pub fn failing_groups(report: &Report) -> Vec<Group<'_>> {
+    group(
+        failures(report)
+            .into_iter()
+            .flat_map(|(c, fs)| fs.into_iter().map(move |f| (c, f))),
+    )
 }
 
 /// Why an expected failure was expected, or why a case was skipped.

@@ -27,11 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the contract suite against a target (the embedded emulator by default).
-    // The flattened libtest arguments bring their own help layout; keep clap's.
-    #[command(
-        help_template = "{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}",
-        after_help = "Cases run concurrently (--test-threads, default 8); the pagination walk holds its collection alone."
-    )]
+    #[command(after_help = run::RUN_EXAMPLES)]
     Run(Box<run::RunArgs>),
     /// Compare a target's normalized answers with a baseline's (a URL, or a recording).
     Diff(Box<diff::DiffArgs>),

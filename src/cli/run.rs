@@ -1,5 +1,7 @@
 //! `convcheck run`: the suite against a target (the embedded emulator when none is named),
-//! with libtest's front end: filters, `--list`, `--test-threads`, `--format`.
+//! with libtest's front end: filters, `--list`, `--test-threads`, `--format`. convcheck declares
+//! the libtest options it keeps itself (grouped in its help) and builds libtest-mimic's
+//! `Arguments` from them, so that the ones that mean nothing here are refused by clap.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -28,68 +30,155 @@ use crate::suite;
 pub struct TargetArgs {
     /// Base URL of the target (`https://conversations.twilio.com`); without it the embedded
     /// emulator is started on 127.0.0.1 and used.
-    #[arg(long, env = "CONVCHECK_TARGET")]
+    #[arg(long, env = "CONVCHECK_TARGET", help_heading = "Target")]
     pub target: Option<String>,
     /// Account SID (`AC…`).
-    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", help_heading = "Credentials")]
     pub account_sid: Option<String>,
     /// Auth Token of the account.
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        help_heading = "Credentials"
+    )]
     pub auth_token: Option<String>,
     /// API Key SID (`SK…`), used instead of the Auth Token.
-    #[arg(long, env = "TWILIO_API_KEY")]
+    #[arg(long, env = "TWILIO_API_KEY", help_heading = "Credentials")]
     pub api_key: Option<String>,
     /// API Key secret.
-    #[arg(long, env = "TWILIO_API_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TWILIO_API_SECRET",
+        hide_env_values = true,
+        help_heading = "Credentials"
+    )]
     pub api_secret: Option<String>,
     /// Per-request time limit, in seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECONDS",
+        help_heading = "Target"
+    )]
     pub timeout: u64,
 }
 
-/// Options of `convcheck run`.
+/// Options of `convcheck run`, grouped in its help: Target, Credentials, Selection, Output,
+/// Snapshots, Safety.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Also run every case on `/v1/Services/{IS…}/Users` for this Conversation Service.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target")]
     pub service_sid: Option<String>,
     /// Run only the service-scoped URL form (needs `--service-sid`).
-    #[arg(long, requires = "service_sid")]
+    #[arg(long, requires = "service_sid", help_heading = "Target")]
     pub only_service: bool,
     /// The account's default Conversation Service (`IS…`): users created through the
     /// shortened URL form must belong to it. Known by itself for the embedded emulator.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target")]
     pub default_service_sid: Option<String>,
     /// The contract edition: `docs` (PageSize 1..1000) or `oai-2025` (PageSize 1..50).
-    #[arg(long, default_value = "docs", value_parser = parse_edition)]
+    #[arg(long, default_value = "docs", value_parser = parse_edition, help_heading = "Target")]
     pub edition: Edition,
-    /// Let the suite create, update and delete users on a target outside this machine. It
-    /// only ever deletes what it created.
-    #[arg(long)]
-    pub allow_writes: bool,
-    /// Run only the cases that do not write.
-    #[arg(long)]
-    pub read_only: bool,
-    /// Fail cases on SHOULD findings too.
-    #[arg(long)]
-    pub strict: bool,
     /// The largest number of pages the pagination walk may request.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, help_heading = "Target")]
     pub max_pages: usize,
+    /// How many cases run at once (default 8: the work waits on the network).
+    #[arg(long, value_name = "N", help_heading = "Target")]
+    pub test_threads: Option<usize>,
+    /// Run only the cases whose id contains FILTER (`kind::name::form`).
+    #[arg(value_name = "FILTER", help_heading = "Selection")]
+    pub filter: Option<String>,
+    /// Match FILTER and `--skip` against whole case ids.
+    #[arg(long, help_heading = "Selection")]
+    pub exact: bool,
+    /// Leave out the cases whose id contains FILTER (repeatable).
+    #[arg(long, value_name = "FILTER", help_heading = "Selection")]
+    pub skip: Vec<String>,
+    /// Print the selected case ids and their number instead of running them.
+    #[arg(long, help_heading = "Selection")]
+    pub list: bool,
+    /// Run only the cases `--read-only` would skip (they are still skipped).
+    #[arg(long, help_heading = "Selection")]
+    pub ignored: bool,
+    /// Also select the cases `--read-only` skips (they are still skipped).
+    #[arg(long, help_heading = "Selection")]
+    pub include_ignored: bool,
     /// Exit 0 when the filters select no case to run (by default that is a usage error, so
     /// that a mistyped filter cannot pass in CI).
-    #[arg(long)]
+    #[arg(long, help_heading = "Selection")]
     pub allow_empty: bool,
-    #[command(flatten)]
+    /// Fail cases on SHOULD findings too.
+    #[arg(long, help_heading = "Selection")]
+    pub strict: bool,
+    /// One line per case (`pretty`, the default), one character per case (`terse`), or
+    /// JSON lines on stdout (`json`).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "pretty|terse|json",
+        hide_possible_values = true,
+        help_heading = "Output"
+    )]
+    pub format: Option<libtest_mimic::FormatSetting>,
+    /// One character per case: `--format terse`.
+    #[arg(short, long, conflicts_with = "format", help_heading = "Output")]
+    pub quiet: bool,
+    /// Colour the per-case lines: `auto` (when stdout is a terminal), `always`, `never`.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "auto|always|never",
+        hide_possible_values = true,
+        help_heading = "Output"
+    )]
+    pub color: Option<libtest_mimic::ColorSetting>,
+    #[command(flatten, next_help_heading = "Output")]
     pub reports: ReportArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Snapshots")]
     pub snapshot: SnapshotArgs,
-    /// libtest options: filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`,
-    /// `--format pretty|terse|json`, `--quiet`.
-    #[command(flatten)]
-    pub libtest: libtest_mimic::Arguments,
+    /// Let the suite create, update and delete users on a target outside this machine. It
+    /// only ever deletes what it created.
+    #[arg(long, help_heading = "Safety")]
+    pub allow_writes: bool,
+    /// Run only the cases that do not write; the others are reported skipped.
+    #[arg(long, help_heading = "Safety")]
+    pub read_only: bool,
+}
+
+/// The examples under `convcheck run --help`.
+pub const RUN_EXAMPLES: &str = "\
+Examples:
+  convcheck run                                   the suite against the embedded emulator
+  convcheck run --target https://conversations.twilio.com --allow-writes
+  convcheck run --target URL --read-only          only the cases that do not write
+  convcheck run lookup:: --skip ::service         a filter, and a case left out
+  convcheck run create::minimal::shortened --exact
+  convcheck run --list --format json              the case ids as JSON lines
+  convcheck run --report-json r.json --report-junit r.xml
+
+Cases run concurrently (--test-threads, default 8); the pagination walk holds its collection alone.";
+
+impl RunArgs {
+    /// libtest-mimic's arguments for the options convcheck keeps; the others stay unset.
+    pub fn libtest(&self) -> libtest_mimic::Arguments {
+        libtest_mimic::Arguments {
+            filter: self.filter.clone(),
+            exact: self.exact,
+            skip: self.skip.clone(),
+            list: self.list,
+            ignored: self.ignored,
+            include_ignored: self.include_ignored,
+            test_threads: self.test_threads,
+            format: self.format,
+            quiet: self.quiet,
+            color: self.color,
+            ..libtest_mimic::Arguments::default()
+        }
+    }
 }
 
 /// Whether a URL's host is this machine.
@@ -305,7 +394,7 @@ pub fn build_plan(
 impl RunArgs {
     /// Every usage error that can be found before a request is sent.
     fn check_usage(&self) -> anyhow::Result<()> {
-        if self.libtest.test_threads == Some(0) {
+        if self.test_threads == Some(0) {
             bail!("--test-threads must be at least 1");
         }
         if self.max_pages == 0 {
@@ -326,9 +415,9 @@ impl RunArgs {
                 );
             }
         }
-        if self.libtest.test_threads.is_none() {
+        if self.test_threads.is_none() {
             // Cases wait on the network, not the CPU: more than the core count pays.
-            self.libtest.test_threads = Some(8);
+            self.test_threads = Some(8);
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -358,7 +447,7 @@ impl RunArgs {
         }
         let cases = suite::all();
         let writes_allowed = is_loopback(&target_url) || self.allow_writes;
-        let listing = self.libtest.list;
+        let listing = self.list;
         if !writes_allowed && !self.read_only && !listing {
             bail!(
                 "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates), or --read-only",
@@ -378,7 +467,8 @@ impl RunArgs {
         // What the filters select, found before anything is sent: an empty selection is a
         // usage error (a mistyped filter must not pass in CI).
         let instances = runner::instances(&session.plan, &cases);
-        let with_ignored = self.libtest.ignored || self.libtest.include_ignored;
+        let libtest = self.libtest();
+        let with_ignored = self.ignored || self.include_ignored;
         let selected = instances
             .iter()
             .map(|(case, form)| {
@@ -386,7 +476,7 @@ impl RunArgs {
                     .with_kind(case.kind.as_str())
                     .with_ignored_flag(skip_writes && case.writes)
             })
-            .filter(|t| !self.libtest.is_filtered_out(t))
+            .filter(|t| !libtest.is_filtered_out(t))
             .filter(|t| with_ignored || !t.has_ignored_flag())
             .count();
         if selected == 0 && !listing && !self.allow_empty {
@@ -485,7 +575,7 @@ impl RunArgs {
             })
         };
 
-        let conclusion = libtest_mimic::run(&self.libtest, trials);
+        let conclusion = libtest_mimic::run(&libtest, trials);
         progress.finish();
         if session.halt.is_stopping() {
             // Interrupted: the cases stopped early; finish the cleanup the signal started.
@@ -538,7 +628,7 @@ impl RunArgs {
             cases: cases_run,
         };
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
-        let json_lines = self.libtest.format == Some(libtest_mimic::FormatSetting::Json);
+        let json_lines = self.format == Some(libtest_mimic::FormatSetting::Json);
         let say = |line: String| {
             let line = crate::client::scrub::scrub(&line);
             if json_lines {

@@ -4,6 +4,7 @@ pub mod clauses;
 pub mod diff;
 pub mod exit;
 pub mod progress;
+pub mod relay;
 pub mod report;
 pub mod run;
 pub mod serve;

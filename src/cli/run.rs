@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use libtest_mimic::{Failed, Trial};
+use libtest_mimic::{ColorSetting, Completion, Failed, FormatSetting, Trial};
 
 use super::exit;
 use super::progress::Progress;
+use super::relay;
 use super::report::ReportArgs;
 use super::snapshots::{self, SnapshotArgs, SnapshotRun};
 use super::validate::parse_edition;
@@ -479,7 +480,10 @@ impl RunArgs {
             .filter(|t| !libtest.is_filtered_out(t))
             .filter(|t| with_ignored || !t.has_ignored_flag())
             .count();
-        if selected == 0 && !listing && !self.allow_empty {
+        if listing {
+            return list(&instances, skip_writes, &libtest);
+        }
+        if selected == 0 && !self.allow_empty {
             bail!(
                 "the filters select no case to run (of {}): check the filter with `convcheck run --list`, or pass --allow-empty",
                 instances.len()
@@ -507,6 +511,7 @@ impl RunArgs {
             }
         }
 
+        let json_lines = self.format == Some(FormatSetting::Json);
         let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
         let started_at = time::OffsetDateTime::now_utc();
         let started = Instant::now();
@@ -516,24 +521,29 @@ impl RunArgs {
             let id = case.id(&form);
             let kind = case.kind.as_str();
             if skip_writes && case.writes {
-                records
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(CaseRecord {
-                        id: id.clone(),
-                        kind: kind.to_owned(),
-                        form: form.label().to_owned(),
-                        outcome: Outcome::Skipped,
-                        duration_ms: 0,
-                        findings: Vec::new(),
-                        exchanges: Vec::new(),
-                        error: None,
-                    });
-                trials.push(
-                    Trial::test(id, || Ok(()))
-                        .with_kind(kind)
-                        .with_ignored_flag(true),
-                );
+                // A skipped case is an ignored trial, even when `--ignored` runs those: the
+                // counts of libtest's events then agree with convcheck's.
+                let trial = Trial::ignorable_test(id.clone(), || {
+                    Ok(Completion::ignored_with(SKIPPED_WRITES))
+                })
+                .with_kind(kind)
+                .with_ignored_flag(true);
+                if !libtest.is_filtered_out(&trial) {
+                    records
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(CaseRecord {
+                            id,
+                            kind: kind.to_owned(),
+                            form: form.label().to_owned(),
+                            outcome: Outcome::Skipped,
+                            duration_ms: 0,
+                            findings: Vec::new(),
+                            exchanges: Vec::new(),
+                            error: None,
+                        });
+                }
+                trials.push(trial);
                 continue;
             }
             let session = session.clone();
@@ -542,14 +552,19 @@ impl RunArgs {
             let progress = progress.clone();
             let snaps = snaps.clone();
             trials.push(
-                Trial::test(id, move || {
+                Trial::ignorable_test(id, move || {
                     let (mut rec, capture) =
                         handle.block_on(runner::run_case_captured(session, &case, form, i));
                     snaps.judge(&mut rec, &capture);
-                    let verdict = verdict(&rec);
+                    // An expected failure is an ignored trial with its reason, so that no
+                    // count says it passed.
+                    let completion = match rec.outcome {
+                        Outcome::ExpectedFailure => Ok(Completion::ignored_with(EXPECTED)),
+                        _ => verdict(&rec).map(|()| Completion::Completed),
+                    };
                     records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
                     progress.tick();
-                    verdict
+                    completion
                 })
                 .with_kind(kind),
             );
@@ -575,7 +590,26 @@ impl RunArgs {
             })
         };
 
-        let conclusion = libtest_mimic::run(&libtest, trials);
+        let relay = relay::Relay::start(json_lines);
+        let conclusion = match &relay {
+            Some(r) => {
+                let mut args = libtest.clone();
+                args.logfile = Some(r.path());
+                // libtest colours a log file only when told to; `auto` is decided here.
+                if matches!(args.color, None | Some(ColorSetting::Auto)) {
+                    args.color = Some(if colour_stdout() {
+                        ColorSetting::Always
+                    } else {
+                        ColorSetting::Never
+                    });
+                }
+                libtest_mimic::run(&args, trials)
+            }
+            None => libtest_mimic::run(&libtest, trials),
+        };
+        if let Some(r) = relay {
+            r.finish();
+        }
         progress.finish();
         if session.halt.is_stopping() {
             // Interrupted: the cases stopped early; finish the cleanup the signal started.
@@ -628,7 +662,6 @@ impl RunArgs {
             cases: cases_run,
         };
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
-        let json_lines = self.format == Some(libtest_mimic::FormatSetting::Json);
         let say = |line: String| {
             let line = crate::client::scrub::scrub(&line);
             if json_lines {
@@ -649,13 +682,11 @@ impl RunArgs {
             say(line);
         }
         let s = report.summary;
-        let expected = match s.expected_failures {
-            0 => String::new(),
-            n => format!(", {n} expected failures"),
-        };
         say(format!(
-            "convcheck: {} passed, {} failed, {} errored, {} skipped{expected} against {what} at {} (edition {})",
-            s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
+            "convcheck: {} against {what} at {} (edition {})",
+            summary_counts(&s),
+            report.target,
+            report.edition
         ));
         for note in &report.notes {
             say(format!("note: {note}"));
@@ -674,6 +705,77 @@ impl RunArgs {
         };
         Ok(ExitCode::from(code))
     }
+}
+
+/// `--list`: the selected case ids as libtest prints them (`[kind] id: test`) and a count
+/// line, or with `--format json` one JSON object per case on stdout and the count on stderr.
+fn list(
+    instances: &[(suite::CaseDef, UrlForm)],
+    skip_writes: bool,
+    libtest: &libtest_mimic::Arguments,
+) -> anyhow::Result<ExitCode> {
+    let json = libtest.format == Some(FormatSetting::Json);
+    let mut out = std::io::stdout().lock();
+    let mut n = 0;
+    for (case, form) in instances {
+        let id = case.id(form);
+        let ignored = skip_writes && case.writes;
+        let trial = Trial::test(id.clone(), || Ok(()))
+            .with_kind(case.kind.as_str())
+            .with_ignored_flag(ignored);
+        // libtest lists every selected case, or with `--ignored` only the ignored ones.
+        if libtest.is_filtered_out(&trial) || (libtest.ignored && !ignored) {
+            continue;
+        }
+        n += 1;
+        if json {
+            let line = serde_json::json!({
+                "type": "case",
+                "name": id,
+                "kind": case.kind.as_str(),
+                "form": form.label(),
+                "writes": case.writes,
+                "ignored": ignored,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "[{}] {id}: test", case.kind.as_str())?;
+        }
+    }
+    let count = format!("{n} {}", if n == 1 { "case" } else { "cases" });
+    if json {
+        eprintln!("{count}");
+    } else {
+        writeln!(out, "{count}")?;
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Why a write case did not run under `--read-only`.
+const SKIPPED_WRITES: &str = "skipped: it writes, and the run is --read-only";
+/// Why a failed case does not fail the run.
+const EXPECTED: &str = "expected failure: a known deviation";
+
+/// The counts of the closing line: `N passed, N failed, N errored, N skipped`, then the
+/// expected failures when there are any and the number of cases, each word in its number.
+pub fn summary_counts(s: &Summary) -> String {
+    let total = s.passed + s.failed + s.errored + s.skipped + s.expected_failures;
+    let expected = match s.expected_failures {
+        0 => String::new(),
+        1 => ", 1 expected failure".to_owned(),
+        n => format!(", {n} expected failures"),
+    };
+    let cases = if total == 1 { "case" } else { "cases" };
+    format!(
+        "{} passed, {} failed, {} errored, {} skipped{expected} ({total} {cases})",
+        s.passed, s.failed, s.errored, s.skipped
+    )
+}
+
+/// Whether libtest's `auto` colour means colour: stdout is a terminal and `NO_COLOR` is unset.
+fn colour_stdout() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Waits for Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout` and CI runners send) or SIGHUP

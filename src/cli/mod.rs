@@ -93,8 +93,30 @@ pub fn read_input(path: &std::path::Path, what: &str) -> Result<Vec<u8>, String>
     Ok(bytes)
 }
 
+/// With `quietly`, a write to a closed pipe (`convcheck run --list | head -1`) ends the process
+/// without a word, as it ends any Unix tool; Rust ignores SIGPIPE by default, and `println!`
+/// would panic instead. Without, writes fail with an error the caller handles: `run` needs
+/// that, so that a closed stdout cannot cut short the deletion of the users it created.
+pub fn closed_pipe_ends_quietly(quietly: bool) {
+    #[cfg(unix)]
+    {
+        let action = if quietly {
+            libc::SIG_DFL
+        } else {
+            libc::SIG_IGN
+        };
+        // SAFETY: installs a default disposition, no handler; nothing else runs yet.
+        unsafe {
+            libc::signal(libc::SIGPIPE, action);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = quietly;
+}
+
 /// Parses the command line, runs the subcommand and maps every error to an exit code.
 pub fn main() -> ExitCode {
+    closed_pipe_ends_quietly(true);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

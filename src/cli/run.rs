@@ -511,6 +511,9 @@ impl RunArgs {
             }
         }
 
+        // From here on the run sends requests and creates users: a closed stdout must not
+        // end it before it has deleted them.
+        super::closed_pipe_ends_quietly(false);
         let json_lines = self.format == Some(FormatSetting::Json);
         let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
         let started_at = time::OffsetDateTime::now_utc();
@@ -662,13 +665,14 @@ impl RunArgs {
             cases: cases_run,
         };
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
+        // A closed stdout must not end the run before its cleanup: write errors are ignored.
         let say = |line: String| {
             let line = crate::client::scrub::scrub(&line);
-            if json_lines {
-                eprintln!("{line}");
+            let _ = if json_lines {
+                writeln!(std::io::stderr(), "{line}")
             } else {
-                println!("{line}");
-            }
+                writeln!(std::io::stdout(), "{line}")
+            };
         };
         for line in warning_lines(&report) {
             say(line);

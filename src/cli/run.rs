@@ -555,7 +555,8 @@ impl RunArgs {
             let progress = progress.clone();
             let snaps = snaps.clone();
             trials.push(
-                Trial::ignorable_test(id, move || {
+                Trial::ignorable_test(id.clone(), move || {
+                    progress.start(&id);
                     let (mut rec, capture) =
                         handle.block_on(runner::run_case_captured(session, &case, form, i));
                     snaps.judge(&mut rec, &capture);
@@ -566,7 +567,7 @@ impl RunArgs {
                         _ => verdict(&rec).map(|()| Completion::Completed),
                     };
                     records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
-                    progress.tick();
+                    progress.done(&id);
                     completion
                 })
                 .with_kind(kind),

@@ -30,8 +30,9 @@ struct Case {
     env_remove: Vec<String>,
     /// Stdout is exactly this many lines, each one JSON object.
     stdout_json_lines: Option<usize>,
-    /// Written to the command's standard input (closed otherwise).
-    stdin: Option<String>,
+    /// A file (from the crate root) written to the command's standard input (closed
+    /// otherwise).
+    stdin_file: Option<String>,
 }
 
 fn root() -> PathBuf {
@@ -46,16 +47,17 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     for k in &case.env_remove {
         cmd.env_remove(k);
     }
-    let out = match &case.stdin {
+    let out = match &case.stdin_file {
         None => cmd.stdin(Stdio::null()).output()?,
-        Some(input) => {
+        Some(file) => {
+            let input = std::fs::read(root().join(file))?;
             let mut child = cmd
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()?;
             let mut pipe = child.stdin.take().ok_or("no stdin pipe")?;
-            pipe.write_all(input.as_bytes())?;
+            pipe.write_all(&input)?;
             drop(pipe);
             child.wait_with_output()?
         }

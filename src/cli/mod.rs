@@ -71,22 +71,32 @@ pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
 /// Reads a whole file of at most [`MAX_INPUT`] bytes; `what` names it in messages (`the
 /// report`, or empty). `Err` is a one-line message.
 pub fn read_input(path: &std::path::Path, what: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read as _;
     let what = if what.is_empty() {
         String::new()
     } else {
         format!("{what} ")
     };
-    let cannot = |e: std::io::Error| format!("cannot read {what}`{}`: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(cannot)?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read {what}`{}`: {e}", path.display()))?;
+    read_capped(file, &format!("{what}`{}`", path.display()))
+}
+
+/// Reads all of standard input, at most [`MAX_INPUT`] bytes, as [`read_input`] reads a file.
+pub fn read_stdin() -> Result<Vec<u8>, String> {
+    read_capped(std::io::stdin().lock(), "standard input")
+}
+
+/// Reads `reader` to its end, refusing more than [`MAX_INPUT`] bytes; `name` says what it is.
+fn read_capped(reader: impl std::io::Read, name: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
     let mut bytes = Vec::new();
-    file.take(MAX_INPUT + 1)
+    reader
+        .take(MAX_INPUT + 1)
         .read_to_end(&mut bytes)
-        .map_err(cannot)?;
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
     if bytes.len() as u64 > MAX_INPUT {
         return Err(format!(
-            "`{}` is larger than {} MiB, the most convcheck reads of one file; pass one JSON document",
-            path.display(),
+            "{name} is larger than {} MiB, the most convcheck reads of one file; pass one JSON document",
             MAX_INPUT / (1024 * 1024)
         ));
     }

@@ -135,9 +135,9 @@ pub struct ReportCommand {
     /// The format to render.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Where to write it; `-` for standard output.
+    /// Where to write it; standard output when omitted or `-`.
     #[arg(long, value_name = "PATH")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
 }
 
 impl ReportCommand {
@@ -152,10 +152,10 @@ impl ReportCommand {
                 self.from.display()
             )
         })?;
-        if self.out.as_os_str() == "-" {
+        let Some(out) = self.out.filter(|o| o.as_os_str() != "-") else {
             print!("{}", render(&report, self.format)?);
             return Ok(ExitCode::from(exit::OK));
-        }
+        };
         let mut paths = ReportArgs::default();
         let slot = match self.format {
             Format::Json => &mut paths.report_json,
@@ -163,7 +163,7 @@ impl ReportCommand {
             Format::Md => &mut paths.report_md,
             Format::Html => &mut paths.report_html,
         };
-        *slot = Some(self.out);
+        *slot = Some(out);
         write(&report, &paths, step_summary().as_deref())?;
         Ok(ExitCode::from(exit::OK))
     }

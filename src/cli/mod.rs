@@ -157,4 +157,37 @@ mod tests {
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
     }
+
+    #[test]
+    fn run_keeps_the_libtest_options_that_mean_something_here() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["convcheck", "run"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|_| ()).map_err(|e| e.kind())
+        };
+        for kept in [
+            &["create::", "--exact"][..],
+            &["--skip", "::service", "--skip", "delete::"],
+            &["--list", "--format", "json"],
+            &["--ignored", "--read-only"],
+            &["--include-ignored"],
+            &["--test-threads", "2", "-q", "--color", "never"],
+        ] {
+            assert_eq!(parse(kept), Ok(()), "{kept:?}");
+        }
+        for gone in [
+            &["--bench"][..],
+            &["--test"],
+            &["--logfile", "log.txt"],
+            &["-Z", "unstable-options"],
+            &["--nocapture"],
+            &["--show-output"],
+        ] {
+            assert_eq!(
+                parse(gone),
+                Err(clap::error::ErrorKind::UnknownArgument),
+                "{gone:?}"
+            );
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! the directory, holding a `case.json` with the arguments, the exit code and what the output
 //! must hold. Adding a case adds files, not code.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
@@ -27,6 +28,11 @@ struct Case {
     stderr_lacks: Vec<String>,
     #[serde(default)]
     env_remove: Vec<String>,
+    /// Stdout is exactly this many lines, each one JSON object.
+    stdout_json_lines: Option<usize>,
+    /// A file (from the crate root) written to the command's standard input (closed
+    /// otherwise).
+    stdin_file: Option<String>,
 }
 
 fn root() -> PathBuf {
@@ -41,7 +47,21 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     for k in &case.env_remove {
         cmd.env_remove(k);
     }
-    let out = cmd.output()?;
+    let out = match &case.stdin_file {
+        None => cmd.stdin(Stdio::null()).output()?,
+        Some(file) => {
+            let input = std::fs::read(root().join(file))?;
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            let mut pipe = child.stdin.take().ok_or("no stdin pipe")?;
+            pipe.write_all(&input)?;
+            drop(pipe);
+            child.wait_with_output()?
+        }
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let ctx = || format!("\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
@@ -86,6 +106,17 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     for s in &case.stderr_lacks {
         if stderr.contains(s.as_str()) || stdout.contains(s.as_str()) {
             return Err(format!("output shows {s:?}{}", ctx()).into());
+        }
+    }
+    if let Some(n) = case.stdout_json_lines {
+        let lines: Vec<&str> = stdout.lines().collect();
+        if lines.len() != n {
+            return Err(format!("stdout has {} lines, expected {n}{}", lines.len(), ctx()).into());
+        }
+        for line in lines {
+            if !serde_json::from_str::<Value>(line).is_ok_and(|v| v.is_object()) {
+                return Err(format!("stdout line is no JSON object: {line:?}{}", ctx()).into());
+            }
         }
     }
     if let Some(n) = case.stderr_lines

@@ -154,9 +154,9 @@ pub struct ReportCommand {
     /// The format to render.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Where to write it; `-` for standard output.
+    /// Where to write it; standard output when omitted or `-`.
     #[arg(long, value_name = "PATH")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Append the short digest to `$GITHUB_STEP_SUMMARY` too (it must be set).
     #[arg(long)]
     pub step_summary: bool,
@@ -182,20 +182,21 @@ impl ReportCommand {
             ),
         };
         let mut paths = ReportArgs::default();
-        if self.out.as_os_str() == "-" {
-            print!(
+        match self.out.filter(|o| o.as_os_str() != "-") {
+            None => print!(
                 "{}",
                 crate::client::scrub::scrub(&render(&report, self.format)?)
-            );
-        } else {
-            let slot = match self.format {
-                Format::Json => &mut paths.report_json,
-                Format::Junit => &mut paths.report_junit,
-                Format::Md => &mut paths.report_md,
-                Format::Html => &mut paths.report_html,
-                Format::Badge => &mut paths.report_badge,
-            };
-            *slot = Some(self.out);
+            ),
+            Some(out) => {
+                let slot = match self.format {
+                    Format::Json => &mut paths.report_json,
+                    Format::Junit => &mut paths.report_junit,
+                    Format::Md => &mut paths.report_md,
+                    Format::Html => &mut paths.report_html,
+                    Format::Badge => &mut paths.report_badge,
+                };
+                *slot = Some(out);
+            }
         }
         write(&report, &paths, summary.as_deref())?;
         Ok(ExitCode::from(exit::OK))

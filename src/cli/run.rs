@@ -1,5 +1,7 @@
 //! `convcheck run`: the suite against a target (the embedded emulator when none is named),
-//! with libtest's front end: filters, `--list`, `--test-threads`, `--format`.
+//! with libtest's front end: filters, `--list`, `--test-threads`, `--format`. convcheck declares
+//! the libtest options it keeps itself (grouped in its help) and builds libtest-mimic's
+//! `Arguments` from them, so that the ones that mean nothing here are refused by clap.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -9,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use libtest_mimic::{Failed, Trial};
+use libtest_mimic::{ColorSetting, Completion, Failed, FormatSetting, Trial};
 
 use super::exit;
 use super::progress::Progress;
+use super::relay;
 use super::report::ReportArgs;
 use super::snapshots::{self, SnapshotArgs, SnapshotRun};
 use super::validate::parse_edition;
@@ -28,68 +31,155 @@ use crate::suite;
 pub struct TargetArgs {
     /// Base URL of the target (`https://conversations.twilio.com`); without it the embedded
     /// emulator is started on 127.0.0.1 and used.
-    #[arg(long, env = "CONVCHECK_TARGET")]
+    #[arg(long, env = "CONVCHECK_TARGET", help_heading = "Target")]
     pub target: Option<String>,
     /// Account SID (`AC…`).
-    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", help_heading = "Credentials")]
     pub account_sid: Option<String>,
     /// Auth Token of the account.
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        help_heading = "Credentials"
+    )]
     pub auth_token: Option<String>,
     /// API Key SID (`SK…`), used instead of the Auth Token.
-    #[arg(long, env = "TWILIO_API_KEY")]
+    #[arg(long, env = "TWILIO_API_KEY", help_heading = "Credentials")]
     pub api_key: Option<String>,
     /// API Key secret.
-    #[arg(long, env = "TWILIO_API_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TWILIO_API_SECRET",
+        hide_env_values = true,
+        help_heading = "Credentials"
+    )]
     pub api_secret: Option<String>,
     /// Per-request time limit, in seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECONDS",
+        help_heading = "Target"
+    )]
     pub timeout: u64,
 }
 
-/// Options of `convcheck run`.
+/// Options of `convcheck run`, grouped in its help: Target, Credentials, Selection, Output,
+/// Snapshots, Safety.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Also run every case on `/v1/Services/{IS…}/Users` for this Conversation Service.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target")]
     pub service_sid: Option<String>,
     /// Run only the service-scoped URL form (needs `--service-sid`).
-    #[arg(long, requires = "service_sid")]
+    #[arg(long, requires = "service_sid", help_heading = "Target")]
     pub only_service: bool,
     /// The account's default Conversation Service (`IS…`): users created through the
     /// shortened URL form must belong to it. Known by itself for the embedded emulator.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target")]
     pub default_service_sid: Option<String>,
     /// The contract edition: `docs` (PageSize 1..1000) or `oai-2025` (PageSize 1..50).
-    #[arg(long, default_value = "docs", value_parser = parse_edition)]
+    #[arg(long, default_value = "docs", value_parser = parse_edition, help_heading = "Target")]
     pub edition: Edition,
-    /// Let the suite create, update and delete users on a target outside this machine. It
-    /// only ever deletes what it created.
-    #[arg(long)]
-    pub allow_writes: bool,
-    /// Run only the cases that do not write.
-    #[arg(long)]
-    pub read_only: bool,
-    /// Fail cases on SHOULD findings too.
-    #[arg(long)]
-    pub strict: bool,
     /// The largest number of pages the pagination walk may request.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, help_heading = "Target")]
     pub max_pages: usize,
+    /// How many cases run at once (default 8: the work waits on the network).
+    #[arg(long, value_name = "N", help_heading = "Target")]
+    pub test_threads: Option<usize>,
+    /// Run only the cases whose id contains FILTER (`kind::name::form`).
+    #[arg(value_name = "FILTER", help_heading = "Selection")]
+    pub filter: Option<String>,
+    /// Match FILTER and `--skip` against whole case ids.
+    #[arg(long, help_heading = "Selection")]
+    pub exact: bool,
+    /// Leave out the cases whose id contains FILTER (repeatable).
+    #[arg(long, value_name = "FILTER", help_heading = "Selection")]
+    pub skip: Vec<String>,
+    /// Print the selected case ids and their number instead of running them.
+    #[arg(long, help_heading = "Selection")]
+    pub list: bool,
+    /// Run only the cases `--read-only` would skip (they are still skipped).
+    #[arg(long, help_heading = "Selection")]
+    pub ignored: bool,
+    /// Also select the cases `--read-only` skips (they are still skipped).
+    #[arg(long, help_heading = "Selection")]
+    pub include_ignored: bool,
     /// Exit 0 when the filters select no case to run (by default that is a usage error, so
     /// that a mistyped filter cannot pass in CI).
-    #[arg(long)]
+    #[arg(long, help_heading = "Selection")]
     pub allow_empty: bool,
-    #[command(flatten)]
+    /// Fail cases on SHOULD findings too.
+    #[arg(long, help_heading = "Selection")]
+    pub strict: bool,
+    /// One line per case (`pretty`, the default), one character per case (`terse`), or
+    /// JSON lines on stdout (`json`).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "pretty|terse|json",
+        hide_possible_values = true,
+        help_heading = "Output"
+    )]
+    pub format: Option<libtest_mimic::FormatSetting>,
+    /// One character per case: `--format terse`.
+    #[arg(short, long, conflicts_with = "format", help_heading = "Output")]
+    pub quiet: bool,
+    /// Colour the per-case lines: `auto` (when stdout is a terminal), `always`, `never`.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "auto|always|never",
+        hide_possible_values = true,
+        help_heading = "Output"
+    )]
+    pub color: Option<libtest_mimic::ColorSetting>,
+    #[command(flatten, next_help_heading = "Output")]
     pub reports: ReportArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Snapshots")]
     pub snapshot: SnapshotArgs,
-    /// libtest options: filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`,
-    /// `--format pretty|terse|json`, `--quiet`.
-    #[command(flatten)]
-    pub libtest: libtest_mimic::Arguments,
+    /// Let the suite create, update and delete users on a target outside this machine. It
+    /// only ever deletes what it created.
+    #[arg(long, help_heading = "Safety")]
+    pub allow_writes: bool,
+    /// Run only the cases that do not write; the others are reported skipped.
+    #[arg(long, help_heading = "Safety")]
+    pub read_only: bool,
+}
+
+/// The examples under `convcheck run --help`.
+pub const RUN_EXAMPLES: &str = "\
+Examples:
+  convcheck run                                   the suite against the embedded emulator
+  convcheck run --target https://conversations.twilio.com --allow-writes
+  convcheck run --target URL --read-only          only the cases that do not write
+  convcheck run lookup:: --skip ::service         a filter, and a case left out
+  convcheck run create::minimal::shortened --exact
+  convcheck run --list --format json              the case ids as JSON lines
+  convcheck run --report-json r.json --report-junit r.xml
+
+Cases run concurrently (--test-threads, default 8); the pagination walk holds its collection alone.";
+
+impl RunArgs {
+    /// libtest-mimic's arguments for the options convcheck keeps; the others stay unset.
+    pub fn libtest(&self) -> libtest_mimic::Arguments {
+        libtest_mimic::Arguments {
+            filter: self.filter.clone(),
+            exact: self.exact,
+            skip: self.skip.clone(),
+            list: self.list,
+            ignored: self.ignored,
+            include_ignored: self.include_ignored,
+            test_threads: self.test_threads,
+            format: self.format,
+            quiet: self.quiet,
+            color: self.color,
+            ..libtest_mimic::Arguments::default()
+        }
+    }
 }
 
 /// Whether a URL's host is this machine.
@@ -305,7 +395,7 @@ pub fn build_plan(
 impl RunArgs {
     /// Every usage error that can be found before a request is sent.
     fn check_usage(&self) -> anyhow::Result<()> {
-        if self.libtest.test_threads == Some(0) {
+        if self.test_threads == Some(0) {
             bail!("--test-threads must be at least 1");
         }
         if self.max_pages == 0 {
@@ -326,9 +416,9 @@ impl RunArgs {
                 );
             }
         }
-        if self.libtest.test_threads.is_none() {
+        if self.test_threads.is_none() {
             // Cases wait on the network, not the CPU: more than the core count pays.
-            self.libtest.test_threads = Some(8);
+            self.test_threads = Some(8);
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -358,7 +448,7 @@ impl RunArgs {
         }
         let cases = suite::all();
         let writes_allowed = is_loopback(&target_url) || self.allow_writes;
-        let listing = self.libtest.list;
+        let listing = self.list;
         if !writes_allowed && !self.read_only && !listing {
             bail!(
                 "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates), or --read-only",
@@ -378,7 +468,8 @@ impl RunArgs {
         // What the filters select, found before anything is sent: an empty selection is a
         // usage error (a mistyped filter must not pass in CI).
         let instances = runner::instances(&session.plan, &cases);
-        let with_ignored = self.libtest.ignored || self.libtest.include_ignored;
+        let libtest = self.libtest();
+        let with_ignored = self.ignored || self.include_ignored;
         let selected = instances
             .iter()
             .map(|(case, form)| {
@@ -386,10 +477,13 @@ impl RunArgs {
                     .with_kind(case.kind.as_str())
                     .with_ignored_flag(skip_writes && case.writes)
             })
-            .filter(|t| !self.libtest.is_filtered_out(t))
+            .filter(|t| !libtest.is_filtered_out(t))
             .filter(|t| with_ignored || !t.has_ignored_flag())
             .count();
-        if selected == 0 && !listing && !self.allow_empty {
+        if listing {
+            return list(&instances, skip_writes, &libtest);
+        }
+        if selected == 0 && !self.allow_empty {
             bail!(
                 "the filters select no case to run (of {}): check the filter with `convcheck run --list`, or pass --allow-empty",
                 instances.len()
@@ -417,6 +511,10 @@ impl RunArgs {
             }
         }
 
+        // From here on the run sends requests and creates users: a closed stdout must not
+        // end it before it has deleted them.
+        super::closed_pipe_ends_quietly(false);
+        let json_lines = self.format == Some(FormatSetting::Json);
         let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
         let started_at = time::OffsetDateTime::now_utc();
         let started = Instant::now();
@@ -426,24 +524,29 @@ impl RunArgs {
             let id = case.id(&form);
             let kind = case.kind.as_str();
             if skip_writes && case.writes {
-                records
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(CaseRecord {
-                        id: id.clone(),
-                        kind: kind.to_owned(),
-                        form: form.label().to_owned(),
-                        outcome: Outcome::Skipped,
-                        duration_ms: 0,
-                        findings: Vec::new(),
-                        exchanges: Vec::new(),
-                        error: None,
-                    });
-                trials.push(
-                    Trial::test(id, || Ok(()))
-                        .with_kind(kind)
-                        .with_ignored_flag(true),
-                );
+                // A skipped case is an ignored trial, even when `--ignored` runs those: the
+                // counts of libtest's events then agree with convcheck's.
+                let trial = Trial::ignorable_test(id.clone(), || {
+                    Ok(Completion::ignored_with(SKIPPED_WRITES))
+                })
+                .with_kind(kind)
+                .with_ignored_flag(true);
+                if !libtest.is_filtered_out(&trial) {
+                    records
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(CaseRecord {
+                            id,
+                            kind: kind.to_owned(),
+                            form: form.label().to_owned(),
+                            outcome: Outcome::Skipped,
+                            duration_ms: 0,
+                            findings: Vec::new(),
+                            exchanges: Vec::new(),
+                            error: None,
+                        });
+                }
+                trials.push(trial);
                 continue;
             }
             let session = session.clone();
@@ -452,14 +555,20 @@ impl RunArgs {
             let progress = progress.clone();
             let snaps = snaps.clone();
             trials.push(
-                Trial::test(id, move || {
+                Trial::ignorable_test(id.clone(), move || {
+                    progress.start(&id);
                     let (mut rec, capture) =
                         handle.block_on(runner::run_case_captured(session, &case, form, i));
                     snaps.judge(&mut rec, &capture);
-                    let verdict = verdict(&rec);
+                    // An expected failure is an ignored trial with its reason, so that no
+                    // count says it passed.
+                    let completion = match rec.outcome {
+                        Outcome::ExpectedFailure => Ok(Completion::ignored_with(EXPECTED)),
+                        _ => verdict(&rec).map(|()| Completion::Completed),
+                    };
                     records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
-                    progress.tick();
-                    verdict
+                    progress.done(&id);
+                    completion
                 })
                 .with_kind(kind),
             );
@@ -485,7 +594,26 @@ impl RunArgs {
             })
         };
 
-        let conclusion = libtest_mimic::run(&self.libtest, trials);
+        let relay = relay::Relay::start(json_lines);
+        let conclusion = match &relay {
+            Some(r) => {
+                let mut args = libtest.clone();
+                args.logfile = Some(r.path());
+                // libtest colours a log file only when told to; `auto` is decided here.
+                if matches!(args.color, None | Some(ColorSetting::Auto)) {
+                    args.color = Some(if colour_stdout() {
+                        ColorSetting::Always
+                    } else {
+                        ColorSetting::Never
+                    });
+                }
+                libtest_mimic::run(&args, trials)
+            }
+            None => libtest_mimic::run(&libtest, trials),
+        };
+        if let Some(r) = relay {
+            r.finish();
+        }
         progress.finish();
         if session.halt.is_stopping() {
             // Interrupted: the cases stopped early; finish the cleanup the signal started.
@@ -538,14 +666,14 @@ impl RunArgs {
             cases: cases_run,
         };
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
-        let json_lines = self.libtest.format == Some(libtest_mimic::FormatSetting::Json);
+        // A closed stdout must not end the run before its cleanup: write errors are ignored.
         let say = |line: String| {
             let line = crate::client::scrub::scrub(&line);
-            if json_lines {
-                eprintln!("{line}");
+            let _ = if json_lines {
+                writeln!(std::io::stderr(), "{line}")
             } else {
-                println!("{line}");
-            }
+                writeln!(std::io::stdout(), "{line}")
+            };
         };
         for line in warning_lines(&report) {
             say(line);
@@ -559,13 +687,11 @@ impl RunArgs {
             say(line);
         }
         let s = report.summary;
-        let expected = match s.expected_failures {
-            0 => String::new(),
-            n => format!(", {n} expected failures"),
-        };
         say(format!(
-            "convcheck: {} passed, {} failed, {} errored, {} skipped{expected} against {what} at {} (edition {})",
-            s.passed, s.failed, s.errored, s.skipped, report.target, report.edition
+            "convcheck: {} against {what} at {} (edition {})",
+            summary_counts(&s),
+            report.target,
+            report.edition
         ));
         for note in &report.notes {
             say(format!("note: {note}"));
@@ -584,6 +710,77 @@ impl RunArgs {
         };
         Ok(ExitCode::from(code))
     }
+}
+
+/// `--list`: the selected case ids as libtest prints them (`[kind] id: test`) and a count
+/// line, or with `--format json` one JSON object per case on stdout and the count on stderr.
+fn list(
+    instances: &[(suite::CaseDef, UrlForm)],
+    skip_writes: bool,
+    libtest: &libtest_mimic::Arguments,
+) -> anyhow::Result<ExitCode> {
+    let json = libtest.format == Some(FormatSetting::Json);
+    let mut out = std::io::stdout().lock();
+    let mut n = 0;
+    for (case, form) in instances {
+        let id = case.id(form);
+        let ignored = skip_writes && case.writes;
+        let trial = Trial::test(id.clone(), || Ok(()))
+            .with_kind(case.kind.as_str())
+            .with_ignored_flag(ignored);
+        // libtest lists every selected case, or with `--ignored` only the ignored ones.
+        if libtest.is_filtered_out(&trial) || (libtest.ignored && !ignored) {
+            continue;
+        }
+        n += 1;
+        if json {
+            let line = serde_json::json!({
+                "type": "case",
+                "name": id,
+                "kind": case.kind.as_str(),
+                "form": form.label(),
+                "writes": case.writes,
+                "ignored": ignored,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "[{}] {id}: test", case.kind.as_str())?;
+        }
+    }
+    let count = format!("{n} {}", if n == 1 { "case" } else { "cases" });
+    if json {
+        eprintln!("{count}");
+    } else {
+        writeln!(out, "{count}")?;
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Why a write case did not run under `--read-only`.
+const SKIPPED_WRITES: &str = "skipped: it writes, and the run is --read-only";
+/// Why a failed case does not fail the run.
+const EXPECTED: &str = "expected failure: a known deviation";
+
+/// The counts of the closing line: `N passed, N failed, N errored, N skipped`, then the
+/// expected failures when there are any and the number of cases, each word in its number.
+pub fn summary_counts(s: &Summary) -> String {
+    let total = s.passed + s.failed + s.errored + s.skipped + s.expected_failures;
+    let expected = match s.expected_failures {
+        0 => String::new(),
+        1 => ", 1 expected failure".to_owned(),
+        n => format!(", {n} expected failures"),
+    };
+    let cases = if total == 1 { "case" } else { "cases" };
+    format!(
+        "{} passed, {} failed, {} errored, {} skipped{expected} ({total} {cases})",
+        s.passed, s.failed, s.errored, s.skipped
+    )
+}
+
+/// Whether libtest's `auto` colour means colour: stdout is a terminal and `NO_COLOR` is unset.
+fn colour_stdout() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Waits for Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout` and CI runners send) or SIGHUP

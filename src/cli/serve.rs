@@ -293,28 +293,71 @@ impl Signals {
     }
 }
 
+/// How `faults` and `freedoms` print their lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// One aligned line each: name, category, description.
+    Text,
+    /// A JSON array of `{name, category, description}`.
+    Json,
+}
+
 /// Options of `convcheck faults`.
 #[derive(Debug, Args)]
-pub struct FaultsArgs {}
+pub struct FaultsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ListFormat,
+}
 
 impl FaultsArgs {
-    /// Prints the fault list: `name  area  description`, one line each.
+    /// Prints the fault list: `name  area  description`, one line each, or as JSON (the area
+    /// is the `category`).
     pub fn exec(self) -> anyhow::Result<ExitCode> {
-        print!("{}", emulator::faults::listing());
+        match self.format {
+            ListFormat::Text => print!("{}", emulator::faults::listing()),
+            ListFormat::Json => print_json(
+                emulator::faults::Fault::ALL
+                    .iter()
+                    .map(|f| (f.name(), f.area(), f.description())),
+            )?,
+        }
         Ok(ExitCode::from(crate::cli::exit::OK))
     }
 }
 
 /// Options of `convcheck freedoms`.
 #[derive(Debug, Args)]
-pub struct FreedomsArgs {}
+pub struct FreedomsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ListFormat,
+}
 
 impl FreedomsArgs {
-    /// Prints the freedom list: `name  category  description`, one line each.
+    /// Prints the freedom list: `name  category  description`, one line each, or as JSON.
     pub fn exec(self) -> anyhow::Result<ExitCode> {
-        print!("{}", emulator::freedoms::listing());
+        match self.format {
+            ListFormat::Text => print!("{}", emulator::freedoms::listing()),
+            ListFormat::Json => print_json(
+                emulator::Freedom::ALL
+                    .iter()
+                    .map(|f| (f.name(), f.category(), f.description())),
+            )?,
+        }
         Ok(ExitCode::from(crate::cli::exit::OK))
     }
+}
+
+/// Prints `[{name, category, description}]`, pretty.
+fn print_json<'a>(items: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> anyhow::Result<()> {
+    let list: Vec<serde_json::Value> = items
+        .map(|(name, category, description)| {
+            serde_json::json!({"name": name, "category": category, "description": description})
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&list)?);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: FormatArg,
-    /// The JSON files to check.
+    /// The JSON files to check; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -139,7 +139,11 @@ pub fn check_file(
     operation: Option<OperationArg>,
     edition: Edition,
 ) -> Result<Vec<Finding>, String> {
-    let bytes = super::read_input(file, "")?;
+    let bytes = if file.as_os_str() == "-" {
+        super::read_stdin()?
+    } else {
+        super::read_input(file, "")?
+    };
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         format!(
             "`{}` is not JSON: {e}; pass a file holding one JSON document",

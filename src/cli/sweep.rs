@@ -86,11 +86,14 @@ impl SweepArgs {
         if !self.yes {
             if !std::io::stdin().is_terminal() {
                 bail!(
-                    "refusing to delete {} users without confirmation: pass --yes",
-                    found.len()
+                    "refusing to delete {} without confirmation: pass --yes",
+                    crate::report::diagnostic::plural(found.len(), "user", "users")
                 );
             }
-            print!("delete these {} users? [y/N] ", found.len());
+            print!(
+                "delete {}? [y/N] ",
+                crate::report::diagnostic::plural(found.len(), "this user", "these users")
+            );
             std::io::stdout().flush()?;
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
@@ -130,9 +133,9 @@ impl SweepArgs {
             }
         }
         println!(
-            "deleted {} of {} users",
+            "deleted {} of {}",
             found.len() - failed - spared,
-            found.len()
+            crate::report::diagnostic::plural(found.len(), "user", "users")
         );
         Ok(ExitCode::from(if failed + spared > 0 {
             super::exit::USAGE

@@ -51,6 +51,11 @@ pub fn count(findings: usize, must: usize) -> String {
     }
 }
 
+/// `1 finding`, `2 findings`: a count with its noun in the right number.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::Finding;
+use crate::report::diagnostic::plural;
 
 /// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,16 +145,23 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     let stateless = fetched_as_other + lookups_other + updates_lost;
     if stateless > 0 {
         let mut seen = Vec::new();
-        for (n, what) in [
+        for (n, one, many, rest) in [
             (
                 fetched_as_other,
-                "answers describing another user than the one written or asked for",
+                "answer",
+                "answers",
+                "describing another user than the one written or asked for",
             ),
-            (lookups_other, "lookups by identity that found another user"),
-            (updates_lost, "updates that did not hold"),
+            (
+                lookups_other,
+                "lookup",
+                "lookups",
+                "by identity that found another user",
+            ),
+            (updates_lost, "update", "updates", "that did not hold"),
         ] {
             if n > 0 {
-                seen.push(format!("{n} {what}"));
+                seen.push(format!("{} {rest}", plural(n, one, many)));
             }
         }
         notes.push(format!(
@@ -178,7 +186,8 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     });
     if above_50 > 0 {
         notes.push(format!(
-            "the target refuses PageSize above 50 ({above_50} findings), as Twilio's OpenAPI description allows since June 2025 while the documentation page allows up to 1000: if the target follows the newer bound, run with --edition oai-2025"
+            "the target refuses PageSize above 50 ({}), as Twilio's OpenAPI description allows since June 2025 while the documentation page allows up to 1000: if the target follows the newer bound, run with --edition oai-2025",
+            plural(above_50, "finding", "findings")
         ));
     }
     let refusals = count(&|f| {
@@ -195,14 +204,16 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
     });
     if refusals > 0 {
         notes.push(format!(
-            "the target accepts or answers wrongly requests Twilio refuses ({refusals} findings): unknown users, missing or duplicate identities, malformed RoleSid"
+            "the target accepts or answers wrongly requests Twilio refuses ({}): unknown users, missing or duplicate identities, malformed RoleSid",
+            plural(refusals, "finding", "findings")
         ));
     }
     let error_format = count(&|f| f.check.starts_with("error.") && f.check.ends_with(".present"))
         + count(&|f| f.check == "error.body.json");
     if error_format > 0 {
         notes.push(format!(
-            "the target's error bodies are not Twilio's `{{code, message, more_info, status}}` ({error_format} findings)"
+            "the target's error bodies are not Twilio's `{{code, message, more_info, status}}` ({})",
+            plural(error_format, "finding", "findings")
         ));
     }
     if count(&|f| f.check == "auth.rejected") > 0 {
@@ -272,8 +283,8 @@ mod tests {
             .find(|n| n.contains("keeps no state"))
             .expect("lost writes are named");
         assert!(
-            note.contains("1 answers describing another user")
-                && note.contains("1 updates that did not hold"),
+            note.contains("1 answer describing another user")
+                && note.contains("1 update that did not hold"),
             "{note}"
         );
     }

@@ -849,10 +849,7 @@ fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
 
 /// `   = N times: on A, B, C, and K more`, under a grouped diagnostic.
 fn repeated_line(g: &crate::report::view::Group<'_>) -> String {
-    let more = match g.more() {
-        0 => String::new(),
-        n => format!(", and {n} more"),
-    };
+    let more = g.more_label();
     let cases = match g.cases {
         1 => String::new(),
         n => format!(" in {n} cases"),
@@ -880,10 +877,7 @@ fn warning_lines(report: &Report) -> Vec<String> {
                 g.count,
                 g.cases,
                 also.join(", "),
-                match g.more() {
-                    0 => String::new(),
-                    n => format!(", and {n} more"),
-                }
+                g.more_label()
             ));
         }
         out.push(line);

@@ -235,23 +235,6 @@ fn cell_links(report: &Report) -> BTreeMap<(String, usize), String> {
     links
 }
 
-/// ` × N` or ` × N in M cases` for a group seen more than once.
-fn times(g: &view::Group<'_>) -> String {
-    match (g.count, g.cases) {
-        (1, _) => String::new(),
-        (n, 1) => format!(" × {n}"),
-        (n, m) => format!(" × {n} in {m} cases"),
-    }
-}
-
-/// `, and N more` when a group holds more occurrences than it shows.
-fn more(g: &view::Group<'_>) -> String {
-    match g.more() {
-        0 => String::new(),
-        n => format!(", and {n} more"),
-    }
-}
-
 fn failures_section(report: &Report) -> Markup {
     let failures = view::failures(report);
     let groups = view::failing_groups(report);
@@ -283,7 +266,7 @@ fn failures_section(report: &Report) -> Markup {
                 @for (i, g) in groups.iter().enumerate() {
                     @let (c, f) = g.head();
                     article.failure id={ "finding-" (i + 1) } {
-                        h3 { code { (f.check) } (times(g)) }
+                        h3 { code { (f.check) } (g.times_label()) }
                         p.seen {
                             "Seen in "
                             @for (j, (c, f)) in g.first().iter().enumerate() {
@@ -291,7 +274,7 @@ fn failures_section(report: &Report) -> Markup {
                                 a href={ "#" (anchor(&c.id)) } { code { (c.id) } }
                                 @if let Some(r) = &f.request { " on " code { (r) } }
                             }
-                            (more(g)) "."
+                            (g.more_label()) "."
                         }
                         (finding_block(f))
                         @if let Some(ex) = view::exchange_for(c, f) {
@@ -393,7 +376,7 @@ fn others_section(report: &Report) -> Markup {
                                     @if j > 0 { ", " }
                                     code { (c.id) }
                                 }
-                                (more(g)) ")"
+                                (g.more_label()) ")"
                             }
                         }
                     }

@@ -115,10 +115,7 @@ fn findings_text(c: &CaseRecord) -> String {
         let at = f.request.as_deref().unwrap_or(&c.id);
         s.push_str(&diagnostic::render(f, at));
         if g.count > 1 {
-            let more = match g.more() {
-                0 => String::new(),
-                n => format!(", and {n} more"),
-            };
+            let more = g.more_label();
             s.push_str(&format!(
                 "   = {} times: on {}{more}\n",
                 g.count,

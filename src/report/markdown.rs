@@ -8,10 +8,9 @@ use super::view;
 use crate::runner::{Outcome, Report};
 use crate::spec::catalogue;
 
-/// Renders the report as GitHub-flavoured Markdown.
-pub fn render(report: &Report) -> String {
-    let mut s = String::new();
-    let score = view::score(report);
+/// `## convcheck: P / A cases pass (N %), conformant`: the first line of the report and of
+/// the digest.
+fn heading(s: &mut String, report: &Report, score: &view::Score) {
     let sum = report.summary;
     let verdict = if sum.failed == 0 && sum.errored == 0 {
         "conformant"
@@ -25,6 +24,14 @@ pub fn render(report: &Report) -> String {
         score.applicable,
         score.percent()
     );
+}
+
+/// Renders the report as GitHub-flavoured Markdown.
+pub fn render(report: &Report) -> String {
+    let mut s = String::new();
+    let score = view::score(report);
+    let sum = report.summary;
+    heading(&mut s, report, &score);
     let _ = writeln!(
         s,
         "Target {}, edition {}{}, convcheck {}, started {}, {:.1} s.  ",
@@ -142,7 +149,13 @@ pub fn render(report: &Report) -> String {
 /// and the curl commands of the requests shown.
 fn group_entry(s: &mut String, g: &view::Group<'_>) {
     let (_, f) = g.head();
-    let _ = writeln!(s, "#### {} ({}){}\n", code(&f.check), f.severity, times(g));
+    let _ = writeln!(
+        s,
+        "#### {} ({}){}\n",
+        code(&f.check),
+        f.severity,
+        g.times_label()
+    );
     let _ = writeln!(s, "{}\n", text(&f.message));
     let seen: Vec<String> = g
         .first()
@@ -152,7 +165,7 @@ fn group_entry(s: &mut String, g: &view::Group<'_>) {
             None => code(&c.id),
         })
         .collect();
-    let _ = writeln!(s, "- seen in {}{}", seen.join("; "), more(g));
+    let _ = writeln!(s, "- seen in {}{}", seen.join("; "), g.more_label());
     if let Some(cl) = catalogue().clause(&f.clause) {
         let _ = writeln!(
             s,
@@ -184,23 +197,6 @@ fn group_entry(s: &mut String, g: &view::Group<'_>) {
     s.push('\n');
 }
 
-/// ` × N` (in one case) or ` × N in M cases` for a group seen more than once.
-fn times(g: &view::Group<'_>) -> String {
-    match (g.count, g.cases) {
-        (1, _) => String::new(),
-        (n, 1) => format!(" × {n}"),
-        (n, m) => format!(" × {n} in {m} cases"),
-    }
-}
-
-/// `, and N more` when a group holds more occurrences than it shows.
-fn more(g: &view::Group<'_>) -> String {
-    match g.more() {
-        0 => String::new(),
-        n => format!(", and {n} more"),
-    }
-}
-
 /// ` (N times in M cases; also …)` after a one-line entry.
 fn repeats(g: &view::Group<'_>) -> String {
     if g.count == 1 {
@@ -212,7 +208,7 @@ fn repeats(g: &view::Group<'_>) -> String {
         g.count,
         g.cases,
         also.join(", "),
-        more(g)
+        g.more_label()
     )
 }
 
@@ -290,18 +286,7 @@ pub fn digest_within(report: &Report, run_url: Option<&str>, limit: usize) -> St
     let mut s = String::new();
     let score = view::score(report);
     let sum = report.summary;
-    let verdict = if sum.failed == 0 && sum.errored == 0 {
-        "conformant"
-    } else {
-        "not conformant"
-    };
-    let _ = writeln!(
-        s,
-        "## convcheck: {} / {} cases pass ({} %), {verdict}\n",
-        score.passed,
-        score.applicable,
-        score.percent()
-    );
+    heading(&mut s, report, &score);
     let _ = writeln!(
         s,
         "Target {}, edition {}. {} passed, {} failed, {} errored, {} skipped; {} of {} documented clauses checked.\n",
@@ -340,7 +325,7 @@ pub fn digest_within(report: &Report, run_url: Option<&str>, limit: usize) -> St
                 s,
                 "- {}{} on {}: {}",
                 code(&f.check),
-                times(g),
+                g.times_label(),
                 code(&short(at)),
                 text(&short(&f.message))
             );

@@ -467,6 +467,23 @@ impl<'a> Group<'a> {
         self.count - self.first().len()
     }
 
+    /// ` × N` (in one case) or ` × N in M cases`; empty for a finding seen once.
+    pub fn times_label(&self) -> String {
+        match (self.count, self.cases) {
+            (1, _) => String::new(),
+            (n, 1) => format!(" × {n}"),
+            (n, m) => format!(" × {n} in {m} cases"),
+        }
+    }
+
+    /// `, and N more` when the group holds more occurrences than it shows; else empty.
+    pub fn more_label(&self) -> String {
+        match self.more() {
+            0 => String::new(),
+            n => format!(", and {n} more"),
+        }
+    }
+
     /// Where each shown occurrence was found: its request line, else its case id, with its
     /// pointer when the group's pointers differ (rows of one page, say).
     pub fn locations(&self) -> Vec<String> {

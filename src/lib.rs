@@ -4,7 +4,9 @@
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod domain;
 pub mod emulator;
+pub mod generate;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

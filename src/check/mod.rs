@@ -77,6 +77,10 @@ pub struct Finding {
     /// The request it concerns (`GET /v1/Users/US…`), when a runner knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// For a generated case: the shrunk sequence that shows it, with curl commands and the
+    /// seed that replays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 impl Finding {
@@ -111,6 +115,7 @@ impl Finding {
             actual,
             message,
             request: None,
+            replay: None,
         }
     }
 }

@@ -141,6 +141,24 @@ pub struct RunArgs {
     pub reports: ReportArgs,
     #[command(flatten, next_help_heading = "Snapshots")]
     pub snapshot: SnapshotArgs,
+    /// Sequences each generated case runs (`generated::inputs`, `stateful::sequences`);
+    /// 0 leaves those cases out.
+    #[arg(long, value_name = "N", default_value_t = crate::generate::DEFAULT_SEQUENCES, help_heading = "Generation")]
+    pub generate: usize,
+    /// Stop starting new sequences after this many seconds (per generated case).
+    #[arg(long, value_name = "SECS", help_heading = "Generation")]
+    pub generate_time: Option<f64>,
+    /// The seed of the generated cases: the same seed draws the same sequences. The run's
+    /// summary prints the seed it used.
+    #[arg(long, value_name = "N", help_heading = "Generation")]
+    pub seed: Option<u64>,
+    /// A file of failing seeds: its sequences run first, and new failures are added to it.
+    #[arg(long, value_name = "PATH", help_heading = "Generation")]
+    pub seeds_file: Option<std::path::PathBuf>,
+    /// The most requests one generated case may send (default 20000 on this machine, 2000
+    /// on a remote target, where bursts are at most 3 creates and walks at most 10 pages).
+    #[arg(long, value_name = "N", help_heading = "Generation")]
+    pub generate_max_requests: Option<usize>,
     /// Let the suite create, update and delete users on a target outside this machine. It
     /// only ever deletes what it created.
     #[arg(long, help_heading = "Safety")]
@@ -389,10 +407,32 @@ pub fn build_plan(
         strict,
         run_prefix: format!("convcheck-{}-", runner::run_id()),
         max_pages: max_pages.max(1),
+        generation: crate::generate::Generation::default(),
     }
 }
 
 impl RunArgs {
+    /// What the generated cases do: the budget, the seed and, for a target outside this
+    /// machine, the tighter bounds.
+    pub fn generation(&self, local: bool) -> crate::generate::Generation {
+        let mut g = crate::generate::Generation {
+            sequences: self.generate,
+            time: self.generate_time.map(std::time::Duration::from_secs_f64),
+            persist: self.seeds_file.clone(),
+            ..crate::generate::Generation::default()
+        };
+        if let Some(seed) = self.seed {
+            g.seed = seed;
+        }
+        if !local {
+            g = g.remote();
+        }
+        if let Some(n) = self.generate_max_requests {
+            g.max_requests = n;
+        }
+        g
+    }
+
     /// Every usage error that can be found before a request is sent.
     fn check_usage(&self) -> anyhow::Result<()> {
         if self.test_threads == Some(0) {
@@ -400,6 +440,16 @@ impl RunArgs {
         }
         if self.max_pages == 0 {
             bail!("--max-pages must be at least 1: the pagination walk reads at least one page");
+        }
+        if let Some(t) = self.generate_time
+            && !(t.is_finite() && t > 0.0)
+        {
+            bail!("--generate-time must be a positive number of seconds");
+        }
+        if self.generate_max_requests == Some(0) {
+            bail!(
+                "--generate-max-requests must be at least 1 (use --generate 0 to leave generation out)"
+            );
         }
         self.target.check()?;
         self.reports.check_writable()
@@ -446,6 +496,7 @@ impl RunArgs {
         if let Some(d) = &self.default_service_sid {
             plan.default_service_sid = Some(d.clone());
         }
+        plan.generation = self.generation(is_loopback(&target_url));
         let cases = suite::all();
         let writes_allowed = is_loopback(&target_url) || self.allow_writes;
         let listing = self.list;
@@ -647,6 +698,9 @@ impl RunArgs {
             );
         }
         let mut cases_run = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
+        let ran_generated = cases_run
+            .iter()
+            .any(|c| crate::snapshot::is_generated(&c.kind) && c.outcome != Outcome::Skipped);
         cases_run.sort_by(|a, b| a.id.cmp(&b.id));
         let (snapshot_lines, deviation_notes) = snaps.finish(&mut cases_run)?;
         let report = Report {
@@ -695,6 +749,12 @@ impl RunArgs {
         ));
         for note in &report.notes {
             say(format!("note: {note}"));
+        }
+        if ran_generated {
+            say(format!(
+                "generation: seed {} (`--seed {}` draws the same sequences)",
+                session.plan.generation.seed, session.plan.generation.seed
+            ));
         }
         super::report::write(
             &report,

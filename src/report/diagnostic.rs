@@ -31,6 +31,16 @@ pub fn render(f: &Finding, location: &str) -> String {
             shorten(&cl.quote, 160)
         ));
     }
+    if let Some(replay) = &f.replay {
+        s.push_str("   = replay: ");
+        for (i, line) in replay.lines().enumerate() {
+            if i > 0 {
+                s.push_str("     ");
+            }
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
     s
 }
 

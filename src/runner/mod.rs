@@ -41,6 +41,8 @@ pub struct Plan {
     pub run_prefix: String,
     /// The largest number of pages a walk may take.
     pub max_pages: usize,
+    /// What the generated and stateful cases do.
+    pub generation: crate::generate::Generation,
 }
 
 /// One user the run created and has not deleted yet.
@@ -506,6 +508,51 @@ impl CaseRun {
         Ok(ex)
     }
 
+    /// A fresh case run on the same session and form, with its own namespace and nothing
+    /// recorded: for work a case does on the side (a generated sequence, one request of a
+    /// burst). Whatever it creates is in the ledger; [`CaseRun::absorb`] or
+    /// [`CaseRun::clean_up`] ends it.
+    pub fn scratch(&self, namespace: String) -> CaseRun {
+        CaseRun::new(self.session.clone(), self.form.clone(), namespace)
+    }
+
+    fn new(session: Session, form: UrlForm, namespace: String) -> CaseRun {
+        CaseRun {
+            session,
+            form,
+            namespace,
+            findings: Vec::new(),
+            exchanges: Vec::new(),
+            created: Vec::new(),
+            own: BTreeSet::new(),
+            minted: BTreeSet::new(),
+            open: BTreeSet::new(),
+            raw: Vec::new(),
+            counter: 0,
+            last_request: None,
+        }
+    }
+
+    /// Takes over what a side run recorded and created: its findings, requests and users.
+    pub fn absorb(&mut self, mut other: CaseRun) {
+        let offset = self.raw.len();
+        self.report(std::mem::take(&mut other.findings));
+        self.exchanges.append(&mut other.exchanges);
+        self.raw.append(&mut other.raw);
+        self.created.append(&mut other.created);
+        self.own.append(&mut other.own);
+        self.minted.append(&mut other.minted);
+        self.open.extend(other.open.iter().map(|i| i + offset));
+        if other.last_request.is_some() {
+            self.last_request = other.last_request.take();
+        }
+    }
+
+    /// Deletes what this run created and has not deleted (see [`CaseRun::scratch`]).
+    pub async fn clean_up(&mut self) {
+        self.cleanup().await;
+    }
+
     /// Deletes whatever this case created and has not deleted. Failures stay in the ledger
     /// for the run's final cleanup.
     async fn cleanup(&mut self) {
@@ -538,20 +585,7 @@ pub async fn run_case_captured(
 ) -> (CaseRecord, Capture) {
     let started = Instant::now();
     let namespace = format!("{}c{index}-", session.plan.run_prefix);
-    let mut run = CaseRun {
-        session: session.clone(),
-        form: form.clone(),
-        namespace,
-        findings: Vec::new(),
-        exchanges: Vec::new(),
-        created: Vec::new(),
-        own: BTreeSet::new(),
-        minted: BTreeSet::new(),
-        open: BTreeSet::new(),
-        raw: Vec::new(),
-        counter: 0,
-        last_request: None,
-    };
+    let mut run = CaseRun::new(session.clone(), form.clone(), namespace);
     let gates = session.gates.clone();
     let result = {
         // Held until the case has cleaned up. An exclusive case holds its collection's gate

@@ -296,6 +296,7 @@ pub fn findings(diffs: &[Difference], recorded: &Value, now: &Value, file: &str)
                 expected,
                 actual,
                 request: Some(request_of(&d.path, recorded, now)),
+                replay: None,
             }
         })
         .collect();
@@ -317,6 +318,7 @@ pub fn findings(diffs: &[Difference], recorded: &Value, now: &Value, file: &str)
             actual: format!("{more} more"),
             message: format!("{more} more differences from the recording `{file}`"),
             request: None,
+            replay: None,
         });
     }
     out

@@ -148,6 +148,7 @@ pub fn verify(
                     "no recording `{file}` for this case: record with `--snapshots record`"
                 ),
                 request: None,
+                replay: None,
             };
             (Vec::new(), vec![f])
         }
@@ -274,4 +275,10 @@ mod tests {
         assert_eq!(v["date_created"], 2);
         assert_eq!(v["(exchange)"], 1);
     }
+}
+
+/// Whether a case kind is generated (`generated`, `stateful`): such cases draw new inputs every
+/// run, so they are never recorded or verified.
+pub fn is_generated(kind: &str) -> bool {
+    matches!(kind, "generated" | "stateful")
 }

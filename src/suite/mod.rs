@@ -37,6 +37,10 @@ pub enum Kind {
     Auth,
     /// Conversation Services.
     Service,
+    /// Input domains drawn by proptest.
+    Generated,
+    /// Model-based sequences.
+    Stateful,
 }
 
 impl Kind {
@@ -53,6 +57,8 @@ impl Kind {
             Kind::Errors => "errors",
             Kind::Auth => "auth",
             Kind::Service => "service",
+            Kind::Generated => "generated",
+            Kind::Stateful => "stateful",
         }
     }
 }
@@ -116,6 +122,9 @@ impl CaseDef {
 
     /// The forms this case runs on under a plan.
     pub fn forms(&self, plan: &Plan) -> Vec<UrlForm> {
+        if matches!(self.kind, Kind::Generated | Kind::Stateful) && plan.generation.sequences == 0 {
+            return Vec::new();
+        }
         match self.scope {
             Scope::EachForm => plan.forms.clone(),
             Scope::Once | Scope::FirstForm => plan.forms.first().cloned().into_iter().collect(),
@@ -369,6 +378,22 @@ pub fn all() -> Vec<CaseDef> {
             writes = false,
             service_unknown,
             "an unknown Conversation Service is 404"
+        ),
+        case!(
+            Generated,
+            "inputs",
+            EachForm,
+            writes = true,
+            crate::generate::inputs,
+            "every parameter drawn from its whole domain: created, read back, updated and read back exactly, or refused with Twilio's error body where the documentation allows"
+        ),
+        case!(
+            Stateful,
+            "sequences",
+            Once,
+            writes = true,
+            crate::generate::sequences,
+            "random sequences of create, fetch, near-miss lookup, update, delete, re-create, paged reads and concurrent bursts over every URL form agree with a model of the store"
         ),
     ]
 }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod domain;
 pub mod emulator;
 pub mod report;
 pub mod runner;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use proptest::strategy::{SBoxedStrategy, Strategy, ValueTree};
+use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::runner::{CaseRun, Step, Stop};
@@ -136,7 +136,7 @@ impl Family {
         }
     }
 
-    fn strategy(self, shape: Shape) -> SBoxedStrategy<Vec<Op>> {
+    fn strategy(self, shape: Shape) -> BoxedStrategy<Vec<Op>> {
         match self {
             Family::Inputs => program::input(shape),
             Family::Sequences => program::sequence(shape),
@@ -145,10 +145,15 @@ impl Family {
 }
 
 /// The operations drawn from a sequence seed, as a value tree that shrinks them.
+///
+/// proptest's strategies and trees are not `Send`: they are built where they are used, from
+/// the family and shape, and never held across an `await`.
 pub fn tree(
-    strategy: &SBoxedStrategy<Vec<Op>>,
+    family: Family,
+    shape: Shape,
     seed: u64,
 ) -> Option<Box<dyn ValueTree<Value = Vec<Op>>>> {
+    let strategy = family.strategy(shape);
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
         chunk.copy_from_slice(&mix(seed, i as u64).to_le_bytes());
@@ -159,8 +164,8 @@ pub fn tree(
 }
 
 /// The operations a sequence seed draws.
-pub fn draw(strategy: &SBoxedStrategy<Vec<Op>>, seed: u64) -> Option<Vec<Op>> {
-    tree(strategy, seed).map(|t| t.current())
+pub fn draw(family: Family, shape: Shape, seed: u64) -> Option<Vec<Op>> {
+    tree(family, shape, seed).map(|t| t.current())
 }
 
 enum Move {
@@ -175,10 +180,10 @@ struct Shrinker {
 }
 
 impl Shrinker {
-    fn start(strategy: SBoxedStrategy<Vec<Op>>, seed: u64) -> Shrinker {
+    fn start(family: Family, shape: Shape, seed: u64) -> Shrinker {
         let (tx, rx) = std::sync::mpsc::channel::<(Move, tokio::sync::oneshot::Sender<_>)>();
         std::thread::spawn(move || {
-            let Some(mut tree) = tree(&strategy, seed) else {
+            let Some(mut tree) = tree(family, shape, seed) else {
                 return;
             };
             while let Ok((mv, reply)) = rx.recv() {
@@ -271,7 +276,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         Family::Sequences => family.label().to_owned(),
     };
     let case_seed = mix(g.seed, label_salt(&label));
-    let strategy = family.strategy(shape(r));
+    let shape = shape(r);
     let forms = Arc::new(forms(r, family));
     let bounds = Bounds {
         max_pages: g.max_pages.min(r.session.plan.max_pages),
@@ -296,7 +301,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         {
             break;
         }
-        let Some(ops) = draw(&strategy, seed) else {
+        let Some(ops) = draw(family, shape, seed) else {
             continue;
         };
         let mut side = r.scratch(format!("{}{i}-", r.namespace));
@@ -335,7 +340,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         let (ops, trace, runs) = shrink(
             r,
             &forms,
-            Shrinker::start(strategy.clone(), seed),
+            Shrinker::start(family, shape, seed),
             &check,
             (ops, trace),
             bounds,
@@ -440,3 +445,6 @@ async fn shrink(
     }
     (best_ops, best, runs)
 }
+
+#[cfg(test)]
+mod tests;

@@ -576,7 +576,7 @@ impl Model {
                     ),
                     InvalidUpdate::AttributesNotObject(_) => (
                         "create.attributes.invalid",
-                        Refusal::client_error("create.attributes.invalid", Some(400)),
+                        Refusal::client_error("create.attributes.invalid", None),
                     ),
                 };
                 v.expected = format!("4xx: refused ({check}), the user unchanged");
@@ -1193,7 +1193,7 @@ impl Model {
             }
             Invalid::MalformedRole(_) => Refusal::status("create.role_sid.malformed", 400),
             Invalid::AttributesNotObject(_) => {
-                Refusal::client_error("create.attributes.invalid", Some(400))
+                Refusal::client_error("create.attributes.invalid", None)
             }
             Invalid::PageSize(_) => {
                 v.expected = "4xx, or a page of at most the largest PageSize".to_owned();

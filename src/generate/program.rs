@@ -248,7 +248,7 @@ fn invalid_update() -> impl Strategy<Value = InvalidUpdate> {
 }
 
 /// One operation of a stateful sequence, weighted towards what builds state and reads it back.
-pub fn op(shape: Shape) -> SBoxedStrategy<Op> {
+pub fn op(shape: Shape) -> BoxedStrategy<Op> {
     let max_burst = shape.max_burst.max(2);
     prop_oneof![
         8 => (pick(), who(), params(false))
@@ -280,12 +280,12 @@ pub fn op(shape: Shape) -> SBoxedStrategy<Op> {
         1 => (pick(), invalid_update())
             .prop_map(|(user, what)| Op::InvalidUpdate { user, what }),
     ]
-    .sboxed()
+    .boxed()
 }
 
 /// A stateful sequence: one to `max_steps` operations, starting with a create so that the
 /// operations after it have a user to act on.
-pub fn sequence(shape: Shape) -> SBoxedStrategy<Vec<Op>> {
+pub fn sequence(shape: Shape) -> BoxedStrategy<Vec<Op>> {
     (
         (pick(), domain::identity_tail(), params(false)),
         proptest::collection::vec(op(shape), 0..shape.max_steps.max(1)),
@@ -299,13 +299,13 @@ pub fn sequence(shape: Shape) -> SBoxedStrategy<Vec<Op>> {
             ops.extend(rest);
             ops
         })
-        .sboxed()
+        .boxed()
 }
 
 /// A generated input check: one create drawn from the whole input domain, read back by sid
 /// and by identity, then updated with another draw and read back again; or a request that
 /// must be refused.
-pub fn input(shape: Shape) -> SBoxedStrategy<Vec<Op>> {
+pub fn input(shape: Shape) -> BoxedStrategy<Vec<Op>> {
     let first = Index(0);
     let round_trip = (domain::identity_tail(), params(false), params(true), by()).prop_map(
         move |(tail, create, update, by)| {
@@ -339,5 +339,5 @@ pub fn input(shape: Shape) -> SBoxedStrategy<Vec<Op>> {
             what,
         }]
     });
-    prop_oneof![4 => round_trip, 1 => refused].sboxed()
+    prop_oneof![4 => round_trip, 1 => refused].boxed()
 }

@@ -14,7 +14,7 @@
 //! truth, after the file has been checked (SQLite, convcheck's application id, schema version,
 //! unique sequence numbers and SIDs, known services).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -100,6 +100,9 @@ pub struct ServiceUsers {
     rendered: BTreeMap<u64, Vec<(usize, Arc<str>)>>,
     /// The `shown` keys met so far, at most [`SHOWN_KEPT`].
     shown: Vec<Box<str>>,
+    /// Identities of deleted users that stay taken: filled only under the `recreate-conflict`
+    /// fault, and kept in memory only (a restart forgets them).
+    retired: HashSet<String>,
 }
 
 impl ServiceUsers {
@@ -148,6 +151,11 @@ impl ServiceUsers {
     /// Whether a user holds `identity`.
     pub fn has_identity(&self, identity: &str) -> bool {
         self.by_identity.contains_key(identity)
+    }
+
+    /// Whether `identity` was kept taken by [`Inner::retire`].
+    pub fn is_retired(&self, identity: &str) -> bool {
+        self.retired.contains(identity)
     }
 
     /// The user with sequence number `seq`.
@@ -363,6 +371,16 @@ impl Inner {
             *slot = user;
         }
         Ok(())
+    }
+
+    /// Keeps `identity` taken under `key` after its user is gone (the `recreate-conflict`
+    /// fault, in memory only).
+    pub fn retire(&mut self, key: &str, identity: &str) {
+        self.services
+            .entry(key.to_owned())
+            .or_default()
+            .retired
+            .insert(identity.to_owned());
     }
 
     /// Removes the user with sequence number `seq` from under `key`: from the state file

@@ -419,9 +419,9 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
             let value = stored_identity(value, faults);
             let exact = if faults.has(Fault::IdentityCaseFolded) {
                 let wanted = value.to_lowercase();
-                users.iter().find(|u| {
-                    u.identity.as_ref().map(|i| i.to_lowercase()) == Some(wanted.clone())
-                })
+                users
+                    .iter()
+                    .find(|u| u.identity.as_ref().map(|i| i.to_lowercase()) == Some(wanted.clone()))
             } else {
                 users.by_identity(&value)
             };

@@ -571,7 +571,7 @@ impl Fault {
             DuplicateRace => (
                 "duplicate-race",
                 "concurrency",
-                "create checks for a duplicate, lets the store go, then inserts: concurrent creates of one identity all succeed",
+                "create checks for a duplicate, lets the store go, then inserts: concurrent creates of one identity can all succeed",
             ),
         }
     }

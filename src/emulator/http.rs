@@ -310,7 +310,6 @@ fn stored_attributes(value: &str, faults: &Faults) -> String {
         if fractional && float32 {
             // Through an f32 and written back by serde_json, as a REAL column read into f32
             // would be: 0.1 becomes 0.10000000149011612, and what f32 cannot hold is null.
-            #[allow(clippy::cast_possible_truncation)]
             let narrowed = f64::from(n as f32);
             return Some(
                 serde_json::Number::from_f64(narrowed).map_or("null".to_owned(), |n| n.to_string()),

@@ -1,7 +1,9 @@
 //! The emulator's users: a thread-safe in-memory store, fresh SIDs, and the `--state` database.
 //!
 //! One `std::sync::Mutex` guards everything, held only for short, synchronous sections, so a
-//! create checks for a duplicate identity and inserts in one atomic step. Every user carries a
+//! create checks for a duplicate identity and inserts in one atomic step (only the
+//! `duplicate-race` fault takes the lock twice, for the check and for the insert, as a racy
+//! server would; nothing here forbids two holders of one identity). Every user carries a
 //! sequence number that only grows: it gives Read its stable creation order and lets a page
 //! token resume after the last user shown, whatever else is created or deleted meanwhile.
 //!

@@ -1074,6 +1074,293 @@ async fn a_race_on_one_identity_creates_exactly_one() {
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15);
 }
 
+/// The faults only generated and stateful trials reach: each shown by a few requests, against
+/// the faithful emulator (`None`) and with the fault on (`Some`).
+mod generated_only {
+    use super::*;
+
+    fn emu(fault: Option<Fault>) -> Emu {
+        Emu::faulty(&fault.into_iter().collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn identity_nfc_composes_a_decomposed_identity() {
+        let decomposed = "re\u{301}sume\u{301}";
+        for fault in [None, Some(Fault::IdentityNfc)] {
+            let emu = emu(fault);
+            let u = emu.create(decomposed).await;
+            let composed = emu.get(&item("r\u{e9}sum\u{e9}")).await;
+            let again = emu
+                .post("/v1/Users", &[("Identity", "r\u{e9}sum\u{e9}")])
+                .await;
+            if fault.is_none() {
+                assert_eq!(u["identity"], decomposed);
+                assert_error(&composed, 404, &[20404]);
+                assert_eq!(again.status, 201);
+            } else {
+                assert_eq!(u["identity"], "r\u{e9}sum\u{e9}");
+                assert_eq!(composed.json["sid"], u["sid"]);
+                assert_error(&again, 409, &[50201]);
+            }
+            // Found by the identity as sent either way.
+            assert_eq!(emu.get(&item(decomposed)).await.json["sid"], u["sid"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn identity_trimmed_drops_trailing_whitespace() {
+        for fault in [None, Some(Fault::IdentityTrimmed)] {
+            let emu = emu(fault);
+            let u = emu.create("pad \t").await;
+            let bare = emu.get(&item("pad")).await;
+            let blank = emu.post("/v1/Users", &[("Identity", "   ")]).await;
+            if fault.is_none() {
+                assert_eq!(u["identity"], "pad \t");
+                assert_error(&bare, 404, &[20404]);
+                assert_eq!(blank.status, 201, "{}", blank.text);
+            } else {
+                assert_eq!(u["identity"], "pad");
+                assert_eq!(bare.json["sid"], u["sid"]);
+                assert_error(&blank, 400, &[20001]);
+            }
+            // Leading whitespace is kept either way.
+            assert_eq!(emu.create(" lead").await["identity"], " lead");
+        }
+    }
+
+    #[tokio::test]
+    async fn identity_truncated_cuts_at_64_characters() {
+        let long = format!("{}-tail", "ü".repeat(64));
+        for fault in [None, Some(Fault::IdentityTruncated)] {
+            let emu = emu(fault);
+            let u = emu.create(&long).await;
+            let cut = emu.get(&item(&"ü".repeat(64))).await;
+            let other = emu
+                .post("/v1/Users", &[("Identity", &format!("{long}2"))])
+                .await;
+            if fault.is_none() {
+                assert_eq!(u["identity"], long.as_str());
+                assert_error(&cut, 404, &[20404]);
+                assert_eq!(other.status, 201);
+            } else {
+                assert_eq!(u["identity"], "ü".repeat(64));
+                assert_eq!(cut.json["sid"], u["sid"]);
+                assert_error(&other, 409, &[50201]);
+            }
+            assert_eq!(emu.get(&item(&long)).await.json["sid"], u["sid"]);
+            let exact = "x".repeat(64);
+            assert_eq!(emu.create(&exact).await["identity"], exact.as_str());
+        }
+    }
+
+    #[tokio::test]
+    async fn friendly_name_markup_escaped_escapes_angle_brackets_only() {
+        let name = "<b>Zoë</b> & \"co\"";
+        for fault in [None, Some(Fault::FriendlyNameMarkupEscaped)] {
+            let emu = emu(fault);
+            let r = emu
+                .post("/v1/Users", &[("Identity", "m"), ("FriendlyName", name)])
+                .await;
+            let u = emu
+                .post(&item("m"), &[("FriendlyName", &format!("{name}!"))])
+                .await;
+            let want = match fault {
+                None => name.to_owned(),
+                Some(_) => "&lt;b&gt;Zoë&lt;/b&gt; & \"co\"".to_owned(),
+            };
+            assert_eq!(r.json["friendly_name"], want.as_str());
+            assert_eq!(u.json["friendly_name"], format!("{want}!"));
+            assert_eq!(
+                emu.get(&item("m")).await.json["friendly_name"],
+                format!("{want}!")
+            );
+        }
+    }
+
+    /// The stored attributes of a user created with `attrs`, as a JSON value.
+    async fn attributes_of(emu: &Emu, identity: &str, attrs: &str) -> Value {
+        let r = emu
+            .post(
+                "/v1/Users",
+                &[("Identity", identity), ("Attributes", attrs)],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let fetched = emu.get(&item(identity)).await;
+        assert_eq!(fetched.json["attributes"], r.json["attributes"]);
+        serde_json::from_str(r.json["attributes"].as_str().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn attributes_float32_narrows_floats_only() {
+        let attrs = r#"{"f":0.1,"half":0.5,"i":3,"s":"0.1"}"#;
+        for fault in [None, Some(Fault::AttributesFloat32)] {
+            let emu = emu(fault);
+            let got = attributes_of(&emu, "f", attrs).await;
+            let want: Value = serde_json::from_str(match fault {
+                None => attrs,
+                Some(_) => r#"{"f":0.10000000149011612,"half":0.5,"i":3,"s":"0.1"}"#,
+            })
+            .unwrap();
+            assert_eq!(got, want);
+            // Through update too.
+            let u = emu
+                .post(&item("f"), &[("Attributes", r#"{"g":2.2}"#)])
+                .await;
+            let got: Value = serde_json::from_str(u.json["attributes"].as_str().unwrap()).unwrap();
+            let want = if fault.is_none() {
+                2.2
+            } else {
+                f64::from(2.2f32)
+            };
+            assert_eq!(got["g"].as_f64(), Some(want));
+        }
+    }
+
+    #[tokio::test]
+    async fn attributes_big_int_rounded_rounds_beyond_2_pow_53() {
+        let attrs =
+            r#"{"big":9007199254740993,"neg":-9007199254740995,"safe":9007199254740991,"f":0.1}"#;
+        for fault in [None, Some(Fault::AttributesBigIntRounded)] {
+            let emu = emu(fault);
+            let got = attributes_of(&emu, "n", attrs).await;
+            let want: Value = serde_json::from_str(match fault {
+                None => attrs,
+                Some(_) => {
+                    r#"{"big":9007199254740992,"neg":-9007199254740996,"safe":9007199254740991,"f":0.1}"#
+                }
+            })
+            .unwrap();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[tokio::test]
+    async fn recreate_conflict_keeps_a_deleted_identity_taken() {
+        for fault in [None, Some(Fault::RecreateConflict)] {
+            let emu = emu(fault);
+            let first = emu.create("phoenix").await;
+            assert_eq!(emu.delete(&item("phoenix")).await.status, 204);
+            // Everything else about the user is gone.
+            assert_error(&emu.get(&item("phoenix")).await, 404, &[20404]);
+            let sid = first["sid"].as_str().unwrap();
+            assert_error(&emu.get(&format!("/v1/Users/{sid}")).await, 404, &[20404]);
+            assert!(emu.walk("/v1/Users").await.is_empty());
+            let again = emu.post("/v1/Users", &[("Identity", "phoenix")]).await;
+            if fault.is_none() {
+                assert_eq!(again.status, 201);
+                assert_ne!(again.json["sid"], first["sid"]);
+            } else {
+                assert_error(&again, 409, &[50201]);
+            }
+            // Only in that service, and only for that identity.
+            let s2 = format!("/v1/Services/{S2}/Users");
+            assert_eq!(emu.post(&s2, &[("Identity", "phoenix")]).await.status, 201);
+            emu.create("phoenix2").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn lookup_prefix_match_finds_a_longer_identity() {
+        for fault in [None, Some(Fault::LookupPrefixMatch)] {
+            let emu = emu(fault);
+            let long = emu.create("alice-smith").await;
+            let longer = emu.create("alice-smithson").await;
+            let fetch = emu.get(&item("alice")).await;
+            if fault.is_none() {
+                assert_error(&fetch, 404, &[20404]);
+                assert_error(
+                    &emu.post(&item("alice"), &[("FriendlyName", "x")]).await,
+                    404,
+                    &[20404],
+                );
+                assert_error(&emu.delete(&item("alice")).await, 404, &[20404]);
+            } else {
+                // The first created of the identities that start with the value.
+                assert_eq!(fetch.json["sid"], long["sid"]);
+                let u = emu.post(&item("alice"), &[("FriendlyName", "x")]).await;
+                assert_eq!(u.json["sid"], long["sid"]);
+                assert_eq!(emu.delete(&item("alice")).await.status, 204);
+                assert_eq!(emu.get(&item("alice")).await.json["sid"], longer["sid"]);
+            }
+            // An exact identity still wins, and a SID is never matched by prefix.
+            assert_eq!(
+                emu.get(&item("alice-smithson")).await.json["sid"],
+                longer["sid"]
+            );
+            let sid = longer["sid"].as_str().unwrap();
+            assert_error(
+                &emu.get(&format!("/v1/Users/{}", &sid[..33])).await,
+                404,
+                &[20404],
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicate_race_lets_concurrent_creates_through() {
+        for fault in [None, Some(Fault::DuplicateRace)] {
+            let emu = emu(fault);
+            let pair = [("Identity", "twin")];
+            let (a, b) = tokio::join!(emu.post("/v1/Users", &pair), emu.post("/v1/Users", &pair));
+            let statuses = [a.status, b.status];
+            if fault.is_none() {
+                assert_eq!(statuses, [201, 409]);
+                assert_eq!(emu.walk("/v1/Users").await.len(), 1);
+            } else {
+                assert_eq!(statuses, [201, 201]);
+                assert_ne!(a.json["sid"], b.json["sid"]);
+                let both = emu.walk("/v1/Users").await;
+                assert_eq!(both.len(), 2);
+                // The identity finds the first created (whichever woke first).
+                assert_eq!(emu.get(&item("twin")).await.json["sid"], both[0]["sid"]);
+            }
+            // One at a time, a duplicate is refused either way.
+            assert_error(&emu.post("/v1/Users", &pair).await, 409, &[50201]);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn duplicate_race_on_a_real_socket_keeps_its_state_file_loadable() {
+        let dir = TempDir::new("race");
+        let config = Config {
+            faults: vec![Fault::DuplicateRace],
+            state_file: Some(dir.0.join("users.db")),
+            ..Config::default()
+        };
+        let running = spawn(config.clone()).await.unwrap();
+        let client = std::sync::Arc::new(Client::new(&running));
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(4));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (client, barrier) = (client.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let body = form(&[("Identity", "burst")]);
+                client
+                    .send(reqwest::Method::POST, "/v1/Users", &body)
+                    .await
+                    .0
+            }));
+        }
+        let mut created = 0;
+        for t in tasks {
+            created += usize::from(t.await.unwrap() == 201);
+        }
+        assert!(
+            created > 1,
+            "only {created} of 4 concurrent creates succeeded"
+        );
+        running.shutdown().await.unwrap();
+        // The duplicates are in the file, and it loads again with all of them.
+        let again = Emu::with(config);
+        let users = again.walk("/v1/Users").await;
+        assert_eq!(users.len(), created);
+        assert!(users.iter().all(|u| u["identity"] == "burst"));
+        assert_eq!(again.get(&item("burst")).await.json["sid"], users[0]["sid"]);
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -2062,6 +2349,33 @@ mod fault_sweep {
         record(emu.delete("/v1/Users/u0").await, &mut norm);
         record(emu.get("/v1/Users/u0").await, &mut norm);
         record(emu.get("/v1/Nothing").await, &mut norm);
+        // What only generated and stateful trials send: a decomposed identity, markup, float
+        // and big-integer attributes, trailing whitespace, a long identity, a near-miss
+        // lookup, a re-create after delete and a concurrent pair.
+        let bent = [
+            ("Identity", "e\u{301}"),
+            ("FriendlyName", "<i>"),
+            ("Attributes", r#"{"f":0.1,"n":9007199254740993}"#),
+        ];
+        record(emu.post("/v1/Users", &bent).await, &mut norm);
+        record(
+            emu.post("/v1/Users", &[("Identity", "trail ")]).await,
+            &mut norm,
+        );
+        let long = "l".repeat(65);
+        record(
+            emu.post("/v1/Users", &[("Identity", &long)]).await,
+            &mut norm,
+        );
+        record(emu.get("/v1/Users/p").await, &mut norm);
+        record(
+            emu.post("/v1/Users", &[("Identity", "u0")]).await,
+            &mut norm,
+        );
+        let twin = [("Identity", "twin")];
+        let (a, b) = tokio::join!(emu.post("/v1/Users", &twin), emu.post("/v1/Users", &twin));
+        record(a, &mut norm);
+        record(b, &mut norm);
         log
     }
 

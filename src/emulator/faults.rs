@@ -130,13 +130,31 @@ pub enum Fault {
     ReadDuplicate,
     /// `meta.page` is always 0.
     PageNotEchoed,
+    /// Identities are stored and looked up NFC-normalized.
+    IdentityNfc,
+    /// Trailing whitespace of an identity is trimmed on create and on lookup.
+    IdentityTrimmed,
+    /// Identities are cut to 64 characters on create and on lookup.
+    IdentityTruncated,
+    /// `<` and `>` in `FriendlyName` are stored HTML-escaped.
+    FriendlyNameMarkupEscaped,
+    /// Floating-point numbers in `Attributes` are stored as 32-bit floats.
+    AttributesFloat32,
+    /// Integers beyond ±2^53 in `Attributes` are rounded to the nearest 64-bit float.
+    AttributesBigIntRounded,
+    /// A deleted user's identity cannot be used again in its service.
+    RecreateConflict,
+    /// Lookup by identity falls back to the first identity starting with the value.
+    LookupPrefixMatch,
+    /// Concurrent creates of one identity can all succeed.
+    DuplicateRace,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 60] = [
+    pub const ALL: [Fault; 69] = [
         Create200,
         Update201,
         Delete200Body,
@@ -197,6 +215,15 @@ impl Fault {
         Fetch201,
         ReadDuplicate,
         PageNotEchoed,
+        IdentityNfc,
+        IdentityTrimmed,
+        IdentityTruncated,
+        FriendlyNameMarkupEscaped,
+        AttributesFloat32,
+        AttributesBigIntRounded,
+        RecreateConflict,
+        LookupPrefixMatch,
+        DuplicateRace,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -501,6 +528,51 @@ impl Fault {
                 "each page lists its first user twice",
             ),
             PageNotEchoed => ("page-not-echoed", "pagination", "`meta.page` is always 0"),
+            IdentityNfc => (
+                "identity-nfc",
+                "storage",
+                "identities are stored and looked up NFC-normalized (`e` + U+0301 comes back as `é`)",
+            ),
+            IdentityTrimmed => (
+                "identity-trimmed",
+                "storage",
+                "trailing whitespace of an identity is trimmed on create and on lookup",
+            ),
+            IdentityTruncated => (
+                "identity-truncated",
+                "storage",
+                "identities longer than 64 characters are stored cut to 64, and lookups are cut too",
+            ),
+            FriendlyNameMarkupEscaped => (
+                "friendly-name-markup-escaped",
+                "storage",
+                "`<` and `>` in `FriendlyName` are stored as `&lt;` and `&gt;`",
+            ),
+            AttributesFloat32 => (
+                "attributes-float32",
+                "storage",
+                "floating-point numbers in `Attributes` come back through a 32-bit float (0.1 is 0.10000000149011612)",
+            ),
+            AttributesBigIntRounded => (
+                "attributes-big-int-rounded",
+                "storage",
+                "integers beyond ±2^53 in `Attributes` come back rounded to the nearest 64-bit float",
+            ),
+            RecreateConflict => (
+                "recreate-conflict",
+                "mutation",
+                "creating a deleted user's identity again is refused as a duplicate (a soft delete)",
+            ),
+            LookupPrefixMatch => (
+                "lookup-prefix-match",
+                "lookup",
+                "lookup by identity takes the first identity starting with the value when none equals it",
+            ),
+            DuplicateRace => (
+                "duplicate-race",
+                "concurrency",
+                "create checks for a duplicate, lets the store go, then inserts: concurrent creates of one identity can all succeed",
+            ),
         }
     }
 }

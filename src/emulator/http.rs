@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use percent_encoding::percent_decode;
+use unicode_normalization::UnicodeNormalization;
 
 use super::error::ApiError;
 use super::faults::{Fault, Faults};
@@ -245,13 +246,16 @@ fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `Attributes` must be a string holding a JSON object.
+/// `Attributes` must be a string holding a JSON object; it is stored as given (its numbers
+/// bent under the number faults).
 fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
     let ok = matches!(
         serde_json::from_str::<serde_json::Value>(value),
         Ok(serde_json::Value::Object(_))
     );
-    if ok || faults.has(Fault::AttributesUnvalidated) {
+    if ok {
+        Ok(stored_attributes(value, faults))
+    } else if faults.has(Fault::AttributesUnvalidated) {
         Ok(value.to_owned())
     } else {
         // Twilio's wording for this refusal is unknown: the emulator's own words.
@@ -260,6 +264,112 @@ fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
         ))
     }
 }
+
+/// How many characters an identity keeps under `identity-truncated`.
+const TRUNCATED_IDENTITY: usize = 64;
+
+/// An identity as the store keeps it and as a lookup compares it: as given, or bent by the
+/// identity storage faults (NFC, trailing whitespace trimmed, cut to 64 characters).
+fn stored_identity(value: &str, faults: &Faults) -> String {
+    let mut v = if faults.has(Fault::IdentityNfc) {
+        value.nfc().collect()
+    } else {
+        value.to_owned()
+    };
+    if faults.has(Fault::IdentityTrimmed) {
+        v.truncate(v.trim_end().len());
+    }
+    if faults.has(Fault::IdentityTruncated)
+        && let Some((cut, _)) = v.char_indices().nth(TRUNCATED_IDENTITY)
+    {
+        v.truncate(cut);
+    }
+    v
+}
+
+/// A `FriendlyName` as the store keeps it: as given, or with `<` and `>` HTML-escaped.
+fn stored_friendly_name(value: &str, faults: &Faults) -> String {
+    if faults.has(Fault::FriendlyNameMarkupEscaped) {
+        value.replace('<', "&lt;").replace('>', "&gt;")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Valid `Attributes` as the store keeps them: as given, or with the numbers that the number
+/// faults bend rewritten (the rest of the text is kept byte for byte).
+fn stored_attributes(value: &str, faults: &Faults) -> String {
+    let float32 = faults.has(Fault::AttributesFloat32);
+    let big_int = faults.has(Fault::AttributesBigIntRounded);
+    if !float32 && !big_int {
+        return value.to_owned();
+    }
+    rewrite_numbers(value, |literal| {
+        let fractional = literal.contains(['.', 'e', 'E']);
+        let n: f64 = literal.parse().ok()?;
+        if fractional && float32 {
+            // Through an f32 and written back by serde_json, as a REAL column read into f32
+            // would be: 0.1 becomes 0.10000000149011612, and what f32 cannot hold is null.
+            let narrowed = f64::from(n as f32);
+            return Some(
+                serde_json::Number::from_f64(narrowed).map_or("null".to_owned(), |n| n.to_string()),
+            );
+        }
+        if !fractional && big_int && n.is_finite() {
+            // A JavaScript-style store: every number is an f64, written back as an integer.
+            let rounded = format!("{n:.0}");
+            return (rounded != literal).then_some(rounded);
+        }
+        None
+    })
+}
+
+/// Rewrites each number token of a JSON text with `f` (when it returns `Some`), leaving
+/// everything else, strings included, byte for byte.
+fn rewrite_numbers(text: &str, mut f: impl FnMut(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(|c: char| c == '"' || c == '-' || c.is_ascii_digit()) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with('"') {
+            // A string: up to the first quote not escaped by a backslash.
+            let mut escaped = false;
+            let end = rest[1..]
+                .char_indices()
+                .find(|&(_, c)| {
+                    let closes = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                })
+                .map_or(rest.len(), |(j, _)| j + 2);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+                .unwrap_or(rest.len());
+            let literal = &rest[..end];
+            out.push_str(&f(literal).unwrap_or_else(|| literal.to_owned()));
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `identity` is taken in the service: a user holds it, or, under
+/// `recreate-conflict`, a deleted user held it.
+fn taken(inner: &Inner, key: &str, identity: &str, faults: &Faults) -> bool {
+    inner.service(key).is_some_and(|s| {
+        s.has_identity(identity) || (faults.has(Fault::RecreateConflict) && s.is_retired(identity))
+    })
+}
+
+/// How long a create under `duplicate-race` waits between its duplicate check and its insert,
+/// with the store let go: a round trip to a database, in which a concurrent create of the
+/// same identity passes the same check.
+const RACE_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// `RoleSid` must be shaped `RL` + 32 hex digits and name one of the service's roles.
 fn check_role(value: &str, service: &ServiceConfig, faults: &Faults) -> Result<String, ApiError> {
@@ -304,13 +414,30 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
     let found = match classify(value) {
         Lookup::Sid => users.by_sid(value),
         Lookup::Identity if faults.has(Fault::IdentityLookupUnsupported) => None,
-        Lookup::Identity if faults.has(Fault::IdentityCaseFolded) => {
-            let wanted = value.to_lowercase();
-            users
-                .iter()
-                .find(|u| u.identity.as_ref().map(|i| i.to_lowercase()) == Some(wanted.clone()))
+        Lookup::Identity => {
+            let value = stored_identity(value, faults);
+            let exact = if faults.has(Fault::IdentityCaseFolded) {
+                let wanted = value.to_lowercase();
+                users
+                    .iter()
+                    .find(|u| u.identity.as_ref().map(|i| i.to_lowercase()) == Some(wanted.clone()))
+            } else {
+                users.by_identity(&value)
+            };
+            // Under `lookup-prefix-match`: `WHERE identity LIKE 'value%'` when none is equal.
+            exact.or_else(|| {
+                faults
+                    .has(Fault::LookupPrefixMatch)
+                    .then(|| {
+                        users.iter().find(|u| {
+                            u.identity
+                                .as_deref()
+                                .is_some_and(|i| i.starts_with(value.as_str()))
+                        })
+                    })
+                    .flatten()
+            })
         }
-        Lookup::Identity => users.by_identity(value),
     };
     // Under the SID-shape faults SIDs no longer classify as SIDs; still find them by SID, so
     // each fault shows only its own defect.
@@ -401,7 +528,7 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
     };
     let segment = segment.unwrap_or_default();
     match op {
-        Op::Create => create(state, &svc, &body, &ctx),
+        Op::Create => create(state, &svc, &body, &ctx).await,
         Op::Read => read(state, &svc, &query, &ctx),
         Op::Fetch => fetch(state, &svc, &segment, &path, &ctx),
         Op::Update => update(state, &svc, &segment, &path, &body, &ctx),
@@ -432,11 +559,16 @@ fn not_saved(e: &WriteError) -> ApiError {
     ApiError::not_saved(e)
 }
 
-fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+async fn create(
+    state: &AppState,
+    svc: &Svc,
+    body: &[u8],
+    ctx: &Ctx<'_>,
+) -> Result<Response, ApiError> {
     let faults = ctx.faults;
     let form = Form::parse(body)?;
-    let identity = match form.get("Identity") {
-        Some(i) if !i.is_empty() => Some(i.to_owned()),
+    let identity = match form.get("Identity").map(|i| stored_identity(i, faults)) {
+        Some(i) if !i.is_empty() => Some(i),
         _ if faults.has(Fault::MissingIdentityAccepted) => None,
         _ => {
             let mut e = ApiError::missing_identity();
@@ -460,17 +592,31 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
         Some(r) => check_role(r, &svc.config, faults)?,
         None => svc.config.default_role_sid.clone(),
     };
+    let duplicate = |inner: &Inner| -> Result<(), ApiError> {
+        match &identity {
+            Some(i)
+                if !faults.has(Fault::DuplicateIdentityAccepted)
+                    && taken(inner, &svc.key, i, faults) =>
+            {
+                let mut e = ApiError::duplicate_identity();
+                if state.freedoms().has(Freedom::DuplicateIdentity400) {
+                    e.status = 400;
+                }
+                Err(e)
+            }
+            _ => Ok(()),
+        }
+    };
+    let racy = faults.has(Fault::DuplicateRace);
+    if racy {
+        // Check, let the store go, and insert later without checking again.
+        duplicate(&state.store().lock())?;
+        tokio::time::sleep(RACE_WINDOW).await;
+    }
     let user = {
         let mut inner = state.store().lock();
-        if let Some(i) = &identity
-            && !faults.has(Fault::DuplicateIdentityAccepted)
-            && inner.service(&svc.key).is_some_and(|s| s.has_identity(i))
-        {
-            let mut e = ApiError::duplicate_identity();
-            if state.freedoms().has(Freedom::DuplicateIdentity400) {
-                e.status = 400;
-            }
-            return Err(e);
+        if !racy {
+            duplicate(&inner)?;
         }
         let seq = inner.next_seq();
         let t = now();
@@ -488,7 +634,7 @@ fn create(state: &AppState, svc: &Svc, body: &[u8], ctx: &Ctx<'_>) -> Result<Res
             friendly_name: form
                 .get("FriendlyName")
                 .filter(|_| !faults.has(Fault::FriendlyNameDroppedOnCreate))
-                .map(str::to_owned),
+                .map(|n| stored_friendly_name(n, faults)),
             attributes,
             online: None,
             notifiable: None,
@@ -567,7 +713,9 @@ fn update(
         .get("RoleSid")
         .map(|r| check_role(r, &svc.config, faults))
         .transpose()?;
-    let friendly_name = form.get("FriendlyName").map(str::to_owned);
+    let friendly_name = form
+        .get("FriendlyName")
+        .map(|n| stored_friendly_name(n, faults));
     let clears = faults.has(Fault::UpdateClearsUnspecified);
     let user = with_user(state, svc, segment, path, faults, |inner, seq| {
         let ignored = faults.has(Fault::UpdateIgnored);
@@ -617,7 +765,14 @@ fn delete(
         if faults.has(Fault::DeleteIneffective) {
             Ok(inner.service(&svc.key).and_then(|s| s.get(seq)).cloned())
         } else {
-            inner.remove(&svc.key, seq)
+            let removed = inner.remove(&svc.key, seq)?;
+            // A soft delete: the row goes out of sight, its identity stays in the unique index.
+            if faults.has(Fault::RecreateConflict)
+                && let Some(identity) = removed.as_ref().and_then(|u| u.identity.as_deref())
+            {
+                inner.retire(&svc.key, identity);
+            }
+            Ok(removed)
         }
     })?
     .map_err(|e| not_saved(&e))?
@@ -965,6 +1120,46 @@ mod tests {
         ] {
             assert_eq!(Token::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn number_faults_rewrite_only_their_numbers() {
+        let text = r#"{"f":0.1, "i":9007199254740993,"s":"0.1 \" 9007199254740993","n":[-1.5e0,2,-9007199254740993,1e400,12345678901234567890123]}"#;
+        assert_eq!(stored_attributes(text, &Faults::default()), text);
+        let float32: Faults = [Fault::AttributesFloat32].into_iter().collect();
+        assert_eq!(
+            stored_attributes(text, &float32),
+            r#"{"f":0.10000000149011612, "i":9007199254740993,"s":"0.1 \" 9007199254740993","n":[-1.5,2,-9007199254740993,null,12345678901234567890123]}"#
+        );
+        let big: Faults = [Fault::AttributesBigIntRounded].into_iter().collect();
+        assert_eq!(
+            stored_attributes(text, &big),
+            r#"{"f":0.1, "i":9007199254740992,"s":"0.1 \" 9007199254740993","n":[-1.5e0,2,-9007199254740992,1e400,12345678901234567741440]}"#
+        );
+        // Integers an f64 holds exactly are kept as written.
+        let exact = r#"{"a":9007199254740992,"b":-0,"c":1152921504606846976}"#;
+        assert_eq!(stored_attributes(exact, &big), exact);
+    }
+
+    #[test]
+    fn identity_faults_bend_only_their_part() {
+        let none = Faults::default();
+        let odd = "e\u{301} x \t";
+        assert_eq!(stored_identity(odd, &none), odd);
+        let nfc: Faults = [Fault::IdentityNfc].into_iter().collect();
+        assert_eq!(stored_identity(odd, &nfc), "\u{e9} x \t");
+        let trimmed: Faults = [Fault::IdentityTrimmed].into_iter().collect();
+        assert_eq!(stored_identity(odd, &trimmed), "e\u{301} x");
+        let cut: Faults = [Fault::IdentityTruncated].into_iter().collect();
+        let long = "ü".repeat(70);
+        assert_eq!(stored_identity(&long, &cut), "ü".repeat(64));
+        assert_eq!(stored_identity(&long[..128], &cut), long[..128]);
+        let markup: Faults = [Fault::FriendlyNameMarkupEscaped].into_iter().collect();
+        assert_eq!(
+            stored_friendly_name("<b>&amp;</b>", &markup),
+            "&lt;b&gt;&amp;&lt;/b&gt;"
+        );
+        assert_eq!(stored_friendly_name("<b>", &none), "<b>");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The emulator's users: a thread-safe in-memory store, fresh SIDs, and the `--state` database.
 //!
 //! One `std::sync::Mutex` guards everything, held only for short, synchronous sections, so a
-//! create checks for a duplicate identity and inserts in one atomic step. Every user carries a
+//! create checks for a duplicate identity and inserts in one atomic step (only the
+//! `duplicate-race` fault takes the lock twice, for the check and for the insert, as a racy
+//! server would; nothing here forbids two holders of one identity). Every user carries a
 //! sequence number that only grows: it gives Read its stable creation order and lets a page
 //! token resume after the last user shown, whatever else is created or deleted meanwhile.
 //!
@@ -14,7 +16,7 @@
 //! truth, after the file has been checked (SQLite, convcheck's application id, schema version,
 //! unique sequence numbers and SIDs, known services).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,9 @@ pub struct ServiceUsers {
     rendered: BTreeMap<u64, Vec<(usize, Arc<str>)>>,
     /// The `shown` keys met so far, at most [`SHOWN_KEPT`].
     shown: Vec<Box<str>>,
+    /// Identities of deleted users that stay taken: filled only under the `recreate-conflict`
+    /// fault, and kept in memory only (a restart forgets them).
+    retired: HashSet<String>,
 }
 
 impl ServiceUsers {
@@ -148,6 +153,11 @@ impl ServiceUsers {
     /// Whether a user holds `identity`.
     pub fn has_identity(&self, identity: &str) -> bool {
         self.by_identity.contains_key(identity)
+    }
+
+    /// Whether `identity` was kept taken by [`Inner::retire`].
+    pub fn is_retired(&self, identity: &str) -> bool {
+        self.retired.contains(identity)
     }
 
     /// The user with sequence number `seq`.
@@ -363,6 +373,16 @@ impl Inner {
             *slot = user;
         }
         Ok(())
+    }
+
+    /// Keeps `identity` taken under `key` after its user is gone (the `recreate-conflict`
+    /// fault, in memory only).
+    pub fn retire(&mut self, key: &str, identity: &str) {
+        self.services
+            .entry(key.to_owned())
+            .or_default()
+            .retired
+            .insert(identity.to_owned());
     }
 
     /// Removes the user with sequence number `seq` from under `key`: from the state file

@@ -715,7 +715,7 @@ impl RunArgs {
 /// `--list`: the selected case ids as libtest prints them (`[kind] id: test`) and a count
 /// line, or with `--format json` one JSON object per case on stdout and the count on stderr.
 fn list(
-    instances: &[(suite::CaseDef, UrlForm)],
+    instances: &[(runner::CaseDef, UrlForm)],
     skip_writes: bool,
     libtest: &libtest_mimic::Arguments,
 ) -> anyhow::Result<ExitCode> {

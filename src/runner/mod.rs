@@ -4,6 +4,7 @@
 //! The embedded emulator is just another target URL here: the runner never knows whether it
 //! talks to Twilio, to the emulator or to anything else.
 
+pub mod case;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +18,7 @@ use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
 use crate::snapshot::{self, Capture, Dates};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
-use crate::suite::CaseDef;
+pub use case::{CaseDef, CaseFuture, Kind, Scope};
 pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose};
 
 /// What a run is asked to do, independent of how it was started.
@@ -563,10 +564,7 @@ pub async fn run_case_captured(
             if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
                 alone = Some(g.write().await);
             }
-        } else if matches!(
-            case.scope,
-            crate::suite::Scope::EachForm | crate::suite::Scope::FirstForm
-        ) {
+        } else if matches!(case.scope, Scope::EachForm | Scope::FirstForm) {
             if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
                 shared.push(g.read().await);
             }

@@ -1,10 +1,12 @@
 //! Runs contract cases against a target: one session per run, a ledger of every user the run
 //! created, cleanup that deletes exactly those, and the run report.
 //!
-//! The embedded emulator is just another target URL here: the runner never knows whether it
-//! talks to Twilio, to the emulator or to anything else.
+//! The embedded emulator is just another target URL here: a case never knows whether it talks
+//! to Twilio, to the emulator or to anything else. Only [`orchestrate`], which runs a whole
+//! run for the command line, starts the emulator and reads what the plan needs from it.
 
 pub mod case;
+pub mod orchestrate;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use convcheck::cli::diff::{compare, run_suite, volatile};
-use convcheck::cli::run::{Prepared, TargetArgs, build_plan, prepare};
+use convcheck::cli::run::TargetArgs;
 use convcheck::client::{Client, Credentials, Secret};
 use convcheck::emulator::{self, Fault, Freedom};
 use convcheck::report::view::{self, Evidence};
+use convcheck::runner::orchestrate::{Prepared, build_plan};
 use convcheck::runner::{self, CaseRecord, Outcome, Session};
 use convcheck::snapshot::{self, Capture, Dates, Difference, store};
 use convcheck::spec::Edition;
@@ -324,7 +325,7 @@ async fn embedded() -> Prepared {
         api_secret: None,
         timeout: 30,
     };
-    prepare(&args, Edition::Docs)
+    args.prepare(Edition::Docs)
         .await
         .expect("the emulator starts")
 }

@@ -13,9 +13,10 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::exit;
-use super::run::{Prepared, TargetArgs, build_plan, is_loopback, parse_target, preflight, prepare};
+use super::run::TargetArgs;
 use super::snapshots::read_deviations;
 use super::validate::parse_edition;
+use crate::runner::orchestrate::{Prepared, build_plan, preflight, writes_allowed};
 use crate::runner::{self, Outcome, Session};
 use crate::snapshot::deviations::Deviation;
 use crate::snapshot::diff::{self, Difference};
@@ -91,7 +92,9 @@ pub async fn run_suite(
     dates: Dates,
 ) -> anyhow::Result<SuiteRun> {
     preflight(&p.client, &p.base_url).await?;
-    let plan = build_plan(p, service_sid, false, edition, false, 1000);
+    let mut plan = build_plan(p, service_sid, false, edition, false, 1000);
+    // Generated cases draw new inputs on every run: two runs have nothing to compare.
+    plan.generation.sequences = 0;
     let session = Session::new(plan, p.client.clone());
     let captured = runner::execute_captured(&session, &suite::all(), threads).await;
     let left = runner::teardown(&session).await;
@@ -212,8 +215,7 @@ fn describe(p: &Prepared) -> String {
 
 impl DiffArgs {
     fn writes_allowed(&self, p: &Prepared) -> anyhow::Result<()> {
-        let url = parse_target(&p.base_url)?;
-        if !is_loopback(&url) && !self.allow_writes {
+        if !writes_allowed(p, self.allow_writes)? {
             bail!(
                 "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates)",
                 p.base_url
@@ -247,7 +249,7 @@ impl DiffArgs {
             .build()
             .context("cannot start the async runtime")?;
         let threads = self.test_threads.max(1);
-        let target = rt.block_on(prepare(&self.target, self.edition))?;
+        let target = rt.block_on(self.target.prepare(self.edition))?;
         self.writes_allowed(&target)?;
         let result = rt.block_on(async {
             let target_name = describe(&target);
@@ -290,7 +292,7 @@ impl DiffArgs {
                     BTreeMap::new(),
                 ))
             } else {
-                let base = prepare(&baseline_target_args(&self), self.edition).await?;
+                let base = baseline_target_args(&self).prepare(self.edition).await?;
                 self.writes_allowed(&base)?;
                 let dates = Dates::Keep;
                 let sid = self.baseline_service_sid.clone();

@@ -4,14 +4,13 @@
 //! `Arguments` from them, so that the ones that mean nothing here are refused by clap.
 
 use std::io::Write as _;
-use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use libtest_mimic::{ColorSetting, Completion, Failed, FormatSetting, Trial};
+use libtest_mimic::{ColorSetting, Failed, FormatSetting, Trial};
 
 use super::exit;
 use super::progress::Progress;
@@ -19,11 +18,14 @@ use super::relay;
 use super::report::ReportArgs;
 use super::snapshots::{self, SnapshotArgs, SnapshotRun};
 use super::validate::parse_edition;
-use crate::client::{Client, Credentials, Request, Secret};
-use crate::emulator;
+use crate::client::{Credentials, Secret};
 use crate::report::diagnostic;
-use crate::runner::{self, CaseRecord, Outcome, Plan, Report, Session, Summary};
-use crate::spec::{Edition, SidKind, UrlForm};
+use crate::runner::orchestrate::{
+    self, Ending, Front, Prepared, Run, RunOptions, Target, parse_target,
+};
+use crate::runner::{CaseRecord, Outcome, Report, Summary};
+use crate::snapshot::Capture;
+use crate::spec::{Edition, SidKind};
 use crate::suite;
 
 /// Where to run and as whom.
@@ -200,43 +202,6 @@ impl RunArgs {
     }
 }
 
-/// Whether a URL's host is this machine.
-pub fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
-/// Parses and normalizes a target URL: http or https, no query, no trailing slash.
-pub fn parse_target(raw: &str) -> anyhow::Result<url::Url> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        anyhow::anyhow!("invalid target `{raw}`: {e}; expected an http or https URL")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        bail!("invalid target `{raw}`: expected an http or https URL");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        bail!("invalid target: put credentials in --account-sid/--auth-token, not in the URL");
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        bail!("invalid target `{raw}`: expected a base URL without query or fragment");
-    }
-    if !matches!(url.path(), "" | "/") {
-        let origin = url.origin().ascii_serialization();
-        bail!(
-            "invalid target `{raw}`: expected a base URL without a path, such as `{origin}` (convcheck adds `/v1/...` itself)"
-        );
-    }
-    Ok(url)
-}
-
-fn base_string(url: &url::Url) -> String {
-    url.as_str().trim_end_matches('/').to_owned()
-}
-
 impl TargetArgs {
     /// Checks what can be checked before anything is sent: the time limit and the target URL.
     pub fn check(&self) -> anyhow::Result<()> {
@@ -247,6 +212,27 @@ impl TargetArgs {
             parse_target(raw)?;
         }
         Ok(())
+    }
+
+    /// What the runner needs of these options, checked: the URL, the credentials when the
+    /// target is remote (the embedded emulator brings its own), the time limit.
+    pub fn resolve(&self) -> anyhow::Result<Target> {
+        self.check()?;
+        let credentials = match &self.target {
+            Some(_) => Some(self.credentials()?),
+            None => None,
+        };
+        Ok(Target {
+            url: self.target.clone(),
+            credentials,
+            timeout: Duration::from_secs(self.timeout),
+        })
+    }
+
+    /// Starts the embedded emulator or reaches the remote target: [`orchestrate::prepare`]
+    /// over [`TargetArgs::resolve`].
+    pub async fn prepare(&self, edition: Edition) -> anyhow::Result<Prepared> {
+        orchestrate::prepare(&self.resolve()?, edition).await
     }
 
     /// The credentials, checked for shape. Secrets never appear in messages.
@@ -286,128 +272,6 @@ impl TargetArgs {
                 "missing credentials: pass --auth-token (or TWILIO_AUTH_TOKEN), or --api-key with --api-secret"
             ),
         }
-    }
-}
-
-/// A target ready to run against: its URL and a client; the embedded emulator when started.
-pub struct Prepared {
-    /// Base URL without trailing slash.
-    pub base_url: String,
-    /// The HTTP client with the run's credentials.
-    pub client: Client,
-    /// The embedded emulator, when the run started one.
-    pub embedded: Option<emulator::Running>,
-}
-
-/// Starts the embedded emulator or checks the remote target's arguments.
-pub async fn prepare(t: &TargetArgs, edition: Edition) -> anyhow::Result<Prepared> {
-    t.check()?;
-    let timeout = Duration::from_secs(t.timeout);
-    match &t.target {
-        None => {
-            let config = emulator::Config {
-                edition,
-                ..emulator::Config::default()
-            };
-            let running = emulator::spawn(config)
-                .await
-                .context("cannot start the embedded emulator")?;
-            let c = running.config();
-            let creds = Credentials {
-                username: c.account_sid.clone(),
-                secret: Secret::new(c.auth_token.clone()),
-                account_sid: c.account_sid.clone(),
-            };
-            let base_url = running.base_url();
-            Ok(Prepared {
-                client: Client::new(Some(creds), &base_url, timeout)?,
-                base_url,
-                embedded: Some(running),
-            })
-        }
-        Some(raw) => {
-            let base_url = base_string(&parse_target(raw)?);
-            Ok(Prepared {
-                client: Client::new(Some(t.credentials()?), &base_url, timeout)?,
-                base_url,
-                embedded: None,
-            })
-        }
-    }
-}
-
-/// One request that tells a dead or misconfigured target from a non-conformant one.
-pub async fn preflight(client: &Client, base_url: &str) -> anyhow::Result<()> {
-    let url = format!("{base_url}/v1/Users?PageSize=1");
-    let ex = client
-        .send(&Request::new(reqwest::Method::GET, url))
-        .await
-        .map_err(|e| anyhow::anyhow!("target unreachable: {e}"))?;
-    if ex.status == 401 || ex.status == 403 {
-        bail!(
-            "the target refused the credentials ({}): check --account-sid and --auth-token (or --api-key and --api-secret)",
-            ex.status
-        );
-    }
-    Ok(())
-}
-
-/// The account's default Conversation Service as the target's Conversations Configuration
-/// resource (`GET /v1/Configuration`) names it, when the target serves that resource.
-pub async fn configured_default_service(client: &Client, base_url: &str) -> Option<String> {
-    let ex = client
-        .send(&Request::new(
-            reqwest::Method::GET,
-            format!("{base_url}/v1/Configuration"),
-        ))
-        .await
-        .ok()?;
-    if ex.status != 200 {
-        return None;
-    }
-    let config: serde_json::Value = serde_json::from_slice(&ex.response_body).ok()?;
-    config
-        .get("default_chat_service_sid")
-        .and_then(serde_json::Value::as_str)
-        .filter(|s| SidKind::Service.matches(s))
-        .map(str::to_owned)
-}
-
-/// The plan of a run: URL forms, services and what is known of the target. For the embedded
-/// emulator its second service adds the service-scoped form, and its default service,
-/// account and reachability are known.
-pub fn build_plan(
-    p: &Prepared,
-    service_sid: Option<String>,
-    only_service: bool,
-    edition: Edition,
-    strict: bool,
-    max_pages: usize,
-) -> Plan {
-    let embedded = p.embedded.as_ref();
-    let mut forms = Vec::new();
-    if !only_service {
-        forms.push(UrlForm::Shortened);
-    }
-    let service_sid = match (service_sid, embedded) {
-        (Some(s), _) => Some(s),
-        (None, Some(e)) => e.config().services.get(1).map(|s| s.sid.clone()),
-        (None, None) => None,
-    };
-    if let Some(s) = &service_sid {
-        forms.push(UrlForm::Service(s.clone()));
-    }
-    Plan {
-        base_url: p.base_url.clone(),
-        edition,
-        forms,
-        service_sid,
-        default_service_sid: embedded.map(|e| e.config().default_service().sid.clone()),
-        reachability: embedded.map(|e| e.config().reachability),
-        strict,
-        run_prefix: format!("convcheck-{}-", runner::run_id()),
-        max_pages: max_pages.max(1),
-        generation: crate::generate::Generation::default(),
     }
 }
 
@@ -474,7 +338,7 @@ impl RunArgs {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let prepared = rt.block_on(prepare(&self.target, self.edition))?;
+        let prepared = rt.block_on(self.target.prepare(self.edition))?;
         let result = self.run_prepared(&rt, &prepared);
         if let Some(running) = prepared.embedded {
             let _ = rt.block_on(running.shutdown());
@@ -482,32 +346,37 @@ impl RunArgs {
         result
     }
 
-    fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
-        let target_url = parse_target(&p.base_url)?;
-        let embedded = p.embedded.as_ref();
-        let mut plan = build_plan(
-            p,
-            self.service_sid.clone(),
-            self.only_service,
-            self.edition,
-            self.strict,
-            self.max_pages,
+    /// What the orchestration reads of these options.
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            service_sid: self.service_sid.clone(),
+            only_service: self.only_service,
+            default_service_sid: self.default_service_sid.clone(),
+            edition: self.edition,
+            strict: self.strict,
+            max_pages: self.max_pages,
+            allow_writes: self.allow_writes,
+            read_only: self.read_only,
+            generation: self.generation(true),
+        }
+    }
+
+    /// The orchestration's options for a prepared target: the generation bounds depend on
+    /// whether it is on this machine.
+    fn options_for(&self, p: &Prepared) -> anyhow::Result<RunOptions> {
+        let local = crate::runner::orchestrate::is_loopback(
+            &crate::runner::orchestrate::parse_target(&p.base_url)?,
         );
-        if let Some(d) = &self.default_service_sid {
-            plan.default_service_sid = Some(d.clone());
-        }
-        plan.generation = self.generation(is_loopback(&target_url));
-        let cases = suite::all();
-        let writes_allowed = is_loopback(&target_url) || self.allow_writes;
+        Ok(RunOptions {
+            generation: self.generation(local),
+            ..self.options()
+        })
+    }
+
+    fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
+        let embedded = p.embedded.as_ref();
         let listing = self.list;
-        if !writes_allowed && !self.read_only && !listing {
-            bail!(
-                "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates), or --read-only",
-                p.base_url
-            );
-        }
-        let mut session = Session::new(plan, p.client.clone());
-        let skip_writes = self.read_only;
+        let mut run = Run::new(p, &suite::all(), &self.options_for(p)?, listing)?;
         let snaps = Arc::new(SnapshotRun::prepare(
             &self.snapshot,
             &self.edition.to_string(),
@@ -518,207 +387,90 @@ impl RunArgs {
 
         // What the filters select, found before anything is sent: an empty selection is a
         // usage error (a mistyped filter must not pass in CI).
-        let instances = runner::instances(&session.plan, &cases);
         let libtest = self.libtest();
-        let with_ignored = self.ignored || self.include_ignored;
-        let selected = instances
-            .iter()
-            .map(|(case, form)| {
-                Trial::test(case.id(form), || Ok(()))
-                    .with_kind(case.kind.as_str())
-                    .with_ignored_flag(skip_writes && case.writes)
-            })
-            .filter(|t| !libtest.is_filtered_out(t))
-            .filter(|t| with_ignored || !t.has_ignored_flag())
-            .count();
+        let selected = run.selected(&libtest);
         if listing {
-            return list(&instances, skip_writes, &libtest);
+            return list(&run, &libtest);
         }
         if selected == 0 && !self.allow_empty {
             bail!(
                 "the filters select no case to run (of {}): check the filter with `convcheck run --list`, or pass --allow-empty",
-                instances.len()
+                run.instances.len()
             );
         }
-        if !listing {
-            rt.block_on(preflight(&p.client, &p.base_url))?;
-            // The default service of the shortened form: `--default-service-sid`, else what
-            // the target's Configuration resource says, when it serves one.
-            if self.default_service_sid.is_none()
-                && embedded.is_none()
-                && let Some(d) = rt.block_on(configured_default_service(&p.client, &p.base_url))
-            {
-                let mut plan = (*session.plan).clone();
-                plan.default_service_sid = Some(d);
-                session.plan = Arc::new(plan);
-            }
-            if embedded.is_none() {
-                let prefix = &session.plan.run_prefix;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "convcheck: every identity this run creates starts with `{prefix}`; after a hard kill: convcheck sweep --target {} --prefix {prefix}",
-                    p.base_url
-                );
-            }
+        rt.block_on(run.connect())?;
+        if embedded.is_none() {
+            let prefix = &run.session.plan.run_prefix;
+            let _ = writeln!(
+                std::io::stderr(),
+                "convcheck: every identity this run creates starts with `{prefix}`; after a hard kill: convcheck sweep --target {} --prefix {prefix}",
+                p.base_url
+            );
         }
 
         // From here on the run sends requests and creates users: a closed stdout must not
         // end it before it has deleted them.
         super::closed_pipe_ends_quietly(false);
         let json_lines = self.format == Some(FormatSetting::Json);
-        let records: Arc<Mutex<Vec<CaseRecord>>> = Arc::default();
-        let started_at = time::OffsetDateTime::now_utc();
-        let started = Instant::now();
-        let mut trials = Vec::new();
-        let progress = Arc::new(Progress::new(instances.len()));
-        for (i, (case, form)) in instances.into_iter().enumerate() {
-            let id = case.id(&form);
-            let kind = case.kind.as_str();
-            if skip_writes && case.writes {
-                // A skipped case is an ignored trial, even when `--ignored` runs those: the
-                // counts of libtest's events then agree with convcheck's.
-                let trial = Trial::ignorable_test(id.clone(), || {
-                    Ok(Completion::ignored_with(SKIPPED_WRITES))
-                })
-                .with_kind(kind)
-                .with_ignored_flag(true);
-                if !libtest.is_filtered_out(&trial) {
-                    records
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(CaseRecord {
-                            id,
-                            kind: kind.to_owned(),
-                            form: form.label().to_owned(),
-                            outcome: Outcome::Skipped,
-                            duration_ms: 0,
-                            findings: Vec::new(),
-                            exchanges: Vec::new(),
-                            error: None,
+        let front = Arc::new(TrialFront {
+            progress: Progress::new(selected),
+            snaps: snaps.clone(),
+        });
+        let seed = run.session.plan.generation.seed;
+        let ending = run.execute(rt, &libtest, front.clone(), |trials| {
+            let relay = relay::Relay::start(json_lines);
+            let conclusion = match &relay {
+                Some(r) => {
+                    let mut args = libtest.clone();
+                    args.logfile = Some(r.path());
+                    // libtest colours a log file only when told to; `auto` is decided here.
+                    if matches!(args.color, None | Some(ColorSetting::Auto)) {
+                        args.color = Some(if colour_stdout() {
+                            ColorSetting::Always
+                        } else {
+                            ColorSetting::Never
                         });
+                    }
+                    libtest_mimic::run(&args, trials)
                 }
-                trials.push(trial);
-                continue;
-            }
-            let session = session.clone();
-            let handle = rt.handle().clone();
-            let records = records.clone();
-            let progress = progress.clone();
-            let snaps = snaps.clone();
-            trials.push(
-                Trial::ignorable_test(id.clone(), move || {
-                    progress.start(&id);
-                    let (mut rec, capture) =
-                        handle.block_on(runner::run_case_captured(session, &case, form, i));
-                    snaps.judge(&mut rec, &capture);
-                    // An expected failure is an ignored trial with its reason, so that no
-                    // count says it passed.
-                    let completion = match rec.outcome {
-                        Outcome::ExpectedFailure => Ok(Completion::ignored_with(EXPECTED)),
-                        _ => verdict(&rec).map(|()| Completion::Completed),
-                    };
-                    records.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
-                    progress.done(&id);
-                    completion
-                })
-                .with_kind(kind),
-            );
-        }
-        progress.set_total(selected);
-        // Ctrl-C, SIGTERM, SIGHUP: delete what the run created, then leave.
-        let signalled = Arc::new(std::sync::atomic::AtomicU8::new(0));
-        let guard = {
-            let session = session.clone();
-            let signalled = signalled.clone();
-            rt.spawn(async move {
-                let code = stop_signal().await;
-                signalled.store(code, std::sync::atomic::Ordering::SeqCst);
-                // Never `eprintln!`: after SIGHUP the terminal may be gone, and a failed
-                // write must not end the cleanup.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "interrupted: deleting the users this run created"
-                );
-                let left = session.interrupt(Duration::from_secs(30)).await;
-                report_left(&left, &session.plan.run_prefix);
-                std::process::exit(i32::from(code));
-            })
-        };
-
-        let relay = relay::Relay::start(json_lines);
-        let conclusion = match &relay {
-            Some(r) => {
-                let mut args = libtest.clone();
-                args.logfile = Some(r.path());
-                // libtest colours a log file only when told to; `auto` is decided here.
-                if matches!(args.color, None | Some(ColorSetting::Auto)) {
-                    args.color = Some(if colour_stdout() {
-                        ColorSetting::Always
-                    } else {
-                        ColorSetting::Never
-                    });
-                }
-                libtest_mimic::run(&args, trials)
-            }
-            None => libtest_mimic::run(&libtest, trials),
-        };
-        if let Some(r) = relay {
-            r.finish();
-        }
-        progress.finish();
-        if session.halt.is_stopping() {
-            // Interrupted: the cases stopped early; finish the cleanup the signal started.
-            let left = rt.block_on(session.interrupt(Duration::from_secs(30)));
-            report_left(&left, &session.plan.run_prefix);
-            let code = match signalled.load(std::sync::atomic::Ordering::SeqCst) {
-                0 => 130,
-                c => c,
+                None => libtest_mimic::run(&libtest, trials),
             };
-            return Ok(ExitCode::from(code));
-        }
-        let left = rt.block_on(runner::teardown(&session));
-        guard.abort();
-        if listing {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if !left.is_empty() {
+            if let Some(r) = relay {
+                r.finish();
+            }
+            front.progress.finish();
+            conclusion
+        });
+        let mut finished = match ending {
+            Ending::Interrupted { code } => return Ok(ExitCode::from(code)),
+            Ending::Finished(f) => f,
+        };
+        if !finished.left.is_empty() {
             eprintln!(
                 "warning: could not delete {} this run created ({}); remove them with `convcheck sweep --prefix {}`",
-                crate::report::diagnostic::plural(left.len(), "user", "users"),
-                left.join(", "),
-                session.plan.run_prefix
+                crate::report::diagnostic::plural(finished.left.len(), "user", "users"),
+                finished.left.join(", "),
+                finished.run_prefix
             );
         }
-        let refused = session.ledger.refused();
-        if !refused.is_empty() && embedded.is_none() {
+        if !finished.refused.is_empty() && embedded.is_none() {
             eprintln!(
                 "warning: {} named users this run did not ask for ({}); the run did not delete them",
-                crate::report::diagnostic::plural(refused.len(), "create answer", "create answers"),
-                refused.join(", ")
+                crate::report::diagnostic::plural(
+                    finished.refused.len(),
+                    "create answer",
+                    "create answers"
+                ),
+                finished.refused.join(", ")
             );
         }
-        let mut cases_run = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
-        let ran_generated = cases_run
+        let trials_failed = finished.conclusion.has_failed();
+        let ran_generated = finished
+            .cases
             .iter()
             .any(|c| crate::snapshot::is_generated(&c.kind) && c.outcome != Outcome::Skipped);
-        cases_run.sort_by(|a, b| a.id.cmp(&b.id));
-        let (snapshot_lines, deviation_notes) = snaps.finish(&mut cases_run)?;
-        let report = Report {
-            convcheck_version: env!("CARGO_PKG_VERSION").to_owned(),
-            target: p.base_url.clone(),
-            edition: self.edition.to_string(),
-            started_at: started_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            strict: self.strict,
-            summary: Summary::of(&cases_run),
-            notes: runner::diagnose(&cases_run)
-                .into_iter()
-                .chain(deviation_notes)
-                .collect(),
-            cases: cases_run,
-        };
+        let (snapshot_lines, deviation_notes) = snaps.finish(&mut finished.cases)?;
+        let report = finished.into_report(deviation_notes);
         // With `--format json`, stdout stays pure JSON lines; the summary goes to stderr.
         // A closed stdout must not end the run before its cleanup: write errors are ignored.
         let say = |line: String| {
@@ -753,7 +505,7 @@ impl RunArgs {
         if ran_generated {
             say(format!(
                 "generation: seed {} (`--seed {}` draws the same sequences)",
-                session.plan.generation.seed, session.plan.generation.seed
+                seed, seed
             ));
         }
         super::report::write(
@@ -763,7 +515,7 @@ impl RunArgs {
         )?;
         let code = if s.failed > 0 {
             exit::FINDINGS
-        } else if s.errored > 0 || conclusion.has_failed() {
+        } else if s.errored > 0 || trials_failed {
             exit::USAGE
         } else {
             exit::OK
@@ -774,17 +526,13 @@ impl RunArgs {
 
 /// `--list`: the selected case ids as libtest prints them (`[kind] id: test`) and a count
 /// line, or with `--format json` one JSON object per case on stdout and the count on stderr.
-fn list(
-    instances: &[(suite::CaseDef, UrlForm)],
-    skip_writes: bool,
-    libtest: &libtest_mimic::Arguments,
-) -> anyhow::Result<ExitCode> {
+fn list(run: &Run, libtest: &libtest_mimic::Arguments) -> anyhow::Result<ExitCode> {
     let json = libtest.format == Some(FormatSetting::Json);
     let mut out = std::io::stdout().lock();
     let mut n = 0;
-    for (case, form) in instances {
+    for (case, form) in &run.instances {
         let id = case.id(form);
-        let ignored = skip_writes && case.writes;
+        let ignored = run.skips(case);
         let trial = Trial::test(id.clone(), || Ok(()))
             .with_kind(case.kind.as_str())
             .with_ignored_flag(ignored);
@@ -816,11 +564,6 @@ fn list(
     Ok(ExitCode::from(exit::OK))
 }
 
-/// Why a write case did not run under `--read-only`.
-const SKIPPED_WRITES: &str = "skipped: it writes, and the run is --read-only";
-/// Why a failed case does not fail the run.
-const EXPECTED: &str = "expected failure: a known deviation";
-
 /// The counts of the closing line: `N passed, N failed, N errored, N skipped`, then the
 /// expected failures when there are any and the number of cases, each word in its number.
 pub fn summary_counts(s: &Summary) -> String {
@@ -843,36 +586,28 @@ fn colour_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Waits for Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout` and CI runners send) or SIGHUP
-/// (a closed terminal); returns the exit code to end with: 128 + the signal's number.
-async fn stop_signal() -> u8 {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            return tokio::select! {
-                _ = tokio::signal::ctrl_c() => 130,
-                _ = term.recv() => 143,
-                _ = hup.recv() => 129,
-            };
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    130
+/// What `convcheck run` does around each case: the progress display, snapshot judging and
+/// known deviations, and the failure message libtest prints.
+struct TrialFront {
+    progress: Progress,
+    snaps: Arc<SnapshotRun>,
 }
 
-/// Says which users an interrupted run could not delete, and how to remove them later.
-fn report_left(left: &[String], prefix: &str) {
-    if !left.is_empty() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "could not delete {}: {}; remove them with `convcheck sweep --prefix {prefix}`",
-            crate::report::diagnostic::plural(left.len(), "user", "users"),
-            left.join(", ")
-        );
+impl Front for TrialFront {
+    fn started(&self, id: &str) {
+        self.progress.start(id);
+    }
+
+    fn judge(&self, record: &mut CaseRecord, capture: &Capture) {
+        self.snaps.judge(record, capture);
+    }
+
+    fn verdict(&self, record: &CaseRecord) -> Result<(), Failed> {
+        verdict(record)
+    }
+
+    fn finished(&self, id: &str) {
+        self.progress.done(id);
     }
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::run::{TargetArgs, prepare};
+use super::run::TargetArgs;
 use crate::client::{Client, Request};
 use crate::spec::{Edition, SidKind, UrlForm, identity};
 
@@ -63,7 +63,7 @@ impl SweepArgs {
     }
 
     async fn sweep(&self) -> anyhow::Result<ExitCode> {
-        let p = prepare(&self.target, Edition::Docs).await?;
+        let p = self.target.prepare(Edition::Docs).await?;
         let mut forms = vec![UrlForm::Shortened];
         if let Some(s) = &self.service_sid {
             forms.push(UrlForm::Service(s.clone()));

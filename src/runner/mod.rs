@@ -1,9 +1,12 @@
 //! Runs contract cases against a target: one session per run, a ledger of every user the run
 //! created, cleanup that deletes exactly those, and the run report.
 //!
-//! The embedded emulator is just another target URL here: the runner never knows whether it
-//! talks to Twilio, to the emulator or to anything else.
+//! The embedded emulator is just another target URL here: a case never knows whether it talks
+//! to Twilio, to the emulator or to anything else. Only [`orchestrate`], which runs a whole
+//! run for the command line, starts the emulator and reads what the plan needs from it.
 
+pub mod case;
+pub mod orchestrate;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +20,7 @@ use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
 use crate::snapshot::{self, Capture, Dates};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
-use crate::suite::CaseDef;
+pub use case::{CaseDef, CaseFuture, Kind, Scope};
 pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose};
 
 /// What a run is asked to do, independent of how it was started.
@@ -597,10 +600,7 @@ pub async fn run_case_captured(
             if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
                 alone = Some(g.write().await);
             }
-        } else if matches!(
-            case.scope,
-            crate::suite::Scope::EachForm | crate::suite::Scope::FirstForm
-        ) {
+        } else if matches!(case.scope, Scope::EachForm | Scope::FirstForm) {
             if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
                 shared.push(g.read().await);
             }

@@ -1,0 +1,159 @@
+//! Pagination: the walk over `next_page_url`.
+
+use serde_json::Value;
+
+use super::read::read_page;
+use super::sid_of;
+use crate::check;
+use crate::runner::{CaseRun, Step, Stop};
+
+pub(super) async fn read_walk(r: &mut CaseRun) -> Step<()> {
+    let form = r.form.clone();
+    let mut own = Vec::new();
+    for i in 0..5 {
+        let id = r.identity(&format!("walk{i}"));
+        let user = r.create(&form, &id, &[]).await?;
+        own.push(sid_of(&user));
+    }
+    // Small pages make the walk cross many page boundaries; on a large collection (a live
+    // account) the page size grows so the walk stays within about a hundred pages.
+    let max = r.session.plan.edition.page_size().max;
+    let (status, probe) = read_page(
+        r,
+        format!("{}?PageSize={max}", r.collection_url(&form)),
+        None,
+    )
+    .await?;
+    if status != 200 {
+        return Err(Stop::Failed);
+    }
+    let size = walk_page_size(&probe, max);
+    let mut url = format!("{}?PageSize={size}", r.collection_url(&form));
+    let mut seen_urls = std::collections::BTreeMap::new();
+    let mut seen_users: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut pages = Vec::new();
+    let mut ended = false;
+    while pages.len() < r.session.plan.max_pages {
+        seen_urls.insert(url.clone(), pages.len());
+        let (status, page) = read_page(r, url.clone(), None).await?;
+        if status != 200 {
+            return Err(Stop::Failed);
+        }
+        let next = page
+            .pointer("/meta/next_page_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        // A user seen again means the walk would run in circles: stop at once, one finding.
+        let index = pages.len();
+        let again = page
+            .get("users")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.get("sid").and_then(Value::as_str))
+            .find_map(|sid| {
+                seen_users
+                    .insert(sid.to_owned(), index)
+                    .map(|first| (sid.to_owned(), first))
+            });
+        if let Some((sid, first)) = again {
+            r.report([check::Finding::new(
+                "page.walk.complete",
+                "/users",
+                "every user once",
+                format!(
+                    "`{sid}` again on page {index} (first on page {first}): the walk stopped there"
+                ),
+            )]);
+            return Ok(());
+        }
+        // Other cases create and delete users at the same time: judge only this case's own.
+        let mut mine = page.clone();
+        if let Some(users) = mine.get_mut("users").and_then(Value::as_array_mut) {
+            users.retain(|u| {
+                own.iter()
+                    .any(|s| Some(s.as_str()) == u.get("sid").and_then(Value::as_str))
+            });
+        }
+        pages.push(mine);
+        match next {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(n) if !r.session.client.on_origin(&n) => {
+                // Never followed: credentials go only to the target. The page checks have
+                // raised `page.meta.urls.base` for it already; this finding says more.
+                if let Some(i) = r.findings.iter().rposition(|f| {
+                    f.check == "page.meta.urls.base" && f.pointer == "/meta/next_page_url"
+                }) {
+                    r.findings.remove(i);
+                }
+                r.report([check::Finding::new(
+                    "page.meta.urls.base",
+                    "/meta/next_page_url",
+                    format!(
+                        "a URL on the target's origin `{}`",
+                        r.session.client.origin()
+                    ),
+                    format!("`{n}`: not followed, the walk stopped there"),
+                )]);
+                return Ok(());
+            }
+            Some(n) => {
+                if let Some(first) = seen_urls.get(&n) {
+                    r.report([check::Finding::new(
+                        "page.walk.bounded",
+                        "/meta/next_page_url",
+                        "a URL not read before",
+                        format!("`{n}`, read already as page {first}: the walk stopped there"),
+                    )]);
+                    return Ok(());
+                }
+                url = n;
+            }
+        }
+    }
+    r.report(check::walk(&pages, &own, ended));
+    Ok(())
+}
+
+/// The walk's page size: 2 for a collection of at most 200 users (the probe page says how
+/// many when it is the last), else enough for about a hundred pages, at most `max`.
+fn walk_page_size(probe: &Value, max: u32) -> u32 {
+    let last = probe
+        .pointer("/meta/next_page_url")
+        .is_none_or(Value::is_null);
+    let count = probe
+        .get("users")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    match (last, u32::try_from(count)) {
+        (true, Ok(n)) if n <= 200 => 2,
+        (true, Ok(n)) => n.div_ceil(100).clamp(2, max.max(2)),
+        _ => max.max(2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_walk_keeps_small_pages_on_small_collections() {
+        let page = |n: usize, next: Option<&str>| {
+            serde_json::json!({
+                "users": vec![serde_json::json!({}); n],
+                "meta": {"next_page_url": next}
+            })
+        };
+        assert_eq!(walk_page_size(&page(7, None), 1000), 2);
+        assert_eq!(walk_page_size(&page(200, None), 1000), 2);
+        assert_eq!(walk_page_size(&page(950, None), 1000), 10);
+        assert_eq!(
+            walk_page_size(&page(1000, Some("http://h/next")), 1000),
+            1000
+        );
+        assert_eq!(walk_page_size(&page(50, Some("http://h/next")), 50), 50);
+    }
+}

@@ -81,19 +81,37 @@ async fn run_captured_threads(
     edition: Edition,
     threads: usize,
 ) -> Vec<(CaseRecord, Capture)> {
-    run_free(faults, Vec::new(), edition, threads).await
+    run_free(faults, Vec::new(), edition, threads, None).await
 }
 
+/// A run of the suite; with `seed`, the generated cases too, with the default budget and
+/// that seed (without, the fixed suite alone).
 async fn run_free(
     faults: Vec<Fault>,
     freedoms: Vec<Freedom>,
     edition: Edition,
     threads: usize,
+    seed: Option<u64>,
+) -> Vec<(CaseRecord, Capture)> {
+    run_cases(faults, freedoms, edition, threads, seed, &suite::all()).await
+}
+
+async fn run_cases(
+    faults: Vec<Fault>,
+    freedoms: Vec<Freedom>,
+    edition: Edition,
+    threads: usize,
+    seed: Option<u64>,
+    cases: &[convcheck::runner::CaseDef],
 ) -> Vec<(CaseRecord, Capture)> {
     let prepared = embedded_free(faults, freedoms, edition).await;
-    let plan = build_plan(&prepared, None, false, edition, false, 200);
+    let mut plan = build_plan(&prepared, None, false, edition, false, 200);
+    match seed {
+        Some(seed) => plan.generation.seed = seed,
+        None => plan.generation.sequences = 0,
+    }
     let session = Session::new(plan, prepared.client.clone());
-    let records = runner::execute_captured(&session, &suite::all(), threads).await;
+    let records = runner::execute_captured(&session, cases, threads).await;
     let left = runner::teardown(&session).await;
     assert!(left.is_empty() || !session.ledger.entries().is_empty());
     if let Some(r) = prepared.embedded {
@@ -150,9 +168,9 @@ const INVISIBLE_TO_SNAPSHOTS: [&str; 5] = [
 /// Faults the fixed suite does not find: they need inputs and sequences it never sends
 /// (decomposed, space-ended or long identities, markup in names, float and big-integer
 /// attributes, near-miss lookups, a re-create after delete, concurrent creates of one
-/// identity). The generated and stateful trials find them; when that engine lands it extends
-/// this test to run them against these faults. Until then the fixed suite must miss exactly
-/// these, so a fault it starts to catch leaves the list. Sorted by name.
+/// identity). The generated and stateful cases find them
+/// (`generation_finds_what_the_fixed_suite_misses`); the fixed suite must miss exactly these,
+/// so a fault it starts to catch leaves the list. Sorted by name.
 const FOUND_BY_GENERATION: [&str; 9] = [
     "attributes-big-int-rounded",
     "attributes-float32",
@@ -175,8 +193,17 @@ fn fired(records: &[CaseRecord]) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faithful_emulator_passes_every_case_with_no_finding() {
     for edition in Edition::ALL {
-        let records = run_with(Vec::new(), edition).await;
+        let records: Vec<CaseRecord> =
+            run_free(Vec::new(), Vec::new(), edition, 16, Some(1))
+                .await
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
         assert!(records.len() >= 40, "only {} cases ran", records.len());
+        assert!(
+            records.iter().any(|r| r.kind == "stateful"),
+            "the generated cases ran"
+        );
         let bad: Vec<String> = records
             .iter()
             .filter(|r| r.outcome != Outcome::Passed || !r.findings.is_empty())
@@ -452,6 +479,9 @@ fn imprecision(
                 ));
             }
         }
+        if snapshot::is_generated(&rec.kind) {
+            continue;
+        }
         let now = capture.normalize(Dates::Shape).doc;
         let (_, findings) = snapshot::verify_open(
             shipped.get(&rec.id).map(|(_, v)| v),
@@ -480,8 +510,11 @@ async fn every_freedom_passes_alone_and_all_together() {
         let (sem, shipped) = (sem.clone(), shipped.clone());
         set.spawn(async move {
             let _p = sem.acquire_owned().await;
-            let captured = run_free(Vec::new(), freedoms.clone(), Edition::Docs, 16).await;
-            let ran = captured.len();
+            let captured = run_free(Vec::new(), freedoms.clone(), Edition::Docs, 16, Some(2)).await;
+            let ran = captured
+                .iter()
+                .filter(|(r, _)| !snapshot::is_generated(&r.kind))
+                .count();
             let problems = imprecision(&freedoms, &captured, &shipped);
             (freedoms, ran, problems)
         });
@@ -516,7 +549,7 @@ const CONTRADICTIONS: [(&str, &str, &str); 1] = [(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_is_still_caught_with_every_freedom_on() {
     let baseline: BTreeSet<String> = fired(
-        &run_free(Vec::new(), Freedom::ALL.to_vec(), Edition::Docs, 16)
+        &run_free(Vec::new(), Freedom::ALL.to_vec(), Edition::Docs, 16, Some(3))
             .await
             .into_iter()
             .map(|(r, _)| r)
@@ -543,14 +576,15 @@ async fn every_fault_is_still_caught_with_every_freedom_on() {
                 (*baseline).clone()
             } else {
                 fired(
-                    &run_free(Vec::new(), freedoms.clone(), Edition::Docs, 16)
+                    &run_free(Vec::new(), freedoms.clone(), Edition::Docs, 16, Some(3))
                         .await
                         .into_iter()
                         .map(|(r, _)| r)
                         .collect::<Vec<_>>(),
                 )
             };
-            let records: Vec<CaseRecord> = run_free(vec![fault], freedoms, Edition::Docs, 16)
+            let records: Vec<CaseRecord> =
+                run_free(vec![fault], freedoms, Edition::Docs, 16, Some(3))
                 .await
                 .into_iter()
                 .map(|(r, _)| r)
@@ -563,7 +597,7 @@ async fn every_fault_is_still_caught_with_every_freedom_on() {
     let mut survivors = Vec::new();
     while let Some(r) = set.join_next().await {
         let (fault, caught, _) = r.expect("fault run finishes");
-        if !caught && !FOUND_BY_GENERATION.contains(&fault.name()) {
+        if !caught {
             survivors.push(fault.name());
         }
     }
@@ -572,4 +606,137 @@ async fn every_fault_is_still_caught_with_every_freedom_on() {
         survivors.is_empty(),
         "faults no check detects once every freedom is on: {survivors:?}"
     );
+}
+
+/// The seeds every generation test uses: fixed, so a failure here replays with `--seed`.
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+/// The generated cases alone.
+fn generated_cases() -> Vec<convcheck::runner::CaseDef> {
+    suite::all()
+        .into_iter()
+        .filter(|c| snapshot::is_generated(c.kind.as_str()))
+        .collect()
+}
+
+/// How many steps the shrunk sequence of a finding's replay has (`shrunk from A to B`).
+fn shrunk_steps(replay: &str) -> Option<usize> {
+    let (_, rest) = replay.split_once("shrunk from ")?;
+    let (_, rest) = rest.split_once(" to ")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Each fault only generation finds is found by the generated cases with the default budget
+/// for every seed of `SEEDS`, and its shrunk reproduction has at most a handful of steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generation_finds_what_the_fixed_suite_misses() {
+    let sem = Arc::new(tokio::sync::Semaphore::new(4));
+    let mut set = tokio::task::JoinSet::new();
+    for name in FOUND_BY_GENERATION {
+        let fault: Fault = name.parse().expect("a fault name");
+        for seed in SEEDS {
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _p = sem.acquire_owned().await;
+                let records: Vec<CaseRecord> = run_cases(
+                    vec![fault],
+                    Vec::new(),
+                    Edition::Docs,
+                    16,
+                    Some(seed),
+                    &generated_cases(),
+                )
+                .await
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+                (name, seed, records)
+            });
+        }
+    }
+    let mut missed = Vec::new();
+    let mut long = Vec::new();
+    let mut table = String::from("fault | seed | checks | shrunk steps\n");
+    while let Some(r) = set.join_next().await {
+        let (name, seed, records) = r.expect("fault run finishes");
+        let findings: Vec<_> = records.iter().flat_map(|r| r.findings.iter()).collect();
+        let steps: Vec<usize> = findings
+            .iter()
+            .filter_map(|f| f.replay.as_deref().and_then(shrunk_steps))
+            .collect();
+        table.push_str(&format!(
+            "{name} | {seed} | {} | {steps:?}\n",
+            fired(&records).into_iter().collect::<Vec<_>>().join(", ")
+        ));
+        if findings.is_empty() {
+            missed.push(format!("{name} (seed {seed})"));
+        }
+        if findings.iter().any(|f| f.replay.is_none()) {
+            long.push(format!("{name} (seed {seed}): a finding without its replay"));
+        }
+        if let Some(n) = steps.iter().min()
+            && *n > 5
+        {
+            long.push(format!("{name} (seed {seed}): {n} steps"));
+        }
+    }
+    println!("{table}");
+    missed.sort();
+    assert!(missed.is_empty(), "not found by generation: {missed:?}\n{table}");
+    assert!(long.is_empty(), "reproductions too long: {long:?}\n{table}");
+}
+
+/// Precision of generation: across 20 seeds the generated cases find nothing on the faithful
+/// emulator, nor on the emulator with every freedom on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generation_finds_nothing_on_a_correct_server_across_twenty_seeds() {
+    let sem = Arc::new(tokio::sync::Semaphore::new(4));
+    let mut set = tokio::task::JoinSet::new();
+    for seed in 100..120u64 {
+        for freedoms in [Vec::new(), Freedom::ALL.to_vec()] {
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _p = sem.acquire_owned().await;
+                let all = !freedoms.is_empty();
+                let records: Vec<CaseRecord> = run_cases(
+                    Vec::new(),
+                    freedoms,
+                    Edition::Docs,
+                    16,
+                    Some(seed),
+                    &generated_cases(),
+                )
+                .await
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+                (seed, all, records)
+            });
+        }
+    }
+    let mut bad = Vec::new();
+    let mut runs = 0;
+    while let Some(r) = set.join_next().await {
+        let (seed, all, records) = r.expect("run finishes");
+        runs += 1;
+        assert_eq!(records.len(), 3, "seed {seed}: three generated cases");
+        for r in &records {
+            if r.outcome != Outcome::Passed || !r.findings.is_empty() {
+                bad.push(format!(
+                    "seed {seed}{}: {} {:?} {:?}\n{}",
+                    if all { " (every freedom)" } else { "" },
+                    r.id,
+                    r.outcome,
+                    r.error,
+                    r.findings
+                        .iter()
+                        .map(|f| f.replay.clone().unwrap_or_else(|| f.message.clone()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ));
+            }
+        }
+    }
+    assert_eq!(runs, 40);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -52,6 +52,8 @@ pub struct Generation {
     pub max_pages: usize,
     /// Sequences re-run while shrinking one failure, at most.
     pub shrink_runs: usize,
+    /// Time spent shrinking one failure, at most.
+    pub shrink_time: Duration,
     /// A file of failing seeds: read before the run (those sequences run first) and
     /// appended to with new failures.
     pub persist: Option<PathBuf>,
@@ -71,7 +73,8 @@ impl Default for Generation {
             max_steps: 12,
             max_requests: 20_000,
             max_pages: 25,
-            shrink_runs: 300,
+            shrink_runs: 128,
+            shrink_time: Duration::from_secs(5),
             persist: None,
         }
     }
@@ -416,9 +419,11 @@ async fn shrink(
     let (mut best_ops, mut best) = failing;
     // Only the steps up to the failing one matter.
     let mut runs = 0;
+    let started = Instant::now();
     let mut next = tree.step(Move::Simplify).await;
     while let Some(ops) = next {
         if runs >= g.shrink_runs
+            || started.elapsed() >= g.shrink_time
             || sent.load(Ordering::SeqCst) >= g.max_requests
             || r.session.halt.is_stopping()
         {

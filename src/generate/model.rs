@@ -368,8 +368,17 @@ impl Model {
                         (form, domain::relate(base, *rel, *salt)?)
                     }
                     Who::Again(i) => {
-                        // Again through its own form, so it is a duplicate or a re-creation.
-                        let prior = self.users.get(i.index(self.users.len()))?;
+                        // Again through its own form, so it is a duplicate or a re-creation:
+                        // three draws in four prefer a deleted user, when there is one.
+                        let deleted: Vec<usize> = (0..self.users.len())
+                            .filter(|&u| self.users[u].life == Life::Deleted)
+                            .collect();
+                        let u = if i.0 % 4 != 0 && !deleted.is_empty() {
+                            deleted[i.index(deleted.len())]
+                        } else {
+                            i.index(self.users.len())
+                        };
+                        let prior = self.users.get(u)?;
                         (prior.form, prior.tail.clone())
                     }
                 };

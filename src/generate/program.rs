@@ -226,7 +226,7 @@ fn who() -> impl Strategy<Value = Who> {
         6 => domain::identity_tail().prop_map(Who::Fresh),
         2 => (pick(), domain::relation(), any::<u32>())
             .prop_map(|(i, r, s)| Who::Related(i, r, s)),
-        1 => pick().prop_map(Who::Again),
+        3 => pick().prop_map(Who::Again),
     ]
 }
 
@@ -259,7 +259,7 @@ pub fn op(shape: Shape) -> BoxedStrategy<Op> {
             .prop_map(|(user, relation, salt)| Op::FetchRelated { user, relation, salt }),
         4 => (pick(), by(), params(true))
             .prop_map(|(user, by, params)| Op::Update { user, by, params }),
-        3 => (pick(), by()).prop_map(|(user, by)| Op::Delete { user, by }),
+        4 => (pick(), by()).prop_map(|(user, by)| Op::Delete { user, by }),
         2 => (
             pick(),
             proptest::option::weighted(0.8, domain::page_size(shape.max_page_size))

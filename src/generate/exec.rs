@@ -14,6 +14,8 @@ use crate::spec::{Severity, identity};
 /// One step as it ran.
 #[derive(Debug, Clone)]
 pub struct Logged {
+    /// The index of the operation it came from.
+    pub op: usize,
     /// The step.
     pub step: Step,
     /// What the model expected.
@@ -59,7 +61,7 @@ pub struct Bounds {
 /// step after which the target and the model disagree.
 pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds) -> Trace {
     let mut trace = Trace::default();
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
         let Some(step) = model.resolve(op) else {
             continue;
         };
@@ -75,6 +77,7 @@ pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds)
                     model.judge(&step, &exs, ended)
                 };
                 trace.steps.push(Logged {
+                    op: index,
                     step,
                     expected,
                     exchanges: exs,

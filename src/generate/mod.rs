@@ -74,7 +74,7 @@ impl Default for Generation {
             max_requests: 20_000,
             max_pages: 25,
             shrink_runs: 128,
-            shrink_time: Duration::from_secs(5),
+            shrink_time: Duration::from_secs(10),
             persist: None,
         }
     }
@@ -440,13 +440,47 @@ async fn shrink(
             tree.step(Move::Complicate).await
         };
     }
-    // Steps after the failing one ran for nothing: leave them out.
-    if let Some(last) = best
+    // Then the operations the failure does not need: those after the failing step, and any
+    // single one whose removal still fails the same way (a sequence with a burst gets a
+    // second try, since a race may not happen every time).
+    let raises = |t: &Trace| t.findings().any(|f| f.check == check);
+    if let Some(k) = best
         .steps
         .iter()
-        .position(|s| s.findings.iter().any(|f| f.check == check))
+        .find(|s| s.findings.iter().any(|f| f.check == check))
+        .map(|s| s.op)
     {
-        best.steps.truncate(last + 1);
+        best_ops.truncate(k + 1);
+    }
+    let tries = if best_ops.iter().any(Op::is_burst) { 2 } else { 1 };
+    let mut i = 0;
+    while i < best_ops.len() && best_ops.len() > 1 {
+        if runs >= 2 * g.shrink_runs
+            || started.elapsed() >= 2 * g.shrink_time
+            || sent.load(Ordering::SeqCst) >= g.max_requests
+            || r.session.halt.is_stopping()
+        {
+            break;
+        }
+        let mut candidate = best_ops.clone();
+        candidate.remove(i);
+        let mut kept = None;
+        for _ in 0..tries {
+            runs += 1;
+            let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
+            let trace = attempt(&mut side, forms, &candidate, bounds, sent).await;
+            if raises(&trace) {
+                kept = Some(trace);
+                break;
+            }
+        }
+        match kept {
+            Some(trace) => {
+                best_ops = candidate;
+                best = trace;
+            }
+            None => i += 1,
+        }
     }
     (best_ops, best, runs)
 }

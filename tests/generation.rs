@@ -1,0 +1,228 @@
+//! The generated and stateful cases as a user meets them: `convcheck run` against an emulator
+//! in this process (on a real socket) with a planted fault. A failure shrinks to its minimal
+//! sequence and shows it with curl commands and the seed; `--seed` replays it; a seeds file
+//! brings a failing sequence back first; a run leaves no user behind; and the budget flags
+//! are checked before any request.
+
+mod common;
+
+use common::{emulator_with, output, run_cmd, tempdir, text};
+use convcheck::emulator::{Config, Fault};
+use serde_json::Value;
+
+fn with(faults: Vec<Fault>) -> Config {
+    Config {
+        faults,
+        ..Config::default()
+    }
+}
+
+/// The replays of a JSON report's findings in the case `id`.
+fn replays(report: &Value, id: &str) -> Vec<String> {
+    report["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["id"] == id)
+        .flat_map(|c| c["findings"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["replay"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A replay with what differs from run to run (run prefix, sids, port) taken out.
+fn normalized(replay: &str) -> String {
+    let ns = regex::Regex::new(r"convcheck-[0-9a-f]{8}-").unwrap();
+    let sid = regex::Regex::new(r"US[0-9a-fA-F]{32}").unwrap();
+    let port = regex::Regex::new(r"127\.0\.0\.1:[0-9]+").unwrap();
+    let seed = regex::Regex::new(r"--seed [0-9]+").unwrap();
+    let runs = regex::Regex::new(r"in [0-9]+ runs").unwrap();
+    let s = ns.replace_all(replay, "<prefix>");
+    let s = sid.replace_all(&s, "<sid>");
+    let s = port.replace_all(&s, "<host>");
+    let s = seed.replace_all(&s, "--seed <seed>");
+    runs.replace_all(&s, "in <n> runs").into_owned()
+}
+
+/// The numbered step lines of a replay (`  1. POST /v1/Users  Identity=…`).
+fn steps(replay: &str) -> Vec<String> {
+    let numbered = regex::Regex::new(r"^  [0-9]+\. ").unwrap();
+    replay
+        .lines()
+        .filter(|l| numbered.is_match(l))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_fault_shrinks_to_its_minimal_sequence_and_the_seed_replays_it() {
+    let (running, base, c) = emulator_with(with(vec![Fault::LookupPrefixMatch])).await;
+    let dir = tempdir("generation-replay");
+    let mut seen = Vec::new();
+    for round in 0..2 {
+        let path = dir.join(format!("r{round}.json"));
+        let out = output(run_cmd(
+            &base,
+            &c,
+            &[
+                "stateful::",
+                "--seed",
+                "7",
+                "--report-json",
+                path.to_str().unwrap(),
+            ],
+        ))
+        .await;
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(all.contains("generation: seed 7 "), "{all}");
+        let replays = replays(&read_json(&path), "stateful::sequences");
+        assert!(!replays.is_empty(), "no replay\n{all}");
+        let r = &replays[0];
+        // The terminal shows the same replay under the finding.
+        assert!(all.contains("= replay: stateful::sequences sequence"), "{all}");
+        // Minimal: a user whose identity extends the one asked for, then the lookup by that
+        // prefix that finds it.
+        let s = steps(r);
+        assert_eq!(s.len(), 2, "{r}");
+        assert!(s[0].starts_with("  1. POST /v1/"), "{r}");
+        let created = s[0]
+            .split("Identity=\"")
+            .nth(1)
+            .and_then(|x| x.split('"').next())
+            .expect("step 1 sends an identity");
+        let asked = s[1].split("/Users/").nth(1).expect("step 2 names a user");
+        let asked = percent_encoding::percent_decode_str(asked.split_whitespace().next().unwrap())
+            .decode_utf8_lossy()
+            .into_owned();
+        assert!(
+            created.starts_with(&asked) && created != asked,
+            "step 2 asks for a prefix of step 1's identity\n{r}"
+        );
+        assert!(r.contains("model:  404"), "{r}");
+        assert_eq!(r.matches("curl -sS -i").count(), 2, "{r}");
+        assert!(
+            r.contains("replay: convcheck run stateful::sequences --seed 7"),
+            "{r}"
+        );
+        seen.push(normalized(r));
+    }
+    assert_eq!(seen[0], seen[1], "--seed 7 replays the same shrunk sequence");
+    running.shutdown().await.expect("emulator stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_file_brings_a_failing_sequence_back_first() {
+    let (running, base, c) = emulator_with(with(vec![Fault::DuplicateRace])).await;
+    let dir = tempdir("generation-seeds");
+    let seeds = dir.join("seeds.txt");
+    let seeds_arg = seeds.to_str().unwrap();
+    let out = output(run_cmd(
+        &base,
+        &c,
+        &["stateful::", "--seed", "2", "--seeds-file", seeds_arg],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let kept = std::fs::read_to_string(&seeds).expect("the seeds file is written");
+    let line = kept
+        .lines()
+        .find(|l| l.starts_with("stateful::sequences "))
+        .unwrap_or_else(|| panic!("no seed kept:\n{kept}"));
+    assert!(line.contains("create.identity.duplicate"), "{kept}");
+    // One new sequence only, and another seed: the kept one runs first and fails again.
+    let path = dir.join("again.json");
+    let out = output(run_cmd(
+        &base,
+        &c,
+        &[
+            "stateful::",
+            "--seed",
+            "99",
+            "--generate",
+            "1",
+            "--seeds-file",
+            seeds_arg,
+            "--report-json",
+            path.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = replays(&read_json(&path), "stateful::sequences");
+    let seed = line.split_whitespace().nth(1).unwrap();
+    assert!(
+        r.iter()
+            .any(|r| r.contains(&format!("sequence 1 of 2 (seed {seed})"))),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&seeds).unwrap(),
+        kept,
+        "a seed is kept once"
+    );
+    running.shutdown().await.expect("emulator stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_run_passes_a_correct_server_and_leaves_no_user_behind() {
+    let (running, base, c) = emulator_with(with(Vec::new())).await;
+    for filter in ["generated::", "stateful::"] {
+        let out = output(run_cmd(
+            &base,
+            &c,
+            &[filter, "--seed", "5", "--generate", "64"],
+        ))
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    for path in [
+        "/v1/Users?PageSize=1000".to_owned(),
+        format!("/v1/Services/{}/Users?PageSize=1000", c.services[1].sid),
+    ] {
+        let page: Value = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .basic_auth(&c.account_sid, Some(&c.auth_token))
+            .send()
+            .await
+            .expect("read answers")
+            .json()
+            .await
+            .expect("a page");
+        let users = page["users"].as_array().expect("users");
+        assert!(users.is_empty(), "left behind in {path}: {users:?}");
+    }
+    running.shutdown().await.expect("emulator stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_flags_are_checked_before_any_request_and_generate_0_leaves_the_cases_out() {
+    let (running, base, c) = emulator_with(with(Vec::new())).await;
+    for (flags, says) in [
+        (vec!["--generate-time", "0"], "--generate-time"),
+        (vec!["--generate-time", "nan"], "--generate-time"),
+        (vec!["--generate-max-requests", "0"], "--generate-max-requests"),
+    ] {
+        let out = output(run_cmd(&base, &c, &flags)).await;
+        assert_eq!(out.status.code(), Some(2), "{flags:?}\n{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    let out = output(run_cmd(&base, &c, &["--list"])).await;
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(listed.contains("[stateful] stateful::sequences: test"), "{listed}");
+    assert!(
+        listed.contains("[generated] generated::inputs::service: test"),
+        "{listed}"
+    );
+    assert!(listed.trim_end().ends_with("53 cases"), "{listed}");
+    let out = output(run_cmd(&base, &c, &["--list", "--generate", "0"])).await;
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!listed.contains("generated::"), "{listed}");
+    assert!(listed.trim_end().ends_with("50 cases"), "{listed}");
+    running.shutdown().await.expect("emulator stops");
+}

@@ -321,9 +321,35 @@ impl Matrix {
     }
 }
 
+/// The URL form of a request line (`GET /v1/Services/IS…/Users`, `#2 GET <base>/v1/Users`):
+/// `service` under `/v1/Services/`, else `shortened`; None when it names no `/v1/` path.
+pub fn request_form(line: &str) -> Option<&'static str> {
+    let path = line
+        .split_whitespace()
+        .find_map(|w| w.find("/v1/").map(|i| &w[i..]))?;
+    Some(if path.starts_with("/v1/Services/") {
+        "service"
+    } else {
+        "shortened"
+    })
+}
+
+/// The URL form a finding is about: the case's own when its id names it (a case run once per
+/// form); else, for a case that runs once over whatever forms it needs (`stateful::sequences`,
+/// `service::isolation`), its request's form, falling back on the case's.
+pub fn finding_form<'a>(c: &'a CaseRecord, f: &Finding) -> &'a str {
+    if c.id.ends_with(&format!("::{}", c.form)) {
+        return &c.form;
+    }
+    f.request
+        .as_deref()
+        .and_then(request_form)
+        .unwrap_or(&c.form)
+}
+
 /// The matrix cell a finding falls in: its clause's row, its operation and form's column.
 pub fn cell_of<'a>(c: &CaseRecord, f: &'a Finding) -> Option<(&'a str, usize)> {
-    let col = finding_operation(c, f).and_then(|op| Matrix::column(op, &c.form))?;
+    let col = finding_operation(c, f).and_then(|op| Matrix::column(op, finding_form(c, f)))?;
     Some((f.clause.as_str(), col))
 }
 
@@ -680,6 +706,42 @@ mod tests {
         };
         assert!(curl(&del, false).contains("-X DELETE"));
         assert!(!curl(&del, false).contains("TWILIO_AUTH_TOKEN"));
+    }
+
+    #[test]
+    fn a_case_run_once_over_every_form_files_findings_under_its_request_form() {
+        assert_eq!(request_form("GET /v1/Users/x"), Some("shortened"));
+        assert_eq!(request_form("POST /v1/Services/IS1/Users"), Some("service"));
+        assert_eq!(
+            request_form("#2 GET <base>/v1/Services/IS1/Users?PageSize=1"),
+            Some("service")
+        );
+        assert_eq!(request_form("nothing"), None);
+        let record = |id: &str, form: &str| CaseRecord {
+            id: id.to_owned(),
+            kind: id.split("::").next().unwrap_or_default().to_owned(),
+            form: form.to_owned(),
+            outcome: Outcome::Failed,
+            duration_ms: 0,
+            findings: Vec::new(),
+            exchanges: Vec::new(),
+            error: None,
+        };
+        let mut f = Finding::new("fetch.unknown-identity", "@status", "404", "200");
+        f.request = Some("GET /v1/Services/IS1/Users/nobody".to_owned());
+        // `stateful::sequences` names no form: its request's counts.
+        let once = record("stateful::sequences", "shortened");
+        assert_eq!(finding_form(&once, &f), "service");
+        assert_eq!(
+            cell_of(&once, &f).map(|(_, col)| col),
+            Matrix::column(Operation::Fetch, "service")
+        );
+        // A case run per form keeps its own.
+        let per_form = record("generated::inputs::shortened", "shortened");
+        assert_eq!(finding_form(&per_form, &f), "shortened");
+        // Without a request, the record's form.
+        f.request = None;
+        assert_eq!(finding_form(&once, &f), "shortened");
     }
 
     #[test]

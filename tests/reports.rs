@@ -255,6 +255,24 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
             assert!(section.contains(&format!("× {}", g.count)), "{section}");
         }
     }
+    // Each group's replay (the first occurrence's that has one, even under a fixed case's
+    // finding) shows in Markdown and HTML; each failed generated case's in its JUnit failure.
+    let last_line = |r: &str| r.lines().last().unwrap_or_default().to_owned();
+    for g in &groups {
+        if let Some(r) = g.replay() {
+            let line = last_line(r);
+            assert!(line.starts_with("replay: convcheck run "), "{r}");
+            assert!(md_text.contains(&line), "the Markdown lacks `{line}`");
+            assert!(html_text.contains(&line), "the HTML lacks `{line}`");
+        }
+    }
+    for c in &generated {
+        let el = junit_case(&junit_text, &c.id);
+        assert!(el.contains("= replay: "), "{el}");
+        for f in c.findings.iter().filter_map(|f| f.replay.as_deref()) {
+            assert!(el.contains(&last_line(f)), "{el}");
+        }
+    }
     for c in &failed {
         let anchor: String =
             c.id.chars()

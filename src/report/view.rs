@@ -186,6 +186,26 @@ pub fn curl(ex: &ExchangeSummary, with_credentials: bool) -> String {
     s
 }
 
+/// A replay as every format shows it: its lines as they are, but control characters other
+/// than line breaks and tabs, bidirectional embeddings, overrides and isolates, and the
+/// noncharacters U+FFFE and U+FFFF (which XML cannot hold) as `\u{…}` escapes, so that what a
+/// reader sees is what was sent, in the order it was sent. A generated value may hold any of
+/// them; the replay's steps already show them escaped, its curl lines do not.
+pub fn replay_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let hidden = (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Quotes a word for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -507,6 +527,40 @@ impl<'a> Group<'a> {
         match self.more() {
             0 => String::new(),
             n => format!(", and {n} more"),
+        }
+    }
+
+    /// The replays of the group's generated findings, each once, in order of occurrence. The
+    /// first is the one every format shows, even when the group's head is a fixed case's
+    /// finding without one; the JSON report keeps them all.
+    pub fn replays(&self) -> Vec<&'a str> {
+        let mut out: Vec<&'a str> = Vec::new();
+        for (_, f) in &self.members {
+            if let Some(r) = f.replay.as_deref()
+                && !out.contains(&r)
+            {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// The replay every format shows: the first occurrence's that has one.
+    pub fn replay(&self) -> Option<&'a str> {
+        self.members.iter().find_map(|(_, f)| f.replay.as_deref())
+    }
+
+    /// `N other sequences show it too…` when the group holds more than one replay; else empty.
+    pub fn other_replays_label(&self) -> String {
+        match self.replays().len() {
+            0 | 1 => String::new(),
+            2 => {
+                "1 other generated sequence shows it too; the JSON report has its replay".to_owned()
+            }
+            n => format!(
+                "{} other generated sequences show it too; the JSON report has their replays",
+                n - 1
+            ),
         }
     }
 

@@ -157,6 +157,18 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
     let doc: serde_json::Value = serde_json::from_str(&read(&json)).expect("JSON report");
     assert_eq!(schema_errors(&doc), Vec::<String>::new());
     let report: Report = serde_json::from_value(doc).expect("a report");
+    // Under these faults the generated cases fail too, with the replay of a shrunk sequence,
+    // and the schema takes their kinds and replays.
+    let generated: Vec<_> = report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.kind.as_str(), "generated" | "stateful"))
+        .filter(|c| c.outcome == Outcome::Failed)
+        .collect();
+    assert!(!generated.is_empty(), "no generated case failed");
+    for c in &generated {
+        assert!(c.findings.iter().any(|f| f.replay.is_some()), "{}", c.id);
+    }
     let (junit_text, md_text, html_text) = (read(&junit), read(&md), read(&html));
     for text in [
         &*stdout,
@@ -241,6 +253,24 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
         );
         if g.count > 1 {
             assert!(section.contains(&format!("× {}", g.count)), "{section}");
+        }
+    }
+    // Each group's replay (the first occurrence's that has one, even under a fixed case's
+    // finding) shows in Markdown and HTML; each failed generated case's in its JUnit failure.
+    let last_line = |r: &str| r.lines().last().unwrap_or_default().to_owned();
+    for g in &groups {
+        if let Some(r) = g.replay() {
+            let line = last_line(r);
+            assert!(line.starts_with("replay: convcheck run "), "{r}");
+            assert!(md_text.contains(&line), "the Markdown lacks `{line}`");
+            assert!(html_text.contains(&line), "the HTML lacks `{line}`");
+        }
+    }
+    for c in &generated {
+        let el = junit_case(&junit_text, &c.id);
+        assert!(el.contains("= replay: "), "{el}");
+        for f in c.findings.iter().filter_map(|f| f.replay.as_deref()) {
+            assert!(el.contains(&last_line(f)), "{el}");
         }
     }
     for c in &failed {
@@ -346,6 +376,38 @@ fn the_sample_report_matches_the_schema() {
     let mut bad = doc.clone();
     bad["cases"][0]["outcome"] = "great".into();
     assert_eq!(schema_errors(&bad).len(), 1);
+}
+
+/// Every case kind of the registry, the generated ones included, is one the schema allows,
+/// and every case id fits the schema's id pattern.
+#[test]
+fn the_schema_knows_every_case_kind_and_id() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../specs/report.schema.json")).expect("schema is JSON");
+    let case = &schema["$defs"]["case"]["properties"];
+    let allowed: std::collections::BTreeSet<&str> = case["kind"]["enum"]
+        .as_array()
+        .expect("kind is an enum")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let pattern = regex::Regex::new(case["id"]["pattern"].as_str().expect("id pattern"))
+        .expect("the id pattern compiles");
+    let defs = convcheck::suite::all();
+    let kinds: std::collections::BTreeSet<&str> = defs.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(
+        kinds, allowed,
+        "the schema's case kinds drifted from the registry"
+    );
+    for c in &defs {
+        for id in [
+            format!("{}::{}", c.kind.as_str(), c.name),
+            format!("{}::{}::shortened", c.kind.as_str(), c.name),
+            format!("{}::{}::service", c.kind.as_str(), c.name),
+        ] {
+            assert!(pattern.is_match(&id), "`{id}` does not fit the schema");
+        }
+    }
 }
 
 /// On a terminal (stderr a pseudo-terminal made by `script`, stdout a file) the progress line

@@ -60,6 +60,8 @@ blockquote cite { display: block; color: var(--muted); font-size: .8rem; font-st
 .outcome-failed, .outcome-errored { color: var(--fail); font-weight: 700; }
 .outcome-skipped, .outcome-expected_failure { color: var(--muted); }
 .rule { color: var(--muted); font-size: .9rem; }
+details.replay { margin: .5rem 0; }
+details.replay summary { cursor: pointer; font-weight: 600; }
 footer { margin-top: 2rem; color: var(--muted); font-size: .8rem; }
 "#;
 
@@ -131,7 +133,7 @@ fn lines(page: String) -> String {
     static OPEN: OnceLock<regex::Regex> = OnceLock::new();
     let open = OPEN.get_or_init(|| {
         regex::Regex::new(
-            r#"<!DOCTYPE html>|<(html|head|body|header|section|article|table|thead|tbody|ul)( [^>]*)?>|<div class="(finding|scroll)"[^>]*>|<meta [^>]*>|</(title|style|head|header|section|div|p|h1|h2|h3|h4|tr|li|pre|blockquote|table|thead|tbody|ul|article|footer|body|html)>"#,
+            r#"<!DOCTYPE html>|<(html|head|body|header|section|article|table|thead|tbody|ul)( [^>]*)?>|<div class="(finding|scroll)"[^>]*>|<meta [^>]*>|</(title|style|head|header|section|div|p|h1|h2|h3|h4|tr|li|pre|blockquote|table|thead|tbody|ul|article|footer|body|html|summary|details)>"#,
         )
         .expect("the tag pattern compiles")
     });
@@ -277,6 +279,7 @@ fn failures_section(report: &Report) -> Markup {
                             (g.more_label()) "."
                         }
                         (finding_block(f))
+                        (replay_block(g))
                         @if let Some(ex) = view::exchange_for(c, f) {
                             (exchange_block(c, ex))
                         }
@@ -303,6 +306,21 @@ fn finding_block(f: &Finding) -> Markup {
                 }
             }
             p { b { "fix:" } " " (view::hint(f)) }
+        }
+    }
+}
+
+/// The replay of a group's generated finding, open: the shrunk sequence step by step (the
+/// model's expectation beside the target's answer), curl commands and the seed.
+fn replay_block(g: &view::Group<'_>) -> Markup {
+    let others = g.other_replays_label();
+    html! {
+        @if let Some(replay) = g.replay() {
+            details.replay open {
+                summary { "replay: the shrunk sequence, step by step, and its seed" }
+                @if !others.is_empty() { p.rule { (others) } }
+                pre.replay { (view::replay_text(replay)) }
+            }
         }
     }
 }
@@ -378,6 +396,7 @@ fn others_section(report: &Report) -> Markup {
                                 }
                                 (g.more_label()) ")"
                             }
+                            (replay_block(g))
                         }
                     }
                 }

@@ -113,7 +113,11 @@ fn findings_text(c: &CaseRecord) -> String {
     for g in view::group(c.findings.iter().map(|f| (c, f))) {
         let (_, f) = g.head();
         let at = f.request.as_deref().unwrap_or(&c.id);
-        s.push_str(&diagnostic::render(f, at));
+        // The group's replay, shown under its first occurrence whichever finding carries it,
+        // with what XML cannot hold or a reader cannot see as escapes.
+        let mut shown = f.clone();
+        shown.replay = g.replay().map(view::replay_text);
+        s.push_str(&diagnostic::render(&shown, at));
         if g.count > 1 {
             let more = g.more_label();
             s.push_str(&format!(
@@ -121,6 +125,10 @@ fn findings_text(c: &CaseRecord) -> String {
                 g.count,
                 g.locations().join(", ")
             ));
+        }
+        let others = g.other_replays_label();
+        if !others.is_empty() {
+            s.push_str(&format!("   = {others}\n"));
         }
         if f.severity == Severity::Should {
             s.push_str("   = note: SHOULD\n");

@@ -126,6 +126,9 @@ pub fn render(report: &Report) -> String {
                 text(&f.message),
                 repeats(&g)
             );
+            if let Some(replay) = g.replay() {
+                s.push_str(&fenced("text", &view::replay_text(replay), "  "));
+            }
         }
         s.push('\n');
     }
@@ -176,6 +179,17 @@ fn group_entry(s: &mut String, g: &view::Group<'_>) {
         );
     }
     let _ = writeln!(s, "- fix: {}", text(&view::hint(f)));
+    if let Some(replay) = g.replay() {
+        let others = g.other_replays_label();
+        if !others.is_empty() {
+            let _ = writeln!(s, "- {}", text(&others));
+        }
+        let _ = write!(
+            s,
+            "\n<details><summary>replay: the shrunk sequence, step by step, and its seed</summary>\n\n{}\n</details>\n",
+            fenced("text", &view::replay_text(replay), "")
+        );
+    }
     let mut commands: Vec<String> = Vec::new();
     for (c, f) in g.first() {
         if let Some(ex) = view::exchange_for(c, f) {
@@ -186,15 +200,26 @@ fn group_entry(s: &mut String, g: &view::Group<'_>) {
         }
     }
     if !commands.is_empty() {
-        // The fence is longer than any run of backticks in the commands, so none can close it.
-        let fence = "`".repeat(3.max(longest_run(&commands.join("\n"), '`') + 1));
         let _ = write!(
             s,
-            "\n<details><summary>reproduce</summary>\n\n{fence}sh\n{}\n{fence}\n\n</details>\n",
-            commands.join("\n\n")
+            "\n<details><summary>reproduce</summary>\n\n{}\n</details>\n",
+            fenced("sh", &commands.join("\n\n"), "")
         );
     }
     s.push('\n');
+}
+
+/// Text as a fenced code block, each line after `indent` (to sit in a list item), ending with
+/// a line break. The fence is longer than any run of backticks in the text, so no line of it
+/// can close the block; what is inside is shown as it is, markup included.
+fn fenced(lang: &str, body: &str, indent: &str) -> String {
+    let fence = "`".repeat(3.max(longest_run(body, '`') + 1));
+    let mut out = format!("{indent}{fence}{lang}\n");
+    for line in body.trim_end_matches('\n').lines() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    let _ = writeln!(out, "{indent}{fence}");
+    out
 }
 
 /// ` (N times in M cases; also …)` after a one-line entry.
@@ -329,6 +354,9 @@ pub fn digest_within(report: &Report, run_url: Option<&str>, limit: usize) -> St
                 code(&short(at)),
                 text(&short(&f.message))
             );
+            if let Some(replay) = g.replay() {
+                s.push_str(&fenced("text", &digest_replay(replay), "  "));
+            }
         }
         if groups.len() > DIGEST_GROUPS {
             let _ = writeln!(
@@ -352,6 +380,26 @@ pub fn digest_within(report: &Report, run_url: Option<&str>, limit: usize) -> St
     cut(s, limit)
 }
 
+/// How many lines of a replay the digest keeps.
+const DIGEST_REPLAY_LINES: usize = 24;
+
+/// A replay for the digest: each line cut to `DIGEST_CHARS` characters, and when it is longer
+/// than `DIGEST_REPLAY_LINES` lines, its first lines, a line saying how many were left out and
+/// its last line (the command that replays it).
+fn digest_replay(replay: &str) -> String {
+    let lines: Vec<String> = view::replay_text(replay).lines().map(short).collect();
+    if lines.len() <= DIGEST_REPLAY_LINES {
+        return lines.join("\n");
+    }
+    let head = DIGEST_REPLAY_LINES - 2;
+    format!(
+        "{}\n… {} more lines in the full report …\n{}",
+        lines[..head].join("\n"),
+        lines.len() - head - 1,
+        lines[lines.len() - 1]
+    )
+}
+
 /// A value cut to `DIGEST_CHARS` characters.
 fn short(s: &str) -> String {
     if s.chars().count() <= DIGEST_CHARS {
@@ -361,16 +409,37 @@ fn short(s: &str) -> String {
     }
 }
 
-/// Text cut at a line boundary to at most `limit` bytes, ending with a line saying so.
+/// Text cut at a line boundary outside any fenced code block (so none is left open to swallow
+/// what follows) to at most `limit` bytes, ending with a line saying so.
 fn cut(s: String, limit: usize) -> String {
     if s.len() <= limit {
         return s;
     }
     let note = "\n*The digest was cut here to stay within GitHub's step summary limit; the full report has everything.*\n";
-    let mut end = limit.saturating_sub(note.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
+    let max = limit.saturating_sub(note.len());
+    let mut end = 0;
+    let mut at = 0;
+    // The length of the open fence's backtick run, when inside one.
+    let mut fence: Option<usize> = None;
+    for line in s.split_inclusive('\n') {
+        at += line.len();
+        if at > max {
+            break;
+        }
+        let ticks = leading(line.trim_start(), '`');
+        fence = match fence {
+            None if ticks >= 3 => Some(ticks),
+            Some(open) if ticks >= open && line.trim().chars().all(|c| c == '`') => None,
+            other => other,
+        };
+        if fence.is_none() && line.ends_with('\n') {
+            end = at;
+        }
     }
-    let end = s[..end].rfind('\n').map_or(0, |i| i + 1);
     format!("{}{note}", &s[..end])
+}
+
+/// How many `ch` start `s`.
+fn leading(s: &str, ch: char) -> usize {
+    s.chars().take_while(|c| *c == ch).count()
 }

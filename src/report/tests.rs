@@ -1,6 +1,7 @@
 //! Snapshots of every renderer, taken from one fixed report (`tests/reports/sample-report.json`):
 //! every outcome, a SHOULD finding, a webhook header, a form body with quotes and markup, a
-//! kept response and a note. The same file feeds `convcheck report --from` in the shell tests.
+//! kept response, a note and a `stateful::sequences` failure with its replay (markup, a run
+//! of backticks and a bidirectional override in it). The same file feeds `convcheck report --from` in the shell tests.
 
 use super::{badge, html, junit, markdown, view};
 use crate::check::Finding;
@@ -31,7 +32,7 @@ fn html_snapshot() {
 fn sample_score_and_matrix() {
     let r = sample();
     let score = view::score(&r);
-    assert_eq!((score.passed, score.applicable), (2, 6));
+    assert_eq!((score.passed, score.applicable), (2, 7));
     let m = view::matrix(&r);
     let cell = |clause: &str, col: usize| {
         m.rows
@@ -49,6 +50,16 @@ fn sample_score_and_matrix() {
     assert_eq!(cell("base-url", 1), view::Cell::Warning);
     // The expected failure counts nowhere.
     assert_eq!(cell("op.fetch.sid-or-identity", 4), view::Cell::NotRun);
+    // `stateful::sequences` runs once over every form: its finding falls in the column of its
+    // request's form (a service URL), not of the form its record names.
+    assert_eq!(cell("op.fetch.sid-or-identity", 5), view::Cell::Failed);
+    // It is not in evidence.json: it marks no cell passed, and nothing breaks.
+    assert!(!view::evidence().contains_key("stateful::sequences"));
+    assert!(
+        view::by_kind(&r)
+            .iter()
+            .any(|(k, n)| k == "stateful" && *n == [0, 1, 0, 0])
+    );
     // create::minimal::service failed on `prop.sid`, but its other clauses were checked and
     // held: they pass there.
     assert_eq!(cell("prop.account_sid", 1), view::Cell::Passed);
@@ -241,10 +252,10 @@ fn the_digest_is_short_links_the_run_and_stays_within_the_limit() {
     let url = "https://github.com/o/r/actions/runs/42";
     let d = markdown::digest(&r, Some(url));
     assert!(
-        d.starts_with("## convcheck: 2 / 6 cases pass (33 %)"),
+        d.starts_with("## convcheck: 2 / 7 cases pass (28 %)"),
         "{d}"
     );
-    assert!(d.contains("**Failing clauses (3):**"), "{d}");
+    assert!(d.contains("**Failing clauses (4):**"), "{d}");
     assert!(d.contains("`prop.sid`"), "{d}");
     assert!(d.contains(&format!("[this run]({url})")), "{d}");
     assert!(!d.contains("<details>") && d.len() < markdown::render(&r).len());
@@ -297,7 +308,7 @@ fn failed_and_warning_cells_link_to_their_findings() {
 #[test]
 fn the_badge_is_well_formed_svg_colored_by_score() {
     let svg = badge::render(&sample());
-    assert!(svg.contains(">2/6</text>"), "{svg}");
+    assert!(svg.contains(">2/7</text>"), "{svg}");
     assert!(svg.contains(badge::RED));
     let mut reader = quick_xml::Reader::from_str(&svg);
     let mut elements = 0;
@@ -326,4 +337,139 @@ fn the_badge_is_well_formed_svg_colored_by_score() {
     assert_eq!(badge::color(score(40, 50)), badge::YELLOW);
     assert_eq!(badge::color(score(39, 50)), badge::RED);
     assert_eq!(badge::color(score(0, 0)), badge::GREY);
+}
+
+/// The sample's replay, as the report holds it.
+fn sample_replay() -> String {
+    sample()
+        .cases
+        .iter()
+        .flat_map(|c| &c.findings)
+        .find_map(|f| f.replay.clone())
+        .expect("the sample has a replay")
+}
+
+#[test]
+fn every_format_shows_the_replay_escaped() {
+    let r = sample();
+    let replay = sample_replay();
+    let shown = view::replay_text(&replay);
+    // The bidirectional override of the curl line shows as an escape; the rest is as it is.
+    assert!(replay.contains('\u{202e}') && !shown.contains('\u{202e}'));
+    assert!(shown.contains("$HOME \\u{202e}txt.exe'"), "{shown}");
+    assert_eq!(shown.lines().count(), replay.lines().count());
+
+    let md = markdown::render(&r);
+    // A fence longer than the replay's run of three backticks, holding it line by line.
+    let block = format!("````text\n{}````\n", shown);
+    assert!(md.contains(&block), "{md}");
+    assert!(md.contains("<details><summary>replay: "), "{md}");
+    let digest = markdown::digest(&r, None);
+    assert!(
+        digest.contains("  ````text\n  stateful::sequences sequence 3 of 32"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("  replay: convcheck run stateful::sequences --seed 29780996\n  ````\n"),
+        "{digest}"
+    );
+
+    let page = html::render(&r);
+    assert!(page.contains("<details class=\"replay\" open>"), "{page}");
+    assert!(page.contains("FriendlyName=&lt;b&gt;```&lt;/b&gt; | $HOME \\u{202e}txt.exe"));
+    assert!(!page.contains('\u{202e}'));
+
+    let xml = junit::render(&r);
+    let case = &xml[xml
+        .find("<testcase name=\"stateful::sequences\"")
+        .expect("the case")..];
+    let case = &case[..case.find("</testcase>").expect("it closes")];
+    assert!(
+        case.contains("= replay: stateful::sequences sequence 3 of 32"),
+        "{case}"
+    );
+    assert!(
+        case.contains("replay: convcheck run stateful::sequences --seed 29780996"),
+        "{case}"
+    );
+    assert!(case.contains("&lt;b&gt;```&lt;/b&gt;"), "{case}");
+}
+
+#[test]
+fn a_group_shows_the_first_replay_even_under_a_fixed_head() {
+    let r = sample();
+    let stateful = r
+        .cases
+        .iter()
+        .find(|c| c.kind == "stateful")
+        .expect("the case");
+    let generated = &stateful.findings[0];
+    // A fixed case's finding of the same check failing the same way comes first, without a
+    // replay; a second sequence fails the same way with another.
+    let mut fixed = generated.clone();
+    fixed.replay = None;
+    let mut second = generated.clone();
+    second.replay = Some("stateful::sequences sequence 9 of 32 (seed 1)\n".to_owned());
+    let g = view::group([
+        (stateful, &fixed),
+        (stateful, generated),
+        (stateful, &second),
+    ]);
+    assert_eq!(g.len(), 1);
+    assert_eq!(g[0].replay(), generated.replay.as_deref());
+    assert_eq!(g[0].replays().len(), 2);
+    assert!(
+        g[0].other_replays_label()
+            .starts_with("1 other generated sequence")
+    );
+
+    let mut r2 = r.clone();
+    let c = r2
+        .cases
+        .iter_mut()
+        .find(|c| c.kind == "stateful")
+        .expect("the case");
+    c.findings = vec![fixed, generated.clone(), second];
+    for text in [markdown::render(&r2), html::render(&r2), junit::render(&r2)] {
+        assert!(text.contains("sequence 3 of 32"), "{text}");
+        assert!(!text.contains("sequence 9 of 32"), "{text}");
+        assert!(
+            text.contains("1 other generated sequence shows it too"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn the_digest_keeps_a_long_replay_short_and_never_cuts_inside_its_fence() {
+    let mut r = sample();
+    let c = r
+        .cases
+        .iter_mut()
+        .find(|c| c.kind == "stateful")
+        .expect("the case");
+    let steps: String = (1..=200)
+        .map(|i| format!("  {i}. GET /v1/Users/x{i}\n"))
+        .collect();
+    c.findings[0].replay = Some(format!(
+        "header\n{steps}replay: convcheck run stateful::sequences --seed 7\n"
+    ));
+    let d = markdown::digest(&r, None);
+    assert!(d.contains("more lines in the full report"), "{d}");
+    assert!(
+        d.contains("  replay: convcheck run stateful::sequences --seed 7\n  ```\n"),
+        "{d}"
+    );
+    assert!(!d.contains("  200. GET"), "{d}");
+    // However tight the limit, the note after the cut is never inside an open fence.
+    let full = markdown::digest(&r, None);
+    for limit in (300..full.len()).step_by(97) {
+        let cut = markdown::digest_within(&r, None, limit);
+        assert!(cut.len() <= limit);
+        let fences = cut
+            .lines()
+            .filter(|l| l.trim_start().starts_with("```"))
+            .count();
+        assert_eq!(fences % 2, 0, "an open fence at {limit}:\n{cut}");
+    }
 }

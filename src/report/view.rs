@@ -186,6 +186,26 @@ pub fn curl(ex: &ExchangeSummary, with_credentials: bool) -> String {
     s
 }
 
+/// A replay as every format shows it: its lines as they are, but control characters other
+/// than line breaks and tabs, bidirectional embeddings, overrides and isolates, and the
+/// noncharacters U+FFFE and U+FFFF (which XML cannot hold) as `\u{…}` escapes, so that what a
+/// reader sees is what was sent, in the order it was sent. A generated value may hold any of
+/// them; the replay's steps already show them escaped, its curl lines do not.
+pub fn replay_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let hidden = (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Quotes a word for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -321,9 +341,35 @@ impl Matrix {
     }
 }
 
+/// The URL form of a request line (`GET /v1/Services/IS…/Users`, `#2 GET <base>/v1/Users`):
+/// `service` under `/v1/Services/`, else `shortened`; None when it names no `/v1/` path.
+pub fn request_form(line: &str) -> Option<&'static str> {
+    let path = line
+        .split_whitespace()
+        .find_map(|w| w.find("/v1/").map(|i| &w[i..]))?;
+    Some(if path.starts_with("/v1/Services/") {
+        "service"
+    } else {
+        "shortened"
+    })
+}
+
+/// The URL form a finding is about: the case's own when its id names it (a case run once per
+/// form); else, for a case that runs once over whatever forms it needs (`stateful::sequences`,
+/// `service::isolation`), its request's form, falling back on the case's.
+pub fn finding_form<'a>(c: &'a CaseRecord, f: &Finding) -> &'a str {
+    if c.id.ends_with(&format!("::{}", c.form)) {
+        return &c.form;
+    }
+    f.request
+        .as_deref()
+        .and_then(request_form)
+        .unwrap_or(&c.form)
+}
+
 /// The matrix cell a finding falls in: its clause's row, its operation and form's column.
 pub fn cell_of<'a>(c: &CaseRecord, f: &'a Finding) -> Option<(&'a str, usize)> {
-    let col = finding_operation(c, f).and_then(|op| Matrix::column(op, &c.form))?;
+    let col = finding_operation(c, f).and_then(|op| Matrix::column(op, finding_form(c, f)))?;
     Some((f.clause.as_str(), col))
 }
 
@@ -481,6 +527,40 @@ impl<'a> Group<'a> {
         match self.more() {
             0 => String::new(),
             n => format!(", and {n} more"),
+        }
+    }
+
+    /// The replays of the group's generated findings, each once, in order of occurrence. The
+    /// first is the one every format shows, even when the group's head is a fixed case's
+    /// finding without one; the JSON report keeps them all.
+    pub fn replays(&self) -> Vec<&'a str> {
+        let mut out: Vec<&'a str> = Vec::new();
+        for (_, f) in &self.members {
+            if let Some(r) = f.replay.as_deref()
+                && !out.contains(&r)
+            {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// The replay every format shows: the first occurrence's that has one.
+    pub fn replay(&self) -> Option<&'a str> {
+        self.members.iter().find_map(|(_, f)| f.replay.as_deref())
+    }
+
+    /// `N other sequences show it too…` when the group holds more than one replay; else empty.
+    pub fn other_replays_label(&self) -> String {
+        match self.replays().len() {
+            0 | 1 => String::new(),
+            2 => {
+                "1 other generated sequence shows it too; the JSON report has its replay".to_owned()
+            }
+            n => format!(
+                "{} other generated sequences show it too; the JSON report has their replays",
+                n - 1
+            ),
         }
     }
 
@@ -680,6 +760,42 @@ mod tests {
         };
         assert!(curl(&del, false).contains("-X DELETE"));
         assert!(!curl(&del, false).contains("TWILIO_AUTH_TOKEN"));
+    }
+
+    #[test]
+    fn a_case_run_once_over_every_form_files_findings_under_its_request_form() {
+        assert_eq!(request_form("GET /v1/Users/x"), Some("shortened"));
+        assert_eq!(request_form("POST /v1/Services/IS1/Users"), Some("service"));
+        assert_eq!(
+            request_form("#2 GET <base>/v1/Services/IS1/Users?PageSize=1"),
+            Some("service")
+        );
+        assert_eq!(request_form("nothing"), None);
+        let record = |id: &str, form: &str| CaseRecord {
+            id: id.to_owned(),
+            kind: id.split("::").next().unwrap_or_default().to_owned(),
+            form: form.to_owned(),
+            outcome: Outcome::Failed,
+            duration_ms: 0,
+            findings: Vec::new(),
+            exchanges: Vec::new(),
+            error: None,
+        };
+        let mut f = Finding::new("fetch.unknown-identity", "@status", "404", "200");
+        f.request = Some("GET /v1/Services/IS1/Users/nobody".to_owned());
+        // `stateful::sequences` names no form: its request's counts.
+        let once = record("stateful::sequences", "shortened");
+        assert_eq!(finding_form(&once, &f), "service");
+        assert_eq!(
+            cell_of(&once, &f).map(|(_, col)| col),
+            Matrix::column(Operation::Fetch, "service")
+        );
+        // A case run per form keeps its own.
+        let per_form = record("generated::inputs::shortened", "shortened");
+        assert_eq!(finding_form(&per_form, &f), "shortened");
+        // Without a request, the record's form.
+        f.request = None;
+        assert_eq!(finding_form(&once, &f), "shortened");
     }
 
     #[test]

@@ -83,7 +83,10 @@ async fn a_planted_fault_shrinks_to_its_minimal_sequence_and_the_seed_replays_it
         assert!(!replays.is_empty(), "no replay\n{all}");
         let r = &replays[0];
         // The terminal shows the same replay under the finding.
-        assert!(all.contains("= replay: stateful::sequences sequence"), "{all}");
+        assert!(
+            all.contains("= replay: stateful::sequences sequence"),
+            "{all}"
+        );
         // Minimal: a user whose identity extends the one asked for, then the lookup by that
         // prefix that finds it.
         let s = steps(r);
@@ -110,7 +113,10 @@ async fn a_planted_fault_shrinks_to_its_minimal_sequence_and_the_seed_replays_it
         );
         seen.push(normalized(r));
     }
-    assert_eq!(seen[0], seen[1], "--seed 7 replays the same shrunk sequence");
+    assert_eq!(
+        seen[0], seen[1],
+        "--seed 7 replays the same shrunk sequence"
+    );
     running.shutdown().await.expect("emulator stops");
 }
 
@@ -183,15 +189,16 @@ async fn a_generated_run_passes_a_correct_server_and_leaves_no_user_behind() {
         "/v1/Users?PageSize=1000".to_owned(),
         format!("/v1/Services/{}/Users?PageSize=1000", c.services[1].sid),
     ] {
-        let page: Value = reqwest::Client::new()
+        let body = reqwest::Client::new()
             .get(format!("{base}{path}"))
             .basic_auth(&c.account_sid, Some(&c.auth_token))
             .send()
             .await
             .expect("read answers")
-            .json()
+            .bytes()
             .await
-            .expect("a page");
+            .expect("a body");
+        let page: Value = serde_json::from_slice(&body).expect("a page");
         let users = page["users"].as_array().expect("users");
         assert!(users.is_empty(), "left behind in {path}: {users:?}");
     }
@@ -204,7 +211,10 @@ async fn budget_flags_are_checked_before_any_request_and_generate_0_leaves_the_c
     for (flags, says) in [
         (vec!["--generate-time", "0"], "--generate-time"),
         (vec!["--generate-time", "nan"], "--generate-time"),
-        (vec!["--generate-max-requests", "0"], "--generate-max-requests"),
+        (
+            vec!["--generate-max-requests", "0"],
+            "--generate-max-requests",
+        ),
     ] {
         let out = output(run_cmd(&base, &c, &flags)).await;
         assert_eq!(out.status.code(), Some(2), "{flags:?}\n{}", text(&out));
@@ -214,7 +224,10 @@ async fn budget_flags_are_checked_before_any_request_and_generate_0_leaves_the_c
     }
     let out = output(run_cmd(&base, &c, &["--list"])).await;
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(listed.contains("[stateful] stateful::sequences: test"), "{listed}");
+    assert!(
+        listed.contains("[stateful] stateful::sequences: test"),
+        "{listed}"
+    );
     assert!(
         listed.contains("[generated] generated::inputs::service: test"),
         "{listed}"

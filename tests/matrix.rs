@@ -193,12 +193,11 @@ fn fired(records: &[CaseRecord]) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faithful_emulator_passes_every_case_with_no_finding() {
     for edition in Edition::ALL {
-        let records: Vec<CaseRecord> =
-            run_free(Vec::new(), Vec::new(), edition, 16, Some(1))
-                .await
-                .into_iter()
-                .map(|(r, _)| r)
-                .collect();
+        let records: Vec<CaseRecord> = run_free(Vec::new(), Vec::new(), edition, 16, Some(1))
+            .await
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
         assert!(records.len() >= 40, "only {} cases ran", records.len());
         assert!(
             records.iter().any(|r| r.kind == "stateful"),
@@ -549,11 +548,17 @@ const CONTRADICTIONS: [(&str, &str, &str); 1] = [(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_is_still_caught_with_every_freedom_on() {
     let baseline: BTreeSet<String> = fired(
-        &run_free(Vec::new(), Freedom::ALL.to_vec(), Edition::Docs, 16, Some(3))
-            .await
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect::<Vec<_>>(),
+        &run_free(
+            Vec::new(),
+            Freedom::ALL.to_vec(),
+            Edition::Docs,
+            16,
+            Some(3),
+        )
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect::<Vec<_>>(),
     );
     let baseline = Arc::new(baseline);
     let sem = Arc::new(tokio::sync::Semaphore::new(4));
@@ -585,10 +590,10 @@ async fn every_fault_is_still_caught_with_every_freedom_on() {
             };
             let records: Vec<CaseRecord> =
                 run_free(vec![fault], freedoms, Edition::Docs, 16, Some(3))
-                .await
-                .into_iter()
-                .map(|(r, _)| r)
-                .collect();
+                    .await
+                    .into_iter()
+                    .map(|(r, _)| r)
+                    .collect();
             let failing = records.iter().any(|r| r.outcome != Outcome::Passed);
             let new: BTreeSet<String> = fired(&records).difference(&baseline).cloned().collect();
             (fault, failing || !new.is_empty(), new)
@@ -672,7 +677,9 @@ async fn generation_finds_what_the_fixed_suite_misses() {
             missed.push(format!("{name} (seed {seed})"));
         }
         if findings.iter().any(|f| f.replay.is_none()) {
-            long.push(format!("{name} (seed {seed}): a finding without its replay"));
+            long.push(format!(
+                "{name} (seed {seed}): a finding without its replay"
+            ));
         }
         if let Some(n) = steps.iter().min()
             && *n > 5
@@ -682,7 +689,10 @@ async fn generation_finds_what_the_fixed_suite_misses() {
     }
     println!("{table}");
     missed.sort();
-    assert!(missed.is_empty(), "not found by generation: {missed:?}\n{table}");
+    assert!(
+        missed.is_empty(),
+        "not found by generation: {missed:?}\n{table}"
+    );
     assert!(long.is_empty(), "reproductions too long: {long:?}\n{table}");
 }
 

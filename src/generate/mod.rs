@@ -452,7 +452,11 @@ async fn shrink(
     {
         best_ops.truncate(k + 1);
     }
-    let tries = if best_ops.iter().any(Op::is_burst) { 2 } else { 1 };
+    let tries = if best_ops.iter().any(Op::is_burst) {
+        2
+    } else {
+        1
+    };
     let mut i = 0;
     while i < best_ops.len() && best_ops.len() > 1 {
         if runs >= 2 * g.shrink_runs

@@ -310,6 +310,20 @@ impl RunArgs {
         {
             bail!("--generate-time must be a positive number of seconds");
         }
+        if let Some(path) = &self.seeds_file {
+            let usable = if path.exists() {
+                std::fs::OpenOptions::new().append(true).open(path).is_ok()
+            } else {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                parent.is_none_or(std::path::Path::is_dir)
+            };
+            if !usable {
+                bail!(
+                    "--seeds-file `{}` cannot be written: name a file in an existing, writable directory",
+                    path.display()
+                );
+            }
+        }
         if self.generate_max_requests == Some(0) {
             bail!(
                 "--generate-max-requests must be at least 1 (use --generate 0 to leave generation out)"

@@ -484,3 +484,31 @@ fn attributes_compare_as_json_values_and_rounded_big_integers_are_advice() {
     assert_eq!(checks(&v), ["create.attributes.precision"]);
     assert_eq!(v.findings[0].severity, crate::spec::Severity::Should);
 }
+
+#[test]
+fn a_remote_target_gets_tighter_bounds_than_this_machine() {
+    let local = super::Generation::default();
+    let remote = local.clone().remote();
+    assert!(remote.concurrency <= 4 && remote.concurrency < local.concurrency);
+    assert!(remote.max_burst <= 3 && remote.max_burst < local.max_burst);
+    assert!(remote.max_pages <= 10);
+    assert!(remote.max_requests <= 2_000);
+    assert_eq!(remote.sequences, local.sequences, "the budget itself is the user's");
+}
+
+#[test]
+fn one_seed_draws_one_sequence_and_another_seed_another() {
+    use super::program::Shape;
+    let shape = Shape {
+        max_steps: 12,
+        max_burst: 6,
+        max_page_size: 1000,
+    };
+    let a = super::draw(super::Family::Sequences, shape, 42).expect("draws");
+    let b = super::draw(super::Family::Sequences, shape, 42).expect("draws");
+    let c = super::draw(super::Family::Sequences, shape, 43).expect("draws");
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert_ne!(format!("{a:?}"), format!("{c:?}"));
+    assert!(matches!(a[0], Op::Create { .. }), "a sequence starts with a create");
+    assert!(a.len() <= 12);
+}

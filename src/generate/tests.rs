@@ -493,7 +493,10 @@ fn a_remote_target_gets_tighter_bounds_than_this_machine() {
     assert!(remote.max_burst <= 3 && remote.max_burst < local.max_burst);
     assert!(remote.max_pages <= 10);
     assert!(remote.max_requests <= 2_000);
-    assert_eq!(remote.sequences, local.sequences, "the budget itself is the user's");
+    assert_eq!(
+        remote.sequences, local.sequences,
+        "the budget itself is the user's"
+    );
 }
 
 #[test]
@@ -509,6 +512,9 @@ fn one_seed_draws_one_sequence_and_another_seed_another() {
     let c = super::draw(super::Family::Sequences, shape, 43).expect("draws");
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
     assert_ne!(format!("{a:?}"), format!("{c:?}"));
-    assert!(matches!(a[0], Op::Create { .. }), "a sequence starts with a create");
+    assert!(
+        matches!(a[0], Op::Create { .. }),
+        "a sequence starts with a create"
+    );
     assert!(a.len() <= 12);
 }

@@ -284,7 +284,7 @@ impl Model {
     }
 
     fn form(&self, i: Index) -> usize {
-        i.index(self.forms.len())
+        i.nth(self.forms.len())
     }
 
     fn new_user(&mut self, form: usize, tail: String) -> usize {
@@ -334,7 +334,7 @@ impl Model {
             role_sid: p
                 .role
                 .filter(|_| !roles.is_empty())
-                .map(|i| roles[i.index(roles.len())].to_owned()),
+                .map(|i| roles[i.nth(roles.len())].to_owned()),
         }
     }
 

@@ -10,14 +10,22 @@ use serde_json::Value;
 
 use crate::domain::{self, Relation};
 
-/// A choice among what the model knows when the step runs (modulo their number); shrinks
-/// towards the first.
+/// A choice among what the model knows when the step runs (modulo their number), counted
+/// from the most recent: `Index(0)` is the newest user. Shrinking heads towards 0, so a
+/// shrunk step keeps naming the user the step before it created even when shrinking removes
+/// older steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Index(pub u16);
 
 impl Index {
-    /// The choice among `len` things (`len` > 0).
+    /// The choice among `len` things (`len` > 0), counted from the last.
     pub fn index(self, len: usize) -> usize {
+        let len = len.max(1);
+        len - 1 - usize::from(self.0) % len
+    }
+
+    /// The choice among `len` things counted from the first (URL forms, roles).
+    pub fn nth(self, len: usize) -> usize {
         usize::from(self.0) % len.max(1)
     }
 }

@@ -548,17 +548,11 @@ const CONTRADICTIONS: [(&str, &str, &str); 1] = [(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_is_still_caught_with_every_freedom_on() {
     let baseline: BTreeSet<String> = fired(
-        &run_free(
-            Vec::new(),
-            Freedom::ALL.to_vec(),
-            Edition::Docs,
-            16,
-            Some(3),
-        )
-        .await
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect::<Vec<_>>(),
+        &run_free(Vec::new(), Freedom::ALL.to_vec(), Edition::Docs, 16, None)
+            .await
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect::<Vec<_>>(),
     );
     let baseline = Arc::new(baseline);
     let sem = Arc::new(tokio::sync::Semaphore::new(4));
@@ -581,19 +575,21 @@ async fn every_fault_is_still_caught_with_every_freedom_on() {
                 (*baseline).clone()
             } else {
                 fired(
-                    &run_free(Vec::new(), freedoms.clone(), Edition::Docs, 16, Some(3))
+                    &run_free(Vec::new(), freedoms.clone(), Edition::Docs, 16, None)
                         .await
                         .into_iter()
                         .map(|(r, _)| r)
                         .collect::<Vec<_>>(),
                 )
             };
-            let records: Vec<CaseRecord> =
-                run_free(vec![fault], freedoms, Edition::Docs, 16, Some(3))
-                    .await
-                    .into_iter()
-                    .map(|(r, _)| r)
-                    .collect();
+            // Generation runs where it is needed: the faults only it finds. (On a correct
+            // server it finds nothing, so the baselines need no generation.)
+            let seed = FOUND_BY_GENERATION.contains(&fault.name()).then_some(3);
+            let records: Vec<CaseRecord> = run_free(vec![fault], freedoms, Edition::Docs, 16, seed)
+                .await
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
             let failing = records.iter().any(|r| r.outcome != Outcome::Passed);
             let new: BTreeSet<String> = fired(&records).difference(&baseline).cloned().collect();
             (fault, failing || !new.is_empty(), new)

@@ -193,6 +193,12 @@ pub fn volatile_fields<'a>(paths: impl IntoIterator<Item = &'a String>) -> BTree
     out
 }
 
+/// Whether a case kind is generated (`generated`, `stateful`): such cases draw new inputs every
+/// run, so they are never recorded or verified.
+pub fn is_generated(kind: &str) -> bool {
+    matches!(kind, "generated" | "stateful")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,10 +281,4 @@ mod tests {
         assert_eq!(v["date_created"], 2);
         assert_eq!(v["(exchange)"], 1);
     }
-}
-
-/// Whether a case kind is generated (`generated`, `stateful`): such cases draw new inputs every
-/// run, so they are never recorded or verified.
-pub fn is_generated(kind: &str) -> bool {
-    matches!(kind, "generated" | "stateful")
 }

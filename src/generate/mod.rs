@@ -66,7 +66,7 @@ impl Default for Generation {
             sequences: DEFAULT_SEQUENCES,
             time: None,
             seed: random_seed(),
-            concurrency: 16,
+            concurrency: 32,
             max_burst: 6,
             max_steps: 12,
             max_requests: 20_000,

@@ -89,7 +89,8 @@ pub struct RunArgs {
     /// The largest number of pages the pagination walk may request.
     #[arg(long, default_value_t = 1000, help_heading = "Target")]
     pub max_pages: usize,
-    /// How many cases run at once (default 8: the work waits on the network).
+    /// How many cases run at once (default 32 on this machine, 8 on a remote target: the
+    /// work waits on the network).
     #[arg(long, value_name = "N", help_heading = "Target")]
     pub test_threads: Option<usize>,
     /// Run only the cases whose id contains FILTER (`kind::name::form`).
@@ -170,6 +171,11 @@ pub struct RunArgs {
     pub read_only: bool,
 }
 
+/// Cases at once against a target on this machine, unless `--test-threads` says otherwise.
+pub const LOCAL_THREADS: usize = 32;
+/// Cases at once against a target elsewhere, unless `--test-threads` says otherwise.
+pub const REMOTE_THREADS: usize = 8;
+
 /// The examples under `convcheck run --help`.
 pub const RUN_EXAMPLES: &str = "\
 Examples:
@@ -181,7 +187,9 @@ Examples:
   convcheck run --list --format json              the case ids as JSON lines
   convcheck run --report-json r.json --report-junit r.xml
 
-Cases run concurrently (--test-threads, default 8); the pagination walk holds its collection alone.";
+Cases run concurrently (--test-threads, default 32 on this machine, 8 elsewhere); each write
+shares its collection's gate while it is under way, and a walk of pages holds it alone while
+it walks.";
 
 impl RunArgs {
     /// libtest-mimic's arguments for the options convcheck keeps; the others stay unset.
@@ -344,15 +352,19 @@ impl RunArgs {
                 );
             }
         }
-        if self.test_threads.is_none() {
-            // Cases wait on the network, not the CPU: more than the core count pays.
-            self.test_threads = Some(8);
-        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
         let prepared = rt.block_on(self.target.prepare(self.edition))?;
+        if self.test_threads.is_none() {
+            // Cases wait on the network, not the CPU: more than the core count pays. A target
+            // on this machine takes many at once; a remote one gets fewer users at a time.
+            let local = crate::runner::orchestrate::is_loopback(
+                &crate::runner::orchestrate::parse_target(&prepared.base_url)?,
+            );
+            self.test_threads = Some(if local { LOCAL_THREADS } else { REMOTE_THREADS });
+        }
         let result = self.run_prepared(&rt, &prepared);
         if let Some(running) = prepared.embedded {
             let _ = rt.block_on(running.shutdown());

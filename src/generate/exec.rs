@@ -173,6 +173,10 @@ async fn send(
             };
             let mut pages = Vec::new();
             let mut seen = std::collections::BTreeSet::new();
+            // No write lands in the collection while this read walks it (it sends none
+            // itself): under offset paging, another sequence's or case's write would shift
+            // the pages under it.
+            let _alone = r.walk_alone(&forms[*form]).await;
             loop {
                 seen.insert(url.clone());
                 let ex = r.send(Request::new(Method::GET, url.clone())).await?;

@@ -68,7 +68,7 @@ impl Default for Generation {
             sequences: DEFAULT_SEQUENCES,
             time: None,
             seed: random_seed(),
-            concurrency: 16,
+            concurrency: 32,
             max_burst: 6,
             max_steps: 12,
             max_requests: 20_000,
@@ -313,13 +313,14 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         set.spawn(async move {
             let trace = attempt(&mut side, &forms, &ops, bounds, &sent).await;
             drop(permit);
-            (i, seed, ops, trace)
+            (i, seed, ops, trace, side)
         });
     }
     let mut done = Vec::new();
     while let Some(res) = set.join_next().await {
-        if let Ok(d) = res {
-            done.push(d);
+        if let Ok((i, seed, ops, trace, side)) = res {
+            r.waited_for(&side);
+            done.push((i, seed, ops, trace));
         }
     }
     done.sort_by_key(|(i, ..)| *i);
@@ -406,7 +407,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
 /// operations, their trace and how many sequences it ran.
 #[allow(clippy::too_many_arguments)]
 async fn shrink(
-    r: &CaseRun,
+    r: &mut CaseRun,
     forms: &[UrlForm],
     tree: Shrinker,
     check: &str,
@@ -432,6 +433,8 @@ async fn shrink(
         runs += 1;
         let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
         let trace = attempt(&mut side, forms, &ops, bounds, sent).await;
+        // Each shrinking run waits for the one before.
+        r.waited_for(&side);
         next = if trace.findings().any(|f| f.check == check) {
             best_ops = ops;
             best = trace;

@@ -85,9 +85,6 @@ pub struct CaseDef {
     pub scope: Scope,
     /// Whether it creates, changes or deletes users.
     pub writes: bool,
-    /// Whether it must run alone: it reads the whole collection and judges what it sees,
-    /// so no other case of the run may write meanwhile.
-    pub exclusive: bool,
     /// What it verifies, in a sentence.
     pub about: &'static str,
     /// The script.

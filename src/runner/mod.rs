@@ -146,11 +146,92 @@ pub struct Session {
     pub ledger: Ledger,
     /// Set when the run is interrupted: no new request leaves, cleanup waits for the rest.
     pub halt: Halt,
-    /// One gate per URL form (per collection). Cases share the gates of the collections
-    /// they touch; a case that must see its collection still (the pagination walk) holds
-    /// that collection's gate alone, so no case writes there meanwhile while cases on the
-    /// other collection go on.
-    pub gates: Arc<Vec<(UrlForm, tokio::sync::RwLock<()>)>>,
+    /// One gate per URL form (per collection). Every write request (a create, an update, a
+    /// delete) holds the gate of the collection its URL is in for as long as it is under
+    /// way; a walk that must see its collection still (the pagination walk, a generated
+    /// read) holds that gate while it walks ([`CaseRun::walk_alone`]), so no write lands
+    /// there meanwhile, while writes on the other collection and every read go on. Writes
+    /// share the gate with writes and walks with walks, never a write with a walk. Reads
+    /// take no gate.
+    pub gates: Arc<Vec<(UrlForm, Arc<Gate>)>>,
+}
+
+/// A collection's gate: writes share it with writes, walks with walks; a write and a walk
+/// never hold it at once.
+///
+/// Writes take a tokio `RwLock`'s read half. The walks' side is its write half, taken once
+/// for a group of walks and shared through an `Arc`: the last walk of the group to finish
+/// lets it go. The lock is fair (first come, first served), and the gate alternates in
+/// batches: a walk joins the group under way only while no write waits; else it joins the
+/// next group, which queues once, behind the writes waiting then. The writes that queue
+/// meanwhile go in together once that group is done. So either side waits at most for one
+/// batch of the other, and walks do not wait for each other.
+#[derive(Debug, Default)]
+pub struct Gate {
+    lock: Arc<tokio::sync::RwLock<()>>,
+    room: Mutex<Room>,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    /// The guard the walks under way share, while one is.
+    walks: std::sync::Weak<tokio::sync::OwnedRwLockWriteGuard<()>>,
+    /// The next group of walks, queued for the lock.
+    next: Option<Arc<tokio::sync::OnceCell<WalkGuard>>>,
+    /// Writes waiting for the gate.
+    writes_waiting: usize,
+}
+
+/// A walk's hold on a [`Gate`], shared with the walks of its group.
+pub type WalkGuard = Arc<tokio::sync::OwnedRwLockWriteGuard<()>>;
+
+/// A write's hold on a [`Gate`].
+pub type WriteGuard = tokio::sync::OwnedRwLockReadGuard<()>;
+
+impl Gate {
+    fn room(&self) -> std::sync::MutexGuard<'_, Room> {
+        self.room.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds the gate for a write: waits for the walks under way.
+    pub async fn write(&self) -> WriteGuard {
+        /// Counts a write as waiting until it holds the gate (or stops waiting).
+        struct Waiting<'a>(&'a Gate);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.room().writes_waiting -= 1;
+            }
+        }
+        self.room().writes_waiting += 1;
+        let _waiting = Waiting(self);
+        self.lock.clone().read_owned().await
+    }
+
+    /// Holds the gate for a walk: joins the walks under way unless a write waits, else
+    /// joins the next group, which waits for the writes under way and waiting.
+    pub async fn walk(&self) -> WalkGuard {
+        let next = {
+            let mut room = self.room();
+            if room.writes_waiting == 0
+                && let Some(shared) = room.walks.upgrade()
+            {
+                return shared;
+            }
+            room.next.get_or_insert_with(Arc::default).clone()
+        };
+        let lock = self.lock.clone();
+        let guard = next
+            .get_or_init(|| async move { Arc::new(lock.write_owned().await) })
+            .await
+            .clone();
+        let mut room = self.room();
+        if room.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, &next)) {
+            // The group holds the gate now: later walks join it, or the one after.
+            room.next = None;
+            room.walks = Arc::downgrade(&guard);
+        }
+        guard
+    }
 }
 
 /// Every collection a plan touches: its URL forms, and the second service.
@@ -173,7 +254,7 @@ impl Session {
             gates: Arc::new(
                 plan_forms(&plan)
                     .into_iter()
-                    .map(|f| (f, tokio::sync::RwLock::new(())))
+                    .map(|f| (f, Arc::default()))
                     .collect(),
             ),
             plan: Arc::new(plan),
@@ -182,10 +263,28 @@ impl Session {
         }
     }
 
+    /// The gate of the collection a URL is in (the collection itself or one of its items),
+    /// with its index; None for a URL in no collection of the plan.
+    pub fn gate_of(&self, url: &str) -> Option<(usize, Arc<Gate>)> {
+        let rest = url.strip_prefix(self.plan.base_url.as_str())?;
+        let path = rest.split(['?', '#']).next().unwrap_or(rest);
+        self.gates.iter().enumerate().find_map(|(i, (form, gate))| {
+            let collection = form.collection_path();
+            let inside = path
+                .strip_prefix(collection.as_str())
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'));
+            inside.then(|| (i, gate.clone()))
+        })
+    }
+
     /// Deletes one user the run created, by sid, and forgets it once it is gone (204, or
     /// 404 when something else removed it). Returns whether it is gone.
     async fn delete_created(&self, sid: &str, created: &Created) -> bool {
         let url = format!("{}{}", self.plan.base_url, created.form.item_path(sid));
+        let _gate = match self.gate_of(&url) {
+            Some((_, gate)) => Some(gate.write().await),
+            None => None,
+        };
         match self.client.send(&Request::new(Method::DELETE, url)).await {
             Ok(ex) if ex.status == 204 || ex.status == 404 => {
                 self.ledger.remove(sid);
@@ -281,6 +380,49 @@ pub struct CaseRun {
     raw: Vec<Exchange>,
     counter: usize,
     last_request: Option<String>,
+    /// The gates held alone (indices into [`Session::gates`]): first this run's, then those
+    /// of the runs that started it as a side run. None of them may see a write from here:
+    /// it would wait for the walk that waits for this run.
+    alone: Vec<Held>,
+    /// The requests on this run's longest chain so far: each request adds one to the chain
+    /// it follows; a side run starts on its parent's, and a run that waits for side runs
+    /// goes on from the longest.
+    chain: usize,
+}
+
+/// One job of [`CaseRun::together`]: a short script on a side run.
+pub type SideJob<T> = Box<dyn for<'a> FnOnce(&'a mut CaseRun) -> SideFuture<'a, T> + Send>;
+
+/// A [`SideJob`] from a closure (which names its side run's lifetime for the compiler).
+pub fn side_job<T, F>(f: F) -> SideJob<T>
+where
+    F: for<'a> FnOnce(&'a mut CaseRun) -> SideFuture<'a, T> + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// What a [`SideJob`] returns.
+pub type SideFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Step<T>> + Send + 'a>>;
+
+/// The gates one run holds alone, by index into [`Session::gates`].
+type Held = Arc<Mutex<BTreeSet<usize>>>;
+
+fn held(h: &Held) -> std::sync::MutexGuard<'_, BTreeSet<usize>> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A collection's gate held alone, by [`CaseRun::walk_alone`], until dropped.
+pub struct Alone {
+    held: Held,
+    index: usize,
+    _guard: WalkGuard,
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        held(&self.held).remove(&self.index);
+    }
 }
 
 impl CaseRun {
@@ -342,7 +484,22 @@ impl CaseRun {
         {
             return Err(Stop::Failed);
         }
-        let ex = self.session.client.send(&req).await?;
+        // A write holds its collection's gate while it is under way, so that no walk of that
+        // collection sees it land; reads take no gate.
+        let gate = match self.session.gate_of(&req.url) {
+            Some((index, gate)) if req.method != Method::GET && req.method != Method::HEAD => {
+                if self.alone.iter().any(|h| held(h).contains(&index)) {
+                    debug_assert!(false, "a write where this run walks alone: {}", req.url);
+                    return Err(Stop::Failed);
+                }
+                Some(gate.write().await)
+            }
+            _ => None,
+        };
+        let ex = self.session.client.send(&req).await;
+        drop(gate);
+        let ex = ex?;
+        self.chain += 1;
         self.last_request = Some(ex.request_line());
         self.exchanges.push(ExchangeSummary {
             method: ex.method.clone(),
@@ -355,6 +512,25 @@ impl CaseRun {
         });
         self.raw.push(ex.clone());
         Ok(ex)
+    }
+
+    /// Holds the gate of `form`'s collection for a walk until the guard is dropped: it waits
+    /// for the writes under way there, and no write starts there meanwhile, from any case,
+    /// while reads, other walks and the other collection go on. For a walk that must see its
+    /// pages still.
+    /// This run, and any side run it starts, must send no write on `form` while it holds
+    /// the guard (such a write is refused, not sent). None when no gate covers `form`.
+    pub async fn walk_alone(&self, form: &UrlForm) -> Option<Alone> {
+        let url = format!("{}{}", self.session.plan.base_url, form.collection_path());
+        let (index, gate) = self.session.gate_of(&url)?;
+        let guard = gate.walk().await;
+        let mine = self.alone[0].clone();
+        held(&mine).insert(index);
+        Some(Alone {
+            held: mine,
+            index,
+            _guard: guard,
+        })
     }
 
     /// Marks the last exchange as one whose answer the contract leaves open (a probe judged
@@ -516,7 +692,10 @@ impl CaseRun {
     /// burst). Whatever it creates is in the ledger; [`CaseRun::absorb`] or
     /// [`CaseRun::clean_up`] ends it.
     pub fn scratch(&self, namespace: String) -> CaseRun {
-        CaseRun::new(self.session.clone(), self.form.clone(), namespace)
+        let mut side = CaseRun::new(self.session.clone(), self.form.clone(), namespace);
+        side.alone.extend(self.alone.iter().cloned());
+        side.chain = self.chain;
+        side
     }
 
     fn new(session: Session, form: UrlForm, namespace: String) -> CaseRun {
@@ -533,6 +712,8 @@ impl CaseRun {
             raw: Vec::new(),
             counter: 0,
             last_request: None,
+            alone: vec![Held::default()],
+            chain: 0,
         }
     }
 
@@ -549,6 +730,44 @@ impl CaseRun {
         if other.last_request.is_some() {
             self.last_request = other.last_request.take();
         }
+        self.waited_for(&other);
+    }
+
+    /// Runs `jobs` at once, each on a side run in this run's namespace (so draw the
+    /// identities they create with [`CaseRun::identity`] first), then takes over what each
+    /// recorded in the order of `jobs`, the order they would have run one after another: the
+    /// exchanges, and so the snapshot, read as if they had. Their results, in that order.
+    pub async fn together<T: Send + 'static>(&mut self, jobs: Vec<SideJob<T>>) -> Vec<Step<T>> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, job) in jobs.into_iter().enumerate() {
+            let mut side = self.scratch(self.namespace.clone());
+            set.spawn(async move {
+                let res = job(&mut side).await;
+                (i, res, side)
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(d) => done.push(d),
+                // A job that panicked: carry the panic into the case, as one run would.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        done.sort_by_key(|(i, ..)| *i);
+        let mut out = Vec::new();
+        for (_, res, side) in done {
+            self.absorb(side);
+            out.push(res);
+        }
+        out
+    }
+
+    /// Notes that this run went on only once `side` (one of its side runs) had ended: its
+    /// chain of requests goes on from the side's, when that is longer.
+    pub fn waited_for(&mut self, side: &CaseRun) {
+        self.chain = self.chain.max(side.chain);
     }
 
     /// Deletes what this run created and has not deleted (see [`CaseRun::scratch`]).
@@ -556,14 +775,20 @@ impl CaseRun {
         self.cleanup().await;
     }
 
-    /// Deletes whatever this case created and has not deleted. Failures stay in the ledger
-    /// for the run's final cleanup.
+    /// Deletes whatever this case created and has not deleted, all at once: the deletes do
+    /// not depend on each other. Failures stay in the ledger for the run's final cleanup.
     async fn cleanup(&mut self) {
+        let mut set = tokio::task::JoinSet::new();
         for sid in std::mem::take(&mut self.created) {
             if let Some(created) = self.session.ledger.get(&sid) {
-                self.session.delete_created(&sid, &created).await;
+                let session = self.session.clone();
+                set.spawn(async move { session.delete_created(&sid, &created).await });
             }
         }
+        if !set.is_empty() {
+            self.chain += 1;
+        }
+        while set.join_next().await.is_some() {}
     }
 }
 
@@ -589,31 +814,10 @@ pub async fn run_case_captured(
     let started = Instant::now();
     let namespace = format!("{}c{index}-", session.plan.run_prefix);
     let mut run = CaseRun::new(session.clone(), form.clone(), namespace);
-    let gates = session.gates.clone();
-    let result = {
-        // Held until the case has cleaned up. An exclusive case holds its collection's gate
-        // alone; a case on one form shares that form's gate; any other case (it may touch
-        // both collections) shares every gate, taken in one order so no two wait on each other.
-        let mut alone = None;
-        let mut shared = Vec::new();
-        if case.exclusive {
-            if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
-                alone = Some(g.write().await);
-            }
-        } else if matches!(case.scope, Scope::EachForm | Scope::FirstForm) {
-            if let Some((_, g)) = gates.iter().find(|(f, _)| *f == form) {
-                shared.push(g.read().await);
-            }
-        } else {
-            for (_, g) in gates.iter() {
-                shared.push(g.read().await);
-            }
-        }
-        let result = (case.run)(&mut run).await;
-        run.cleanup().await;
-        drop((alone, shared));
-        result
-    };
+    // No gate is held for the case as a whole: each write shares its collection's gate
+    // while it is under way, and a walk holds its collection's alone while it walks.
+    let result = (case.run)(&mut run).await;
+    run.cleanup().await;
     let error = match result {
         Err(Stop::Transport(ref e)) => Some(e.to_string()),
         _ => None,
@@ -652,6 +856,7 @@ pub async fn run_case_captured(
         duration_ms: started.elapsed().as_millis() as u64,
         findings: run.findings,
         exchanges: run.exchanges,
+        chain: run.chain,
         error,
     };
     (record, capture)

@@ -382,6 +382,7 @@ impl Run {
                             duration_ms: 0,
                             findings: Vec::new(),
                             exchanges: Vec::new(),
+                            chain: 0,
                             error: None,
                         });
                 }

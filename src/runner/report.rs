@@ -58,9 +58,18 @@ pub struct CaseRecord {
     pub findings: Vec<Finding>,
     /// Every request sent.
     pub exchanges: Vec<ExchangeSummary>,
+    /// The requests on the case's longest chain of requests that each waited for the one
+    /// before (its cleanup included): against a target that answers in L ms, the case takes
+    /// at least `chain` × L. 0 for a case that did not run.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub chain: usize,
     /// The transport problem, for an errored case.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Counts by outcome.
@@ -240,6 +249,7 @@ mod tests {
             duration_ms: 0,
             findings,
             exchanges: Vec::new(),
+            chain: 0,
             error: None,
         }
     }

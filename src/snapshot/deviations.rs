@@ -263,6 +263,7 @@ mod tests {
             duration_ms: 0,
             findings,
             exchanges: Vec::new(),
+            chain: 0,
             error: None,
         }
     }

@@ -3,10 +3,10 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::sid_of;
+use super::{sid_of, together};
 use crate::check::{self, UpdateParams};
 use crate::client::Request;
-use crate::runner::{CaseRun, Step, Stop};
+use crate::runner::{CaseRun, Step, Stop, side_job};
 use crate::spec::{self, Operation, SidKind, UrlForm};
 
 pub(super) async fn create_minimal(r: &mut CaseRun) -> Step<()> {
@@ -63,38 +63,48 @@ pub(super) async fn create_all_params(r: &mut CaseRun) -> Step<()> {
 }
 
 pub(super) async fn webhook_accepted(r: &mut CaseRun) -> Step<()> {
+    // The two values on users of their own, at once.
+    let jobs = ["true", "false"]
+        .into_iter()
+        .map(|value| {
+            let id = r.identity(&format!("hook-{value}"));
+            side_job(move |s| Box::pin(webhook_round(s, value, id)))
+        })
+        .collect();
+    together(r, jobs).await.map(drop)
+}
+
+/// Create, update and delete with the webhook header set to `value`.
+async fn webhook_round(r: &mut CaseRun, value: &'static str, id: String) -> Step<()> {
     let form = r.form.clone();
     let header = spec::rules().webhook_header.name.clone();
-    for value in ["true", "false"] {
-        let id = r.identity(&format!("hook-{value}"));
-        let req = Request::new(Method::POST, r.collection_url(&form))
-            .param("Identity", &id)
-            .header(&header, value);
-        let (ex, user) = r.post_create(&form, req).await?;
-        let mut ctx = r.context(Operation::Create, &form);
-        ctx.known.identity = Some(id.clone());
-        ctx.status_check = Some("webhook.header.accepted".into());
-        r.report(check::exchange(&ex, &ctx));
-        if ex.status != 201 {
-            return Err(Stop::Failed);
-        }
-        let sid = sid_of(&user);
-        let req = Request::new(Method::POST, r.item_url(&form, &sid))
-            .param("FriendlyName", "hooked")
-            .header(&header, value);
-        let ex = r.send(req).await?;
-        let mut ctx = r.context(Operation::Update, &form);
-        ctx.known.identity = Some(id.clone());
-        ctx.status_check = Some("webhook.header.accepted".into());
-        r.report(check::exchange(&ex, &ctx));
-        let req = Request::new(Method::DELETE, r.item_url(&form, &sid)).header(&header, value);
-        let ex = r.send(req).await?;
-        if ex.status == 204 {
-            r.session.ledger.remove(&sid);
-        }
-        let mut ctx = r.context(Operation::Delete, &form);
-        ctx.status_check = Some("webhook.header.accepted".into());
-        r.report(check::exchange(&ex, &ctx));
+    let req = Request::new(Method::POST, r.collection_url(&form))
+        .param("Identity", &id)
+        .header(&header, value);
+    let (ex, user) = r.post_create(&form, req).await?;
+    let mut ctx = r.context(Operation::Create, &form);
+    ctx.known.identity = Some(id.clone());
+    ctx.status_check = Some("webhook.header.accepted".into());
+    r.report(check::exchange(&ex, &ctx));
+    if ex.status != 201 {
+        return Err(Stop::Failed);
     }
+    let sid = sid_of(&user);
+    let req = Request::new(Method::POST, r.item_url(&form, &sid))
+        .param("FriendlyName", "hooked")
+        .header(&header, value);
+    let ex = r.send(req).await?;
+    let mut ctx = r.context(Operation::Update, &form);
+    ctx.known.identity = Some(id.clone());
+    ctx.status_check = Some("webhook.header.accepted".into());
+    r.report(check::exchange(&ex, &ctx));
+    let req = Request::new(Method::DELETE, r.item_url(&form, &sid)).header(&header, value);
+    let ex = r.send(req).await?;
+    if ex.status == 204 {
+        r.session.ledger.remove(&sid);
+    }
+    let mut ctx = r.context(Operation::Delete, &form);
+    ctx.status_check = Some("webhook.header.accepted".into());
+    r.report(check::exchange(&ex, &ctx));
     Ok(())
 }

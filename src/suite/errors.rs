@@ -2,10 +2,10 @@
 
 use reqwest::Method;
 
-use super::{errors, random_u128};
+use super::{errors, random_u128, together};
 use crate::check::{self, Refusal};
 use crate::client::Request;
-use crate::runner::{CaseRun, Step};
+use crate::runner::{CaseRun, Step, side_job};
 use crate::spec::{self, Operation, SidKind};
 
 pub(super) async fn missing_identity(r: &mut CaseRun) -> Step<()> {
@@ -58,24 +58,33 @@ pub(super) async fn malformed_role(r: &mut CaseRun) -> Step<()> {
 }
 
 pub(super) async fn attributes_invalid(r: &mut CaseRun) -> Step<()> {
-    let form = r.form.clone();
-    for attrs in ["[1,2]", "not json"] {
-        let id = r.identity("badattrs");
-        let req = Request::new(Method::POST, r.collection_url(&form))
-            .param("Identity", &id)
-            .param("Attributes", attrs);
-        let (ex, _) = r.post_create(&form, req).await?;
-        r.leave_open();
-        if (200..300).contains(&ex.status) {
-            // Accepted: what comes back must still be a JSON object.
-            let mut ctx = r.context(Operation::Create, &form);
-            ctx.known.identity = Some(id);
-            r.report(check::exchange(&ex, &ctx));
-        }
-        let refusal = Refusal::client_error("create.attributes.invalid", Some(400));
-        r.report(check::refusal(&ex, &refusal));
-    }
-    Ok(())
+    // Both values at once, each on a user of its own.
+    let jobs = ["[1,2]", "not json"]
+        .into_iter()
+        .map(|attrs| {
+            let id = r.identity("badattrs");
+            side_job(move |r| {
+                Box::pin(async move {
+                    let form = r.form.clone();
+                    let req = Request::new(Method::POST, r.collection_url(&form))
+                        .param("Identity", &id)
+                        .param("Attributes", attrs);
+                    let (ex, _) = r.post_create(&form, req).await?;
+                    r.leave_open();
+                    if (200..300).contains(&ex.status) {
+                        // Accepted: what comes back must still be a JSON object.
+                        let mut ctx = r.context(Operation::Create, &form);
+                        ctx.known.identity = Some(id);
+                        r.report(check::exchange(&ex, &ctx));
+                    }
+                    let refusal = Refusal::client_error("create.attributes.invalid", Some(400));
+                    r.report(check::refusal(&ex, &refusal));
+                    Ok(())
+                })
+            })
+        })
+        .collect();
+    together(r, jobs).await.map(drop)
 }
 
 pub(super) async fn webhook_invalid(r: &mut CaseRun) -> Step<()> {

@@ -15,8 +15,8 @@ mod update;
 
 use serde_json::Value;
 
-use crate::runner::{CaseDef, Kind, Scope};
-use crate::spec;
+use crate::runner::{CaseDef, CaseRun, Kind, Scope, SideJob, Step, side_job};
+use crate::spec::{self, UrlForm};
 
 macro_rules! case {
     ($kind:ident, $name:literal, $scope:ident, writes = $w:literal, $f:path, $about:literal) => {
@@ -25,7 +25,6 @@ macro_rules! case {
             kind: Kind::$kind,
             scope: Scope::$scope,
             writes: $w,
-            exclusive: false,
             about: $about,
             run: |r| Box::pin($f(r)),
         }
@@ -163,18 +162,14 @@ pub fn all() -> Vec<CaseDef> {
             read::read_bounds,
             "PageSize outside the edition's bounds is refused or never exceeded"
         ),
-        // Alone, so its users are consecutive in the collection and nothing moves under it.
-        CaseDef {
-            exclusive: true,
-            ..case!(
-                Pagination,
-                "walk",
-                EachForm,
-                writes = true,
-                pagination::read_walk,
-                "walking next_page_url sees every user exactly once, meta consistent on every page"
-            )
-        },
+        case!(
+            Pagination,
+            "walk",
+            EachForm,
+            writes = true,
+            pagination::read_walk,
+            "walking next_page_url sees every user exactly once, meta consistent on every page"
+        ),
         case!(
             Errors,
             "missing-identity",
@@ -272,6 +267,25 @@ pub fn all() -> Vec<CaseDef> {
             "random sequences of create, fetch, near-miss lookup, update, delete, re-create, paged reads and concurrent bursts over every URL form agree with a model of the store"
         ),
     ]
+}
+
+/// Runs independent steps at once ([`CaseRun::together`]); their results in order, or the
+/// first step's error in that order, as running them one after another would stop there.
+async fn together<T: Send + 'static>(r: &mut CaseRun, jobs: Vec<SideJob<T>>) -> Step<Vec<T>> {
+    r.together(jobs).await.into_iter().collect()
+}
+
+/// Creates users with these identities (drawn in this case's namespace) at once, each
+/// checked as a Create; their bodies in order.
+async fn create_all(r: &mut CaseRun, form: &UrlForm, identities: Vec<String>) -> Step<Vec<Value>> {
+    let jobs = identities
+        .into_iter()
+        .map(|id| {
+            let form = form.clone();
+            side_job(move |side| Box::pin(async move { side.create(&form, &id, &[]).await }))
+        })
+        .collect();
+    together(r, jobs).await
 }
 
 fn sid_of(v: &Value) -> String {

@@ -3,18 +3,22 @@
 use serde_json::Value;
 
 use super::read::read_page;
-use super::sid_of;
+use super::{create_all, sid_of};
 use crate::check;
 use crate::runner::{CaseRun, Step, Stop};
 
 pub(super) async fn read_walk(r: &mut CaseRun) -> Step<()> {
     let form = r.form.clone();
-    let mut own = Vec::new();
-    for i in 0..5 {
-        let id = r.identity(&format!("walk{i}"));
-        let user = r.create(&form, &id, &[]).await?;
-        own.push(sid_of(&user));
-    }
+    // Created at once, while other cases write too: the walk judges only its own users.
+    let ids = (0..5).map(|i| r.identity(&format!("walk{i}"))).collect();
+    let own: Vec<String> = create_all(r, &form, ids)
+        .await?
+        .iter()
+        .map(sid_of)
+        .collect();
+    // From the probe to the last page, no write lands in the collection (the walk sends
+    // none itself): under offset paging, a write would shift the pages under the walk.
+    let _alone = r.walk_alone(&form).await;
     // Small pages make the walk cross many page boundaries; on a large collection (a live
     // account) the page size grows so the walk stays within about a hundred pages.
     let max = r.session.plan.edition.page_size().max;

@@ -53,8 +53,12 @@ pub(super) async fn update_each_param(r: &mut CaseRun) -> Step<()> {
         .await?;
     let sid = sid_of(&user);
     // Dates have one-second resolution: wait past the next second so date_updated must move.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut before = r.fetch_ok(&form, &sid, &id).await?;
+    // The fetch of the user as it was changes nothing, so it goes on meanwhile.
+    let (fetched, ()) = tokio::join!(
+        r.fetch_ok(&form, &sid, &id),
+        tokio::time::sleep(Duration::from_millis(1100))
+    );
+    let mut before = fetched?;
     let role = user
         .get("role_sid")
         .and_then(Value::as_str)

@@ -780,6 +780,7 @@ mod tests {
             findings: Vec::new(),
             exchanges: Vec::new(),
             error: None,
+            chain: 0,
         };
         let mut f = Finding::new("fetch.unknown-identity", "@status", "404", "200");
         f.request = Some("GET /v1/Services/IS1/Users/nobody".to_owned());

@@ -65,7 +65,28 @@ pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds)
         let Some(step) = model.resolve(op) else {
             continue;
         };
-        match send(r, model, &step, bounds).await {
+        // A read walks first among the writes of everyone else, judged on a copy of the
+        // model; only when that walk disagrees is it walked again with the collection held
+        // still, and that walk judged (keyset paging never needs it; offset paging under
+        // concurrent writes may).
+        let mut sent = send(r, model, &step, bounds, false).await;
+        if let (Step::Read { .. }, Ok((exs, ended))) = (&step, &sent) {
+            let mut trial = model.clone();
+            let v = trial.judge(&step, exs, *ended);
+            if v.findings.is_empty() {
+                *model = trial;
+                trace.steps.push(Logged {
+                    op: index,
+                    step,
+                    expected: v.expected,
+                    exchanges: exs.clone(),
+                    findings: Vec::new(),
+                });
+                continue;
+            }
+            sent = send(r, model, &step, bounds, true).await;
+        }
+        match sent {
             Ok((exs, ended)) => {
                 let Verdict {
                     expected,
@@ -107,6 +128,7 @@ async fn send(
     model: &Model,
     step: &Step,
     bounds: Bounds,
+    alone: bool,
 ) -> Result<(Vec<Exchange>, bool), Stop> {
     let forms = &model.forms;
     match step {
@@ -173,10 +195,14 @@ async fn send(
             };
             let mut pages = Vec::new();
             let mut seen = std::collections::BTreeSet::new();
-            // No write lands in the collection while this read walks it (it sends none
-            // itself): under offset paging, another sequence's or case's write would shift
-            // the pages under it.
-            let _alone = r.walk_alone(&forms[*form]).await;
+            // `alone`: no write lands in the collection while this read walks it (it sends
+            // none itself): under offset paging, another sequence's or case's write would
+            // shift the pages under it.
+            let _alone = if alone {
+                r.walk_alone(&forms[*form]).await
+            } else {
+                None
+            };
             loop {
                 seen.insert(url.clone());
                 let ex = r.send(Request::new(Method::GET, url.clone())).await?;

@@ -476,6 +476,7 @@ async fn shrink(
             runs += 1;
             let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
             let trace = attempt(&mut side, forms, &candidate, bounds, sent).await;
+            r.waited_for(&side);
             if raises(&trace) {
                 kept = Some(trace);
                 break;

@@ -236,6 +236,10 @@ impl Client {
         scrub::register(&scrubber);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // A kept-alive connection is dropped after 30 s unused, before servers with an
+            // idle timeout of 30 s or more close it: reusing one just as the server closes it
+            // loses the request.
+            .pool_idle_timeout(Duration::from_secs(30))
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("convcheck/", env!("CARGO_PKG_VERSION")))

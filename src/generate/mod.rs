@@ -308,10 +308,17 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             continue;
         };
         let mut side = r.scratch(format!("{}{i}-", r.namespace));
+        let again = r.scratch(format!("{}{i}b-", r.namespace));
         let forms = forms.clone();
         let sent = sent.clone();
         set.spawn(async move {
-            let trace = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+            let mut trace = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+            // A sequence the target dropped mid-way (a transport error) runs once more, in a
+            // namespace of its own; a second transport error errors the case.
+            if trace.error.is_some() {
+                side = again;
+                trace = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+            }
             drop(permit);
             (i, seed, ops, trace, side)
         });

@@ -188,8 +188,8 @@ Examples:
   convcheck run --report-json r.json --report-junit r.xml
 
 Cases run concurrently (--test-threads, default 32 on this machine, 8 elsewhere); each write
-shares its collection's gate while it is under way, and a walk of pages holds it alone while
-it walks.";
+shares its collection's gate while it is under way, and a walk of pages that disagrees walks
+again holding it alone.";
 
 impl RunArgs {
     /// libtest-mimic's arguments for the options convcheck keeps; the others stay unset.

@@ -92,18 +92,9 @@ impl Generation {
     }
 }
 
-/// A seed different for every run.
+/// A seed different for every run, small enough to type.
 pub fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    // Small enough to type.
-    h.finish() % 1_000_000_000
+    crate::runner::entropy() % 1_000_000_000
 }
 
 /// SplitMix64: a well-spread seed for sequence `i` of a case.

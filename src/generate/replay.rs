@@ -97,16 +97,7 @@ pub fn render(r: &Replay<'_>) -> String {
     out.push_str("curl (the sids are the failing run's; a replay creates its own):\n");
     for s in &steps[..last] {
         for ex in &s.exchanges {
-            let summary = ExchangeSummary {
-                method: ex.method.clone(),
-                url: ex.url.clone(),
-                status: ex.status,
-                request_headers: ex.request_headers.clone(),
-                request_body: (!ex.request_body.is_empty())
-                    .then(|| String::from_utf8_lossy(&ex.request_body).into_owned()),
-                response: None,
-            };
-            for line in crate::report::view::curl(&summary, true).lines() {
+            for line in crate::report::view::curl(&ExchangeSummary::from(ex), true).lines() {
                 out.push_str(&format!("  {line}\n"));
             }
         }

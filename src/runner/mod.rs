@@ -501,15 +501,7 @@ impl CaseRun {
         let ex = ex?;
         self.chain += 1;
         self.last_request = Some(ex.request_line());
-        self.exchanges.push(ExchangeSummary {
-            method: ex.method.clone(),
-            url: ex.url.clone(),
-            status: ex.status,
-            request_headers: ex.request_headers.clone(),
-            request_body: (!ex.request_body.is_empty())
-                .then(|| String::from_utf8_lossy(&ex.request_body).into_owned()),
-            response: None,
-        });
+        self.exchanges.push(ExchangeSummary::from(&ex));
         self.raw.push(ex.clone());
         Ok(ex)
     }
@@ -921,6 +913,12 @@ pub async fn teardown(session: &Session) -> Vec<String> {
 
 /// A run id: eight hex digits, different for every run.
 pub fn run_id() -> String {
+    format!("{:08x}", entropy() as u32)
+}
+
+/// A number different for every call and every process: the clock and the process id through
+/// a randomly keyed hash.
+pub fn entropy() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -930,5 +928,5 @@ pub fn run_id() -> String {
             .unwrap_or(0),
     );
     h.write_u32(std::process::id());
-    format!("{:08x}", h.finish() as u32)
+    h.finish()
 }

@@ -41,6 +41,22 @@ pub struct ExchangeSummary {
     pub response: Option<serde_json::Value>,
 }
 
+impl From<&crate::check::Exchange> for ExchangeSummary {
+    /// What a report keeps of an exchange: the request and the status (the response is
+    /// added once normalized).
+    fn from(ex: &crate::check::Exchange) -> Self {
+        ExchangeSummary {
+            method: ex.method.clone(),
+            url: ex.url.clone(),
+            status: ex.status,
+            request_headers: ex.request_headers.clone(),
+            request_body: (!ex.request_body.is_empty())
+                .then(|| String::from_utf8_lossy(&ex.request_body).into_owned()),
+            response: None,
+        }
+    }
+}
+
 /// One case's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseRecord {

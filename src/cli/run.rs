@@ -146,7 +146,7 @@ pub struct RunArgs {
     pub snapshot: SnapshotArgs,
     /// Sequences each generated case runs (`generated::inputs`, `stateful::sequences`);
     /// 0 leaves those cases out.
-    #[arg(long, value_name = "N", default_value_t = crate::generate::DEFAULT_SEQUENCES, help_heading = "Generation")]
+    #[arg(long, value_name = "N", default_value_t = crate::runner::DEFAULT_SEQUENCES, help_heading = "Generation")]
     pub generate: usize,
     /// Stop starting new sequences after this many seconds (per generated case).
     #[arg(long, value_name = "SECS", help_heading = "Generation")]
@@ -286,12 +286,12 @@ impl TargetArgs {
 impl RunArgs {
     /// What the generated cases do: the budget, the seed and, for a target outside this
     /// machine, the tighter bounds.
-    pub fn generation(&self, local: bool) -> crate::generate::Generation {
-        let mut g = crate::generate::Generation {
+    pub fn generation(&self, local: bool) -> crate::runner::Generation {
+        let mut g = crate::runner::Generation {
             sequences: self.generate,
             time: self.generate_time.map(std::time::Duration::from_secs_f64),
             persist: self.seeds_file.clone(),
-            ..crate::generate::Generation::default()
+            ..crate::runner::Generation::default()
         };
         if let Some(seed) = self.seed {
             g.seed = seed;

@@ -87,12 +87,12 @@ impl SweepArgs {
             if !std::io::stdin().is_terminal() {
                 bail!(
                     "refusing to delete {} without confirmation: pass --yes",
-                    crate::report::diagnostic::plural(found.len(), "user", "users")
+                    crate::runner::plural(found.len(), "user", "users")
                 );
             }
             print!(
                 "delete {}? [y/N] ",
-                crate::report::diagnostic::plural(found.len(), "this user", "these users")
+                crate::runner::plural(found.len(), "this user", "these users")
             );
             std::io::stdout().flush()?;
             let mut answer = String::new();
@@ -135,7 +135,7 @@ impl SweepArgs {
         println!(
             "deleted {} of {}",
             found.len() - failed - spared,
-            crate::report::diagnostic::plural(found.len(), "user", "users")
+            crate::runner::plural(found.len(), "user", "users")
         );
         Ok(ExitCode::from(if failed + spared > 0 {
             super::exit::USAGE

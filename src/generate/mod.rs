@@ -17,85 +17,18 @@ pub mod model;
 pub mod program;
 pub mod replay;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::runner::{CaseRun, Step, Stop};
+use crate::runner::{CaseRun, Generation, Step, Stop};
 use crate::spec::{Operation, UrlForm};
 use exec::{Bounds, Trace};
 use model::Model;
 use program::{Op, Shape};
-
-/// How much to generate, and the bounds that keep it safe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generation {
-    /// Sequences per generated case (`--generate`); 0 turns generation off.
-    pub sequences: usize,
-    /// Stop starting sequences after this long (`--generate-time`).
-    pub time: Option<Duration>,
-    /// The run's seed: the same seed draws the same sequences.
-    pub seed: u64,
-    /// How many sequences run at once.
-    pub concurrency: usize,
-    /// The most creates of one burst.
-    pub max_burst: usize,
-    /// The most operations of one sequence.
-    pub max_steps: usize,
-    /// The most requests one generated case sends, shrinking included.
-    pub max_requests: usize,
-    /// The most pages one read may take.
-    pub max_pages: usize,
-    /// Sequences re-run while shrinking one failure, at most.
-    pub shrink_runs: usize,
-    /// Time spent shrinking one failure, at most.
-    pub shrink_time: Duration,
-    /// A file of failing seeds: read before the run (those sequences run first) and
-    /// appended to with new failures.
-    pub persist: Option<PathBuf>,
-}
-
-/// Sequences per generated case by default.
-pub const DEFAULT_SEQUENCES: usize = 32;
-
-impl Default for Generation {
-    fn default() -> Self {
-        Generation {
-            sequences: DEFAULT_SEQUENCES,
-            time: None,
-            seed: random_seed(),
-            concurrency: 32,
-            max_burst: 6,
-            max_steps: 12,
-            max_requests: 20_000,
-            max_pages: 25,
-            shrink_runs: 128,
-            shrink_time: Duration::from_secs(10),
-            persist: None,
-        }
-    }
-}
-
-impl Generation {
-    /// The bounds for a target outside this machine: fewer users and requests at once,
-    /// smaller bursts, shorter walks.
-    pub fn remote(mut self) -> Generation {
-        self.concurrency = self.concurrency.min(4);
-        self.max_burst = self.max_burst.min(3);
-        self.max_pages = self.max_pages.min(10);
-        self.max_requests = self.max_requests.min(2_000);
-        self
-    }
-}
-
-/// A seed different for every run, small enough to type.
-pub fn random_seed() -> u64 {
-    crate::runner::entropy() % 1_000_000_000
-}
 
 /// SplitMix64: a well-spread seed for sequence `i` of a case.
 fn mix(seed: u64, salt: u64) -> u64 {

@@ -61,10 +61,7 @@ pub fn count(findings: usize, must: usize) -> String {
     }
 }
 
-/// `1 finding`, `2 findings`: a count with its noun in the right number.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use crate::runner::plural;
 
 #[cfg(test)]
 mod tests {

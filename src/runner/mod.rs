@@ -5,6 +5,7 @@
 //! to Twilio, to the emulator or to anything else. Only [`orchestrate`], which runs a whole
 //! run for the command line, starts the emulator and reads what the plan needs from it.
 
+pub mod budget;
 pub mod case;
 pub mod orchestrate;
 pub mod report;
@@ -20,8 +21,9 @@ use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
 use crate::snapshot::{self, Capture, Dates};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
+pub use budget::{DEFAULT_SEQUENCES, Generation, random_seed};
 pub use case::{CaseDef, CaseFuture, Kind, Scope};
-pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose};
+pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose, plural};
 
 /// What a run is asked to do, independent of how it was started.
 #[derive(Debug, Clone)]
@@ -45,7 +47,7 @@ pub struct Plan {
     /// The largest number of pages a walk may take.
     pub max_pages: usize,
     /// What the generated and stateful cases do.
-    pub generation: crate::generate::Generation,
+    pub generation: Generation,
 }
 
 /// One user the run created and has not deleted yet.

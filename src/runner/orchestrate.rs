@@ -196,7 +196,7 @@ pub fn build_plan(
         strict,
         run_prefix: format!("convcheck-{}-", super::run_id()),
         max_pages: max_pages.max(1),
-        generation: crate::generate::Generation::default(),
+        generation: super::Generation::default(),
     }
 }
 
@@ -220,7 +220,7 @@ pub struct RunOptions {
     /// Whether the cases that write are skipped.
     pub read_only: bool,
     /// What the generated cases do.
-    pub generation: crate::generate::Generation,
+    pub generation: super::Generation,
 }
 
 /// What the front end does around each case. Called from the trials, concurrently.
@@ -544,7 +544,7 @@ fn report_left(left: &[String], prefix: &str) {
         let _ = writeln!(
             std::io::stderr(),
             "could not delete {}: {}; remove them with `convcheck sweep --prefix {prefix}`",
-            crate::report::diagnostic::plural(left.len(), "user", "users"),
+            super::plural(left.len(), "user", "users"),
             left.join(", ")
         );
     }

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::Finding;
-use crate::report::diagnostic::plural;
 
 /// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +249,11 @@ pub fn diagnose(cases: &[CaseRecord]) -> Vec<String> {
         );
     }
     notes
+}
+
+/// `1 finding`, `2 findings`: a count with its noun in the right number.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod client;
 pub mod domain;
 pub mod emulator;
 pub mod generate;
+pub mod json;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

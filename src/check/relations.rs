@@ -18,12 +18,10 @@ pub struct UpdateParams {
     pub role_sid: Option<String>,
 }
 
+/// The same JSON value: layout and key order free, numbers by value as written.
 fn same_json(a: &str, b: &str) -> bool {
-    match (
-        serde_json::from_str::<Value>(a),
-        serde_json::from_str::<Value>(b),
-    ) {
-        (Ok(x), Ok(y)) => x == y,
+    match (crate::json::parse(a), crate::json::parse(b)) {
+        (Ok(x), Ok(y)) => crate::json::compare(&x, &y) == crate::json::Same::Exact,
         _ => a == b,
     }
 }

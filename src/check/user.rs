@@ -24,7 +24,8 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
     let p = |k: &str| format!("{at}/{k}");
 
     if let Some(a) = str_at(v, "attributes") {
-        let is_object = serde_json::from_str::<Value>(a).is_ok_and(|x| x.is_object());
+        // Read as written: a number beyond a double's range (`1e400`) is still JSON.
+        let is_object = crate::json::parse(a).is_ok_and(|x| x.is_object());
         if !is_object {
             out.push(Finding::new(
                 "user.attributes.json-object",

@@ -298,7 +298,13 @@ pub fn is_plain(s: &str) -> bool {
 }
 
 /// How a tail drawn by [`relate`] stands to its base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Besides the plain edits (a prefix, an extension, a case variant, one character changed,
+/// inserted or removed), one family per matching engine that a server may put between a
+/// lookup value and its store by mistake: each family's variants hold that engine's
+/// metacharacters where the base holds ordinary characters, so that the engine, and only the
+/// engine, finds the base with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Relation {
     /// A strict, non-empty prefix of the base.
     Prefix,
@@ -308,16 +314,62 @@ pub enum Relation {
     CaseVariant,
     /// The base with one character changed, inserted or removed.
     NearMiss,
+    /// SQL `LIKE` wildcards: `_` for one character, `%` for a run (or for nothing).
+    Like,
+    /// Glob wildcards: `?`, `*`, a `[…]` class holding the character, `[!…]` one that does not
+    /// exclude it.
+    Glob,
+    /// Regular-expression syntax: `.`, `.*`, a `[…]` class, `?` or `+` after a character, `\w`.
+    Regex,
+    /// Characters that Unicode case folding or NFKC compatibility folding maps onto the
+    /// base's: fullwidth letters and digits, the Kelvin sign, the long s, `ß` for `ss`, the
+    /// `ﬁ` ligature.
+    Fold,
+    /// An accent added to a letter, or taken off one (precomposed or combining).
+    Accent,
+    /// Padding a comparison may ignore: trailing spaces, a no-break or ideographic space, a
+    /// zero-width space.
+    Pad,
 }
 
 impl Relation {
     /// Every relation, in a fixed order.
-    pub const ALL: [Relation; 4] = [
+    pub const ALL: [Relation; 10] = [
         Relation::Prefix,
         Relation::Extension,
         Relation::CaseVariant,
         Relation::NearMiss,
+        Relation::Like,
+        Relation::Glob,
+        Relation::Regex,
+        Relation::Fold,
+        Relation::Accent,
+        Relation::Pad,
     ];
+
+    /// The kebab-case name coverage and messages use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Relation::Prefix => "prefix",
+            Relation::Extension => "extension",
+            Relation::CaseVariant => "case-variant",
+            Relation::NearMiss => "near-miss",
+            Relation::Like => "like",
+            Relation::Glob => "glob",
+            Relation::Regex => "regex",
+            Relation::Fold => "fold",
+            Relation::Accent => "accent",
+            Relation::Pad => "pad",
+        }
+    }
+
+    /// Whether the family stands for a matching engine (as opposed to a plain edit).
+    pub fn is_engine(self) -> bool {
+        !matches!(
+            self,
+            Relation::Prefix | Relation::Extension | Relation::CaseVariant | Relation::NearMiss
+        )
+    }
 }
 
 /// Any [`Relation`], each as likely as the others.
@@ -326,9 +378,10 @@ pub fn relation() -> BoxedStrategy<Relation> {
 }
 
 /// A tail related to `base` (a prefix of it, an extension of it, a case variant of it, a
-/// near-miss: one char changed, inserted or removed), never equal to `base`; `salt` chooses
-/// among the variants deterministically. None when no such variant exists (a case variant of
-/// a tail without cased letters; a prefix of a one-char tail).
+/// near-miss: one char changed, inserted or removed; or one of the matching engines'
+/// variants, see [`Relation`]), never equal to `base`; `salt` chooses among the variants
+/// deterministically. None when no such variant exists (a case variant of a tail without
+/// cased letters; a prefix of a one-char tail; a fold of a tail with nothing to fold).
 ///
 /// Also None for an empty `base`, which is not a tail. The result is never empty and holds
 /// no control character that `base` does not hold.
@@ -338,12 +391,176 @@ pub fn relate(base: &str, relation: Relation, salt: u32) -> Option<String> {
         return None;
     }
     let salt = salt as usize;
-    match relation {
-        Relation::Prefix => prefix(&chars, salt),
-        Relation::Extension => Some(extension(base, salt)),
-        Relation::CaseVariant => case_variant(base, &chars, salt),
-        Relation::NearMiss => Some(near_miss(&chars, salt)),
+    // An engine's variant can come out as the base itself (a `%` put where the base has
+    // one): the next variants are tried then.
+    (0..8).find_map(|k| {
+        let salt = salt.wrapping_add(k);
+        let out = match relation {
+            Relation::Prefix => prefix(&chars, salt),
+            Relation::Extension => Some(extension(base, salt)),
+            Relation::CaseVariant => case_variant(base, &chars, salt),
+            Relation::NearMiss => Some(near_miss(&chars, salt)),
+            Relation::Like => Some(like(&chars, salt)),
+            Relation::Glob => Some(glob(&chars, salt)),
+            Relation::Regex => Some(regex_variant(&chars, salt)),
+            Relation::Fold => fold(&chars, salt),
+            Relation::Accent => accent(base, &chars, salt),
+            Relation::Pad => Some(pad(base, salt)),
+        }?;
+        (out != base).then_some(out)
+    })
+}
+
+/// A whole identity wrapped in a matching engine's syntax that still finds it there (`%id%`,
+/// `*id*`, `^id$`, `(id)`, ` id`), for lookups only: the result does not start with the
+/// identity, so it is never an identity a run creates. None for the plain edits and the
+/// folds, which have no wrapper.
+pub fn wrap(identity: &str, relation: Relation, salt: u32) -> Option<String> {
+    let options: &[(&str, &str)] = match relation {
+        Relation::Like => &[("%", "%"), ("%", "")],
+        Relation::Glob => &[("*", "*"), ("*", "")],
+        Relation::Regex => &[("^", "$"), ("(", ")"), ("(?:", ")"), (".*", "")],
+        Relation::Pad => &[(" ", ""), ("\u{A0}", ""), (" ", " ")],
+        _ => return None,
+    };
+    let (before, after) = options[salt as usize % options.len()];
+    Some(format!("{before}{identity}{after}"))
+}
+
+/// One position of `chars`, chosen by `salt`.
+fn at(chars: &[char], salt: usize) -> usize {
+    salt % chars.len()
+}
+
+/// Replaces `chars[i..j]` with `with`.
+fn splice(chars: &[char], i: usize, j: usize, with: &str) -> String {
+    let mut s: String = chars[..i].iter().collect();
+    s.push_str(with);
+    s.extend(&chars[j..]);
+    s
+}
+
+fn like(chars: &[char], salt: usize) -> String {
+    let n = chars.len();
+    let i = at(chars, salt / 4);
+    match salt % 4 {
+        0 => splice(chars, i, i + 1, "_"),
+        1 => splice(chars, i, i + 1, "%"),
+        2 => splice(chars, i, i, "%"),
+        // The rest from a position on (at least one character kept before it when it can).
+        _ => splice(chars, if n > 1 { 1 + i % (n - 1) } else { 0 }, n, "%"),
     }
+}
+
+/// A character that is not `c`, for a negated class.
+fn other_than(c: char) -> char {
+    if c == 'z' { 'y' } else { 'z' }
+}
+
+fn glob(chars: &[char], salt: usize) -> String {
+    let n = chars.len();
+    let i = at(chars, salt / 5);
+    let c = chars[i];
+    match salt % 5 {
+        0 => splice(chars, i, i + 1, "?"),
+        1 => splice(chars, i, i + 1, "*"),
+        2 => splice(chars, i, i, "*"),
+        3 => splice(chars, i, i + 1, &format!("[{c}]")),
+        _ if c == ']' || c == '!' => splice(chars, i, n, "*"),
+        _ => splice(chars, i, i + 1, &format!("[!{}]", other_than(c))),
+    }
+}
+
+fn regex_variant(chars: &[char], salt: usize) -> String {
+    let n = chars.len();
+    let i = at(chars, salt / 6);
+    let c = chars[i];
+    match salt % 6 {
+        0 => splice(chars, i, i + 1, "."),
+        1 => splice(chars, if n > 1 { 1 + i % (n - 1) } else { 0 }, n, ".*"),
+        2 => splice(chars, i, i, ".*"),
+        3 if c.is_ascii_alphanumeric() || c == '_' => splice(chars, i, i + 1, "\\w"),
+        3 | 4 => splice(chars, i + 1, i + 1, "?"),
+        _ => splice(chars, i + 1, i + 1, "+"),
+    }
+}
+
+/// The characters folding maps onto `c` (fullwidth forms, the Kelvin sign, the long s).
+fn folds_of(c: char) -> Vec<char> {
+    let mut out = Vec::new();
+    if c.is_ascii_alphanumeric() {
+        // The fullwidth forms: U+FF01..U+FF5E mirror U+0021..U+007E.
+        if let Some(w) = char::from_u32(c as u32 + 0xFEE0) {
+            out.push(w);
+        }
+    }
+    match c {
+        'k' | 'K' => out.push('\u{212A}'),
+        's' | 'S' => out.push('\u{17F}'),
+        _ => {}
+    }
+    out
+}
+
+fn fold(chars: &[char], salt: usize) -> Option<String> {
+    let mut options: Vec<String> = Vec::new();
+    for (i, &c) in chars.iter().enumerate() {
+        for f in folds_of(c) {
+            options.push(splice(chars, i, i + 1, &f.to_string()));
+        }
+        let pair = |a: char, b: char| c == a && chars.get(i + 1) == Some(&b);
+        if pair('s', 's') {
+            options.push(splice(chars, i, i + 2, "\u{DF}"));
+        }
+        if pair('f', 'i') {
+            options.push(splice(chars, i, i + 2, "\u{FB01}"));
+        }
+    }
+    (!options.is_empty()).then(|| options.swap_remove(salt % options.len()))
+}
+
+/// The precomposed accented form of an ASCII letter, when there is a common one.
+fn accented(c: char) -> Option<char> {
+    let pairs = [
+        ('a', '\u{E1}'),
+        ('e', '\u{E9}'),
+        ('i', '\u{ED}'),
+        ('o', '\u{F3}'),
+        ('u', '\u{FA}'),
+        ('n', '\u{F1}'),
+        ('c', '\u{E7}'),
+        ('A', '\u{C1}'),
+        ('E', '\u{C9}'),
+        ('O', '\u{D3}'),
+    ];
+    pairs.iter().find(|(a, _)| *a == c).map(|(_, b)| *b)
+}
+
+fn accent(base: &str, chars: &[char], salt: usize) -> Option<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let mut options: Vec<String> = Vec::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if let Some(a) = accented(c) {
+            options.push(splice(chars, i, i + 1, &a.to_string()));
+        }
+        if c.is_ascii_alphabetic() {
+            options.push(splice(chars, i + 1, i + 1, "\u{301}"));
+        }
+    }
+    // An accent taken off: the base letter of a decomposable character.
+    let stripped: String = base
+        .nfd()
+        .filter(|c| !('\u{300}'..='\u{36F}').contains(c))
+        .collect();
+    if stripped != base && !stripped.is_empty() {
+        options.push(stripped);
+    }
+    (!options.is_empty()).then(|| options.swap_remove(salt % options.len()))
+}
+
+fn pad(base: &str, salt: usize) -> String {
+    const PADS: &[&str] = &[" ", "  ", "\u{A0}", "\u{3000}", "\u{200B}"];
+    format!("{base}{}", PADS[salt % PADS.len()])
 }
 
 fn prefix(chars: &[char], salt: usize) -> Option<String> {
@@ -440,14 +657,72 @@ fn near_miss(chars: &[char], salt: usize) -> String {
     out.into_iter().collect()
 }
 
+/// Strings that another type's parser would take: numbers with leading zeros, signs,
+/// exponents and fractions, JSON and YAML literals, sids, dates in several formats. A store
+/// that infers types (a column of numeric affinity, a `JSON.parse` attempt, a YAML loader)
+/// changes them; they must come back as the same strings.
+const TYPE_LOOKING: &[&str] = &[
+    "0",
+    "00123",
+    "007",
+    "123",
+    "-1",
+    "+7",
+    "1e5",
+    "1E5",
+    "1.50",
+    "1.0",
+    "0.1",
+    "0x1F",
+    "1_000",
+    "Infinity",
+    "NaN",
+    "true",
+    "false",
+    "True",
+    "FALSE",
+    "yes",
+    "no",
+    "on",
+    "null",
+    "NULL",
+    "Null",
+    "nil",
+    "None",
+    "undefined",
+    "[]",
+    "{}",
+    "[1,2]",
+    "{\"a\":1}",
+    "2019-12-16T22:18:37Z",
+    "2019-12-16",
+    "2019-12-16 22:18:37",
+    "Mon, 16 Dec 2019 22:18:37 GMT",
+    "1576534717",
+    "12:30",
+];
+
+/// A string shaped like another type (see `TYPE_LOOKING`), or like a sid.
+pub fn type_looking() -> BoxedStrategy<String> {
+    prop_oneof![
+        6 => one_of(TYPE_LOOKING),
+        1 => any::<u128>().prop_map(|n| SidKind::Role.from_u128(n)),
+        1 => any::<u128>().prop_map(|n| SidKind::Service.from_u128(n)),
+        1 => (0u64..=99_999_999_999).prop_map(|n| format!("{n:012}")),
+    ]
+    .boxed()
+}
+
 /// A friendly name: the identity alphabet (controls excluded), with leading spaces, markup
-/// (`<b>`, `&amp;`, quotes, template syntax) and the empty string.
+/// (`<b>`, `&amp;`, quotes, template syntax), strings shaped like other types and the empty
+/// string.
 pub fn friendly_name() -> BoxedStrategy<String> {
     prop_oneof![
         3 => "[a-zA-Z0-9]{1,12}",
         1 => Just(String::new()),
         6 => identity_tail(),
         2 => one_of(MARKUP),
+        3 => type_looking(),
         1 => (" {1,3}", identity_tail()).prop_map(|(s, t)| s + &t),
         1 => (one_of(MARKUP), identity_tail()).prop_map(|(m, t)| m + &t),
     ]
@@ -500,6 +775,7 @@ fn json_string() -> BoxedStrategy<String> {
         3 => "[a-z ]{0,8}",
         3 => identity_tail(),
         2 => friendly_name(),
+        2 => type_looking(),
         1 => one_of(&["\n", "\t", "a\r\nb", "\"", "\\", "/", "\\\"", "</script>"]),
     ]
     .boxed()
@@ -607,6 +883,68 @@ pub fn attributes() -> BoxedStrategy<Value> {
         8 => object_of(json_value(), 0..=8),
         3 => deep(),
         1 => large(),
+    ]
+    .boxed()
+}
+
+/// Number literals that a store keeping numbers as doubles, as 32-bit floats or as fixed
+/// decimals would change: integers beyond 2^53 and 2^64, beyond a double's range (`1e400`),
+/// below it (`1e-400`), the sign of zero, exponents in both cases, trailing zeros, decimals
+/// longer than a double holds, the largest and smallest doubles. Each is valid JSON, and
+/// each is a value a server must give back as that value (or refuse).
+pub const NUMBER_LITERALS: &[&str] = &[
+    "9007199254740993",
+    "-9007199254740993",
+    "18446744073709551616",
+    "-18446744073709551617",
+    "123456789012345678901234567890",
+    "1e400",
+    "-1e400",
+    "1E+2",
+    "2.5E3",
+    "1e-400",
+    "-0",
+    "-0.0",
+    "0.1",
+    "0.30000000000000004",
+    "3.141592653589793238462643383279",
+    "0.1234567890123456789",
+    "1.5e-7",
+    "100.000",
+    "1.0",
+    "1.7976931348623157e308",
+    "5e-324",
+];
+
+/// `Attributes` as the text sent: an object of [`attributes`], sometimes with members
+/// holding [`NUMBER_LITERALS`] as written (which no `serde_json::Value` can hold).
+pub fn attributes_text() -> BoxedStrategy<String> {
+    prop_oneof![
+        6 => attributes().prop_map(|v| v.to_string()),
+        3 => (
+            attributes(),
+            vec((select(NUMBER_LITERALS), any::<bool>()), 1..=3)
+        )
+            .prop_map(|(v, literals)| {
+                let text = v.to_string();
+                let rest = &text[1..];
+                let mut members: Vec<String> = literals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (n, nested))| {
+                        if *nested {
+                            format!("\"n{i}\":[{n},{{\"v\":{n}}}]")
+                        } else {
+                            format!("\"n{i}\":{n}")
+                        }
+                    })
+                    .collect();
+                // The object's own members after the literals, under keys that cannot clash.
+                if rest != "}" {
+                    members.push(format!("\"o\":{text}"));
+                }
+                format!("{{{}}}", members.join(","))
+            }),
     ]
     .boxed()
 }
@@ -956,6 +1294,16 @@ mod tests {
                             "no case variant of {:?}",
                             base
                         ),
+                        Relation::Fold => prop_assert!(
+                            !base.chars().any(|c| c.is_ascii_alphanumeric()),
+                            "no fold of {:?}",
+                            base
+                        ),
+                        Relation::Accent => prop_assert!(
+                            !base.chars().any(|c| c.is_ascii_alphabetic()),
+                            "no accent of {:?}",
+                            base
+                        ),
                         _ => prop_assert!(false, "no {:?} of {:?}", relation, base),
                     }
                     return Ok(());
@@ -981,13 +1329,119 @@ mod tests {
                         prop_assert_eq!(related.to_lowercase(), base.to_lowercase());
                     }
                     Relation::NearMiss => prop_assert_eq!(edits(&base, &related), 1),
+                    // Each engine, and only the engine, takes the variant for the base
+                    // (when the base holds none of the engine's own metacharacters).
+                    engine => {
+                        if let Some(found) = engine_finds(engine, &related, &base) {
+                            prop_assert!(
+                                found,
+                                "{:?} does not find {:?} with {:?}",
+                                engine,
+                                base,
+                                related
+                            );
+                        }
+                    }
                 }
                 Ok(())
             })
             .unwrap();
         let produced = produced.into_inner();
-        assert_eq!(produced.len(), 4, "{produced:?}");
+        assert_eq!(produced.len(), Relation::ALL.len(), "{produced:?}");
         assert!(produced.values().all(|&n| n > 100), "{produced:?}");
+    }
+
+    /// `_` one character, `%` any run, the rest literally.
+    fn like(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('%', rest)) => (0..=s.len()).any(|i| like(rest, &s[i..])),
+            Some(('_', rest)) => !s.is_empty() && like(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && like(rest, &s[1..]),
+        }
+    }
+
+    /// `?` one character, `*` any run, `[…]` and `[!…]` classes, the rest literally.
+    fn glob(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),
+            Some(('?', rest)) => !s.is_empty() && glob(rest, &s[1..]),
+            Some(('[', rest)) => {
+                let Some(end) = rest.iter().skip(1).position(|&c| c == ']').map(|e| e + 1) else {
+                    return s.first() == Some(&'[') && glob(rest, &s[1..]);
+                };
+                let (class, after) = (&rest[..end], &rest[end + 1..]);
+                let (negated, class) = match class.split_first() {
+                    Some(('!', c)) => (true, c),
+                    _ => (false, class),
+                };
+                s.first().is_some_and(|c| class.contains(c) != negated) && glob(after, &s[1..])
+            }
+            Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
+        }
+    }
+
+    /// Whether the engine of `relation` takes `variant` for `base`; None when the base holds
+    /// the engine's own metacharacters (so the variant means something else to it).
+    fn engine_finds(relation: Relation, variant: &str, base: &str) -> Option<bool> {
+        use unicode_normalization::UnicodeNormalization;
+        let (v, b): (Vec<char>, Vec<char>) = (variant.chars().collect(), base.chars().collect());
+        let clean = |meta: &str| !base.chars().any(|c| meta.contains(c));
+        Some(match relation {
+            Relation::Like => clean("_%\\").then(|| like(&v, &b))?,
+            Relation::Glob => clean("*?[]!\\").then(|| glob(&v, &b))?,
+            Relation::Regex => clean("\\.+*?()|[]{}^$#").then(|| {
+                regex::Regex::new(&format!("^(?:{variant})$")).is_ok_and(|re| re.is_match(base))
+            })?,
+            Relation::Fold => {
+                let fold = |s: &str| s.nfkc().collect::<String>().to_uppercase().to_lowercase();
+                fold(variant) == fold(base)
+            }
+            Relation::Accent => {
+                let strip = |s: &str| {
+                    s.nfd()
+                        .filter(|c| !('\u{300}'..='\u{36F}').contains(c))
+                        .collect::<String>()
+                };
+                strip(variant) == strip(base)
+            }
+            Relation::Pad => {
+                let trim = |s: &str| {
+                    s.trim_end_matches(|c: char| c.is_whitespace() || c == '\u{200B}')
+                        .to_owned()
+                };
+                trim(variant) == trim(base)
+            }
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn wrappers_hold_the_whole_identity_and_their_engine_finds_it() {
+        let id = "convcheck-0a0b0c0d-c1-0-abc";
+        for salt in 0..8 {
+            for relation in Relation::ALL {
+                let Some(w) = wrap(id, relation, salt) else {
+                    assert!(!matches!(
+                        relation,
+                        Relation::Like | Relation::Glob | Relation::Regex | Relation::Pad
+                    ));
+                    continue;
+                };
+                assert!(w.contains(id) && w != id && !w.starts_with(id) || w.ends_with(' '));
+                let (v, b): (Vec<char>, Vec<char>) = (w.chars().collect(), id.chars().collect());
+                let found = match relation {
+                    Relation::Like => like(&v, &b),
+                    Relation::Glob => glob(&v, &b),
+                    Relation::Regex => {
+                        regex::Regex::new(&format!("^(?:{w})$")).is_ok_and(|re| re.is_match(id))
+                    }
+                    _ => w.trim() == id,
+                };
+                assert!(found, "{relation:?} does not find {id:?} with {w:?}");
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod emulator;
 pub mod generate;
 pub mod json;
+pub mod model;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

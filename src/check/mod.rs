@@ -245,6 +245,52 @@ pub fn exchange(ex: &Exchange, ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// The checks [`exchange`] applies to a success of `op`: what a clean answer shows held. A
+/// clause matrix may mark these passed for a case that only knows its answers were clean
+/// (a generated case). The catalogue is the list, so a new user or page check joins it.
+pub fn exchange_checks(op: Operation) -> Vec<&'static str> {
+    let cat = spec::catalogue();
+    let mut out: Vec<&'static str> = Vec::new();
+    let status: &'static str = match op {
+        Operation::Create => "create.status",
+        Operation::Read => "read.status",
+        Operation::Fetch => "fetch.status",
+        Operation::Update => "update.status",
+        Operation::Delete => "delete.status",
+    };
+    out.push(status);
+    if op == Operation::Delete {
+        out.push("delete.body.empty");
+        return out;
+    }
+    out.push("response.content-type");
+    let applies = |id: &str| -> bool {
+        // Each `is_online` / `is_notifiable` rule holds for the operation it is about.
+        let about_op = if id.ends_with(".read-null") {
+            op == Operation::Read
+        } else if id.ends_with(".fetch-only") {
+            matches!(op, Operation::Create | Operation::Update)
+        } else if id.ends_with(".unreachable-null") {
+            op == Operation::Fetch
+        } else {
+            true
+        };
+        let user = id.starts_with("user.") && id != "user.links.resolve" && about_op;
+        let page = op == Operation::Read
+            && ["page.body.", "page.meta.", "page.users."]
+                .iter()
+                .any(|p| id.starts_with(p));
+        user || page
+    };
+    out.extend(
+        cat.checks
+            .iter()
+            .map(|c| c.id.as_str())
+            .filter(|id| applies(id)),
+    );
+    out
+}
+
 /// Reports a JSON response not served as `application/json`.
 pub fn content_type(ex: &Exchange) -> Option<Finding> {
     let ct = ex.response_header("content-type").unwrap_or("");

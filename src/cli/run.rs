@@ -162,6 +162,23 @@ pub struct RunArgs {
     /// on a remote target, where bursts are at most 3 creates and walks at most 10 pages).
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub generate_max_requests: Option<usize>,
+    /// When generated sequences read the whole world back (every collection walked, every
+    /// user fetched by sid and identity through each view): `every-write` (default on this
+    /// machine), `end` of each sequence (default on a remote target) or `off`.
+    #[arg(long, value_name = "every-write|end|off", help_heading = "Generation")]
+    pub observe: Option<String>,
+    /// The most users one read-back fetches through every view (default 64 on this machine,
+    /// 8 on a remote target); walks always see every user.
+    #[arg(long, value_name = "N", help_heading = "Generation")]
+    pub observe_users: Option<usize>,
+    /// The largest collection a generated sequence builds, of the sizes 26, 51, 101, 201 and
+    /// 1001 (default 1001 on this machine, 26 on a remote target); 0 builds none.
+    #[arg(long, value_name = "N", help_heading = "Generation")]
+    pub max_collection: Option<usize>,
+    /// After the run, list the transitions and value families the generated cases covered,
+    /// and the transitions they missed.
+    #[arg(long, help_heading = "Generation")]
+    pub list_coverage: bool,
     /// Let the suite create, update and delete users on a target outside this machine. It
     /// only ever deletes what it created.
     #[arg(long, help_heading = "Safety")]
@@ -302,6 +319,15 @@ impl RunArgs {
         if let Some(n) = self.generate_max_requests {
             g.max_requests = n;
         }
+        if let Some(o) = self.observe.as_deref().and_then(|o| o.parse().ok()) {
+            g.observe = o;
+        }
+        if let Some(n) = self.observe_users {
+            g.observe_users = n;
+        }
+        if let Some(n) = self.max_collection {
+            g.max_collection = n;
+        }
         g
     }
 
@@ -331,6 +357,13 @@ impl RunArgs {
                     path.display()
                 );
             }
+        }
+        if let Some(o) = &self.observe {
+            o.parse::<crate::runner::Observe>()
+                .map_err(anyhow::Error::msg)?;
+        }
+        if self.observe_users == Some(0) {
+            bail!("--observe-users must be at least 1 (use --observe off to read nothing back)");
         }
         if self.generate_max_requests == Some(0) {
             bail!(
@@ -533,6 +566,15 @@ impl RunArgs {
                 "generation: seed {} (`--seed {}` draws the same sequences)",
                 seed, seed
             ));
+            let covered = crate::report::view::coverage(&report);
+            if covered.required > 0 {
+                say(format!("coverage: {}", covered.summary()));
+            }
+            if self.list_coverage {
+                for line in crate::report::view::coverage_lines(&covered) {
+                    say(line);
+                }
+            }
         }
         super::report::write(
             &report,

@@ -1,28 +1,33 @@
-//! Runs a generated sequence against the target: each operation resolved by the model, sent
-//! through a case run (so every create goes through the ledger and every request through the
-//! run's brake), and judged by the model.
+//! Runs a generated sequence against the target: each operation resolved against the model,
+//! sent through a case run (so every create goes through the ledger and every request through
+//! the run's brake), judged by the model, and, after each write, the whole world read back
+//! and judged too.
 
 use reqwest::Method;
 
-use super::model::{Model, Step, Verdict};
-use super::program::{By, Invalid, InvalidUpdate, Op};
+use super::program::Op;
+use super::resolve::resolve;
 use crate::check::{Exchange, Finding};
 use crate::client::{Request, TransportError};
-use crate::runner::{CaseRun, Stop};
-use crate::spec::{Severity, identity};
+use crate::model::observe::Answer;
+use crate::model::{Invalid, InvalidUpdate, Model, Probe, Scope, Step, Verdict};
+use crate::runner::{CaseRun, Observe, Stop};
+use crate::spec::{Severity, UrlForm, identity};
 
 /// One step as it ran.
 #[derive(Debug, Clone)]
 pub struct Logged {
-    /// The index of the operation it came from.
+    /// The index of the operation it came from (`usize::MAX` for the read-back at the end).
     pub op: usize,
-    /// The step.
-    pub step: Step,
+    /// The step (None for the read-back at the end).
+    pub step: Option<Step>,
     /// What the model expected.
     pub expected: String,
-    /// The requests and answers, in order.
+    /// The step's own requests and answers, in order.
     pub exchanges: Vec<Exchange>,
-    /// Its findings.
+    /// The world read back after it.
+    pub observed: Vec<Exchange>,
+    /// Its findings, the world's included.
     pub findings: Vec<Finding>,
 }
 
@@ -50,76 +55,377 @@ impl Trace {
     }
 }
 
-/// Limits of one sequence's walks.
+/// Limits of one sequence's requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
-    /// The most pages one read may take.
+    /// The most pages one walk may take (more for a collection the sequence made large).
     pub max_pages: usize,
+    /// The most pages any walk may take (the run's `--max-pages`).
+    pub page_limit: usize,
+    /// When the world is read back.
+    pub observe: Observe,
+    /// The most users one read-back fetches.
+    pub observe_users: usize,
 }
 
 /// Runs `ops` on `r` (its namespace is the model's), judging every step; stops at the first
 /// step after which the target and the model disagree.
 pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds) -> Trace {
     let mut trace = Trace::default();
+    let mut diverged = false;
     for (index, op) in ops.iter().enumerate() {
-        let Some(step) = model.resolve(op) else {
+        let Some(step) = resolve(model, op) else {
             continue;
         };
-        // A read walks first among the writes of everyone else, judged on a copy of the
-        // model; only when that walk disagrees is it walked again with the collection held
-        // still, and that walk judged (keyset paging never needs it; offset paging under
-        // concurrent writes may).
-        let mut sent = send(r, model, &step, bounds, false).await;
-        if let (Step::Read { .. }, Ok((exs, ended))) = (&step, &sent) {
-            let mut trial = model.clone();
-            let v = trial.judge(&step, exs, *ended);
-            if v.findings.is_empty() {
-                *model = trial;
+        match run_step(r, model, &step, bounds).await {
+            Ok((logged, d)) => {
                 trace.steps.push(Logged {
                     op: index,
-                    step,
-                    expected: v.expected,
-                    exchanges: exs.clone(),
-                    findings: Vec::new(),
+                    ..logged
                 });
-                continue;
-            }
-            sent = send(r, model, &step, bounds, true).await;
-        }
-        match sent {
-            Ok((exs, ended)) => {
-                let Verdict {
-                    expected,
-                    findings,
-                    diverged,
-                } = if exs.is_empty() {
-                    Verdict::default()
-                } else {
-                    model.judge(&step, &exs, ended)
-                };
-                trace.steps.push(Logged {
-                    op: index,
-                    step,
-                    expected,
-                    exchanges: exs,
-                    findings,
-                });
-                if diverged {
+                if d {
+                    diverged = true;
                     break;
                 }
             }
             Err(Stop::Transport(e)) => {
                 trace.error = Some(e);
-                break;
+                return trace;
             }
-            Err(Stop::Failed) => break,
+            Err(Stop::Failed) => return trace,
+        }
+    }
+    if !diverged && bounds.observe != Observe::Off && !model.users.is_empty() {
+        let scope = Scope::End {
+            limit: bounds.observe_users,
+        };
+        match observe(r, model, &scope, None, &[], bounds).await {
+            Ok((observed, v)) => trace.steps.push(Logged {
+                op: usize::MAX,
+                ..logged_world(v, observed)
+            }),
+            Err(Stop::Transport(e)) => trace.error = Some(e),
+            Err(Stop::Failed) => {}
         }
     }
     trace
 }
 
+/// Sends one step and judges it with the world read back after it (for a write). Returns
+/// the logged step and whether the sequence must end here.
+async fn run_step(
+    r: &mut CaseRun,
+    model: &mut Model,
+    step: &Step,
+    bounds: Bounds,
+) -> Result<(Logged, bool), Stop> {
+    // A read walks first among the writes of everyone else, judged on a copy of the model;
+    // only when that walk disagrees is it walked again with the collection held still, and
+    // that walk judged (keyset paging never needs it; offset paging under concurrent writes
+    // may).
+    let (mut exs, mut ended) = send(r, model, step, bounds, false).await?;
+    if let Step::Read { .. } = step {
+        let mut trial = model.clone();
+        let v = trial.judge(step, &exs, ended);
+        if v.findings.is_empty() {
+            *model = trial;
+            return Ok((logged(step, v, exs, Vec::new()), false));
+        }
+        (exs, ended) = send(r, model, step, bounds, true).await?;
+    }
+    if exs.is_empty() {
+        return Ok((logged(step, Verdict::default(), exs, Vec::new()), false));
+    }
+    if let Step::Group { kind, steps } = step {
+        // Judged against every serial order, with the world read back afterwards; a
+        // disagreement is read back again with the collections held still before it is
+        // believed.
+        note_sids(model, steps, &exs);
+        let scope = Scope::AfterWrite {
+            addressed: step.addressed(),
+            limit: bounds.observe_users,
+        };
+        let mut world = answers(r, model, &scope, bounds, false).await?;
+        let judged = |world: &[Answer]| {
+            let mut trial = model.clone();
+            let _ = trial.judge(step, &exs, true);
+            let v = trial.judge_group(kind, steps, &exs, world);
+            (trial, v)
+        };
+        let (mut trial, mut v) = judged(&world);
+        if v.fails() {
+            world = answers(r, model, &scope, bounds, true).await?;
+            (trial, v) = judged(&world);
+        }
+        *model = trial;
+        let observed = world.into_iter().flat_map(|(_, e, _)| e).collect();
+        let diverged = v.diverged;
+        return Ok((logged(step, v, exs, observed), diverged));
+    }
+    let mut v = model.judge(step, &exs, ended);
+    let mut observed = Vec::new();
+    if !v.diverged && step.writes() && bounds.observe == Observe::EveryWrite {
+        let scope = Scope::AfterWrite {
+            addressed: step.addressed(),
+            limit: bounds.observe_users,
+        };
+        let described = model.describe(step);
+        let (seen, world) = observe(
+            r,
+            model,
+            &scope,
+            Some(&described),
+            &step.addressed(),
+            bounds,
+        )
+        .await?;
+        observed = seen;
+        v.diverged |= world.diverged;
+        v.findings.extend(world.findings);
+    }
+    let diverged = v.diverged;
+    Ok((logged(step, v, exs, observed), diverged))
+}
+
+fn logged(
+    step: &Step,
+    mut v: Verdict,
+    exchanges: Vec<Exchange>,
+    observed: Vec<Exchange>,
+) -> Logged {
+    // A finding of the step itself concerns its (first) request.
+    if let Some(ex) = exchanges.first() {
+        for f in &mut v.findings {
+            f.request.get_or_insert_with(|| ex.request_line());
+        }
+    }
+    Logged {
+        op: 0,
+        step: Some(step.clone()),
+        expected: v.expected,
+        exchanges,
+        observed,
+        findings: v.findings,
+    }
+}
+
+fn logged_world(v: Verdict, observed: Vec<Exchange>) -> Logged {
+    Logged {
+        op: usize::MAX,
+        step: None,
+        expected: v.expected,
+        exchanges: Vec::new(),
+        observed,
+        findings: v.findings,
+    }
+}
+
+/// Gives the users a group creates the sids their 2xx answers name (carrying the identity
+/// sent), so that the world is read back by sid too, whatever order explains the group.
+fn note_sids(model: &mut Model, steps: &[Step], exs: &[Exchange]) {
+    for (s, ex) in steps.iter().zip(exs) {
+        if let Step::Create { user, .. } = s
+            && (200..300).contains(&ex.status)
+            && let Ok(body) = serde_json::from_slice::<serde_json::Value>(&ex.response_body)
+            && body.get("identity").and_then(|v| v.as_str()) == Some(&model.users[*user].identity)
+            && let Some(sid) = body.get("sid").and_then(|v| v.as_str())
+        {
+            model.users[*user].sid = Some(sid.to_owned());
+        }
+    }
+}
+
+/// Reads the world back (`scope`) and judges it; a disagreement that a walk shows is walked
+/// again with the collections held still before it is believed. Returns every exchange of
+/// the read-back and the verdict.
+async fn observe(
+    r: &mut CaseRun,
+    model: &mut Model,
+    scope: &Scope,
+    after: Option<&str>,
+    addressed: &[usize],
+    bounds: Bounds,
+) -> Result<(Vec<Exchange>, Verdict), Stop> {
+    let world = answers(r, model, scope, bounds, false).await?;
+    let mut trial = model.clone();
+    let v = trial.judge_world(after, addressed, &world);
+    let (world, v) = if v.findings.is_empty() {
+        *model = trial;
+        (world, v)
+    } else {
+        let world = answers(r, model, scope, bounds, true).await?;
+        let v = model.judge_world(after, addressed, &world);
+        (world, v)
+    };
+    Ok((world.into_iter().flat_map(|(_, e, _)| e).collect(), v))
+}
+
+/// Sends the probes of `scope`: the fetches at once, then each view walked (alone when
+/// `alone`).
+async fn answers(
+    r: &mut CaseRun,
+    model: &Model,
+    scope: &Scope,
+    bounds: Bounds,
+    alone: bool,
+) -> Result<Vec<Answer>, Stop> {
+    let probes = model.probes(scope);
+    let fetches: Vec<(usize, String)> = probes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Probe::Fetch { view, value, .. } => Some((i, r.item_url(model.form(*view), value))),
+            Probe::Walk { .. } => None,
+        })
+        .collect();
+    let got = gets_at_once(r, fetches.iter().map(|(_, u)| u.clone()).collect()).await?;
+    let mut out: Vec<Option<Answer>> = vec![None; probes.len()];
+    for ((i, _), ex) in fetches.iter().zip(got) {
+        out[*i] = Some((probes[*i].clone(), vec![ex], true));
+    }
+    for (i, p) in probes.iter().enumerate() {
+        if let Probe::Walk { view, page_size } = p {
+            let (pages, ended) = walk(
+                r,
+                model.form(*view),
+                Some(*page_size),
+                pages_for(model, *view, Some(*page_size), bounds),
+                alone,
+            )
+            .await?;
+            out[i] = Some((p.clone(), pages, ended));
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// How many pages a walk of `view` may take: the sequence's bound, or what its own users
+/// need at this page size when it made the collection large (within `--max-pages`).
+fn pages_for(model: &Model, view: usize, page_size: Option<u32>, bounds: Bounds) -> usize {
+    let ours = model
+        .users
+        .iter()
+        .filter(|u| u.life != crate::model::Life::Absent && model.same_collection(u.view, view))
+        .count();
+    let size = page_size.unwrap_or(50).max(1) as usize;
+    bounds
+        .max_pages
+        .max(ours.div_ceil(size) + 3)
+        .min(bounds.page_limit)
+}
+
+/// GETs of `urls` at once, each on a side run; the answers in the order of `urls`.
+async fn gets_at_once(r: &mut CaseRun, urls: Vec<String>) -> Result<Vec<Exchange>, Stop> {
+    let reqs = urls
+        .into_iter()
+        .map(|u| Request::new(Method::GET, u))
+        .collect();
+    at_once(r, reqs, None).await
+}
+
+/// Walks a collection from its first page through `next_page_url`: every page up to the
+/// bound, and whether it ended.
+async fn walk(
+    r: &mut CaseRun,
+    form: &UrlForm,
+    page_size: Option<u32>,
+    max_pages: usize,
+    alone: bool,
+) -> Result<(Vec<Exchange>, bool), Stop> {
+    let base = r.collection_url(form);
+    let mut url = match page_size {
+        Some(n) => format!("{base}?PageSize={n}"),
+        None => base,
+    };
+    let mut pages = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    // `alone`: no write lands in the collection while this walk goes on (it sends none
+    // itself): under offset paging, another sequence's or case's write would shift the
+    // pages under it.
+    let _alone = if alone {
+        r.walk_alone(form).await
+    } else {
+        None
+    };
+    loop {
+        seen.insert(url.clone());
+        let ex = r.send(Request::new(Method::GET, url.clone())).await?;
+        let next = (ex.status == 200)
+            .then(|| serde_json::from_slice::<serde_json::Value>(&ex.response_body).ok())
+            .flatten()
+            .and_then(|b| {
+                b.pointer("/meta/next_page_url")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            });
+        pages.push(ex);
+        match next {
+            None => return Ok((pages, true)),
+            // Never followed off the target's origin, nor in circles, nor forever.
+            Some(n)
+                if !r.session.client.on_origin(&n)
+                    || seen.contains(&n)
+                    || pages.len() >= max_pages =>
+            {
+                return Ok((pages, false));
+            }
+            Some(n) => url = n,
+        }
+    }
+}
+
 fn encode(v: &str) -> String {
     form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// The request a single-request step sends.
+fn request(r: &CaseRun, model: &Model, step: &Step) -> Option<Request> {
+    let url = |view: usize, key: &str| r.item_url(model.form(view), key);
+    Some(match step {
+        Step::Create { view, user, sent } => {
+            let mut req = Request::new(Method::POST, r.collection_url(model.form(*view)))
+                .param("Identity", &model.users[*user].identity);
+            for (k, v) in sent.params() {
+                req = req.param(k, v);
+            }
+            req
+        }
+        Step::Fetch { user, view, by } => {
+            Request::new(Method::GET, url(*view, &model.key(*user, *by)))
+        }
+        Step::Update {
+            user,
+            view,
+            by,
+            sent,
+        } => {
+            let mut req = Request::new(Method::POST, url(*view, &model.key(*user, *by)));
+            for (k, v) in sent.params() {
+                req = req.param(k, v);
+            }
+            req
+        }
+        Step::Delete { user, view, by } => {
+            Request::new(Method::DELETE, url(*view, &model.key(*user, *by)))
+        }
+        Step::NearMiss {
+            view,
+            identity,
+            action,
+            ..
+        } => match action {
+            crate::model::Action::Fetch => Request::new(Method::GET, url(*view, identity)),
+            crate::model::Action::Update(sent) => {
+                let mut req = Request::new(Method::POST, url(*view, identity));
+                for (k, v) in sent.params() {
+                    req = req.param(k, v);
+                }
+                req
+            }
+            crate::model::Action::Delete => Request::new(Method::DELETE, url(*view, identity)),
+        },
+        _ => return None,
+    })
 }
 
 /// Sends a step's requests; for a read, every page up to the bound, and whether it ended.
@@ -130,138 +436,102 @@ async fn send(
     bounds: Bounds,
     alone: bool,
 ) -> Result<(Vec<Exchange>, bool), Stop> {
-    let forms = &model.forms;
+    if let Some(req) = request(r, model, step) {
+        let ex = match step {
+            Step::Create { view, .. } => r.post_create(model.form(*view), req).await?.0,
+            _ => r.send(req).await?,
+        };
+        forget_deleted(r, model, step, &ex);
+        return Ok((vec![ex], true));
+    }
+    let forms = |v: usize| model.form(v).clone();
     match step {
-        Step::Create { form, user, sent } => {
-            let f = &forms[*form];
-            let mut req = Request::new(Method::POST, r.collection_url(f))
-                .param("Identity", &model.users[*user].identity);
-            for (k, v) in sent.params() {
-                req = req.param(k, v);
-            }
-            let (ex, _) = r.post_create(f, req).await?;
-            Ok((vec![ex], true))
-        }
-        Step::Fetch { user, form, by } => {
-            let key = model.key(*user, *by);
-            let ex = r
-                .send(Request::new(Method::GET, r.item_url(&forms[*form], &key)))
-                .await?;
-            Ok((vec![ex], true))
-        }
-        Step::FetchRelated { form, identity, .. } => {
-            let ex = r
-                .send(Request::new(
-                    Method::GET,
-                    r.item_url(&forms[*form], identity),
-                ))
-                .await?;
-            Ok((vec![ex], true))
-        }
-        Step::Update { user, by, sent } => {
-            let u = &model.users[*user];
-            let mut req = Request::new(
-                Method::POST,
-                r.item_url(&forms[u.form], &model.key(*user, *by)),
-            );
-            for (k, v) in sent.params() {
-                req = req.param(k, v);
-            }
-            let ex = r.send(req).await?;
-            Ok((vec![ex], true))
-        }
-        Step::Delete { user, by } => {
-            let u = &model.users[*user];
-            let ex = r
-                .send(Request::new(
-                    Method::DELETE,
-                    r.item_url(&forms[u.form], &model.key(*user, *by)),
-                ))
-                .await?;
-            // Gone: 204, or 404 by sid. A 404 by identity proves nothing about the sid, so
-            // the ledger keeps it for teardown.
-            if let Some(sid) = &u.sid
-                && (ex.status == 204 || (ex.status == 404 && *by == By::Sid))
-            {
-                r.session.ledger.remove(sid);
-            }
-            Ok((vec![ex], true))
-        }
-        Step::Read { form, page_size } => {
-            let base = r.collection_url(&forms[*form]);
-            let mut url = match page_size {
-                Some(n) => format!("{base}?PageSize={n}"),
-                None => base,
-            };
-            let mut pages = Vec::new();
-            let mut seen = std::collections::BTreeSet::new();
-            // `alone`: no write lands in the collection while this read walks it (it sends
-            // none itself): under offset paging, another sequence's or case's write would
-            // shift the pages under it.
-            let _alone = if alone {
-                r.walk_alone(&forms[*form]).await
-            } else {
-                None
-            };
-            loop {
-                seen.insert(url.clone());
-                let ex = r.send(Request::new(Method::GET, url.clone())).await?;
-                let next = (ex.status == 200)
-                    .then(|| serde_json::from_slice::<serde_json::Value>(&ex.response_body).ok())
-                    .flatten()
-                    .and_then(|b| {
-                        b.pointer("/meta/next_page_url")
-                            .and_then(serde_json::Value::as_str)
-                            .map(str::to_owned)
-                    });
-                pages.push(ex);
-                match next {
-                    None => return Ok((pages, true)),
-                    // Never followed off the target's origin, nor in circles, nor forever.
-                    Some(n)
-                        if !r.session.client.on_origin(&n)
-                            || seen.contains(&n)
-                            || pages.len() >= bounds.max_pages =>
-                    {
-                        return Ok((pages, false));
-                    }
-                    Some(n) => url = n,
-                }
-            }
+        Step::Read { view, page_size } => {
+            let max = pages_for(model, *view, *page_size, bounds);
+            walk(r, &forms(*view), *page_size, max, alone).await
         }
         Step::Burst { user, n } => {
             let u = &model.users[*user];
             let reqs = (0..*n)
                 .map(|_| {
-                    Request::new(Method::POST, r.collection_url(&forms[u.form]))
+                    Request::new(Method::POST, r.collection_url(model.form(u.view)))
                         .param("Identity", &u.identity)
                 })
                 .collect();
-            Ok((at_once(r, &forms[u.form], reqs).await?, true))
+            Ok((at_once(r, reqs, Some(&forms(u.view))).await?, true))
         }
         Step::BurstDistinct { users } => {
-            let form = model.users[users[0]].form;
+            let view = model.users[users[0]].view;
             let reqs = users
                 .iter()
                 .map(|u| {
-                    Request::new(Method::POST, r.collection_url(&forms[form]))
+                    Request::new(Method::POST, r.collection_url(model.form(view)))
                         .param("Identity", &model.users[*u].identity)
                 })
                 .collect();
-            Ok((at_once(r, &forms[form], reqs).await?, true))
+            Ok((at_once(r, reqs, Some(&forms(view))).await?, true))
+        }
+        Step::Populate { view, users } => {
+            let reqs = users
+                .iter()
+                .map(|u| {
+                    Request::new(Method::POST, r.collection_url(model.form(*view)))
+                        .param("Identity", &model.users[*u].identity)
+                })
+                .collect();
+            Ok((at_once(r, reqs, Some(&forms(*view))).await?, true))
+        }
+        Step::Group { steps, .. } => {
+            // Each request of the group on a side run of its own, all at once.
+            let mut set = tokio::task::JoinSet::new();
+            for (i, s) in steps.iter().enumerate() {
+                let Some(req) = request(r, model, s) else {
+                    continue;
+                };
+                let mut side = r.scratch(r.namespace.clone());
+                let create = match s {
+                    Step::Create { view, .. } => Some(forms(*view)),
+                    _ => None,
+                };
+                set.spawn(async move {
+                    let res = match create {
+                        Some(form) => side.post_create(&form, req).await.map(|(ex, _)| ex),
+                        None => side.send(req).await,
+                    };
+                    (i, res, side)
+                });
+            }
+            let mut out = Vec::new();
+            let mut first_err = None;
+            while let Some(done) = set.join_next().await {
+                let Ok((i, res, side)) = done else { continue };
+                r.absorb(side);
+                match res {
+                    Ok(ex) => out.push((i, ex)),
+                    Err(e) => first_err = first_err.or(Some(e)),
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+            out.sort_by_key(|(i, _)| *i);
+            for ((_, ex), s) in out.iter().zip(steps) {
+                forget_deleted(r, model, s, ex);
+            }
+            Ok((out.into_iter().map(|(_, ex)| ex).collect(), true))
         }
         Step::Invalid {
-            form,
+            view,
             what,
             identity,
         } => {
-            let f = &forms[*form];
+            let f = forms(*view);
             if let Invalid::PageSize(v) = what {
-                let url = format!("{}?PageSize={}", r.collection_url(f), encode(v));
+                let url = format!("{}?PageSize={}", r.collection_url(&f), encode(v));
                 let ex = r.send(Request::new(Method::GET, url)).await?;
                 return Ok((vec![ex], true));
             }
-            let mut req = Request::new(Method::POST, r.collection_url(f));
+            let mut req = Request::new(Method::POST, r.collection_url(&f));
             if let Some(id) = identity {
                 if matches!(what, Invalid::SidShaped(_)) {
                     r.mint(id.clone());
@@ -274,14 +544,14 @@ async fn send(
                 Invalid::MissingIdentity => req.param("FriendlyName", "no identity"),
                 _ => req,
             };
-            let (ex, _) = r.post_create(f, req).await?;
+            let (ex, _) = r.post_create(&f, req).await?;
             Ok((vec![ex], true))
         }
         Step::InvalidUpdate { user, what } => {
             let u = &model.users[*user];
             let req = Request::new(
                 Method::POST,
-                r.item_url(&forms[u.form], &model.key(*user, By::Sid)),
+                r.item_url(model.form(u.view), &model.key(*user, crate::model::By::Sid)),
             );
             let req = match what {
                 InvalidUpdate::MalformedRole(v) => req.param("RoleSid", v),
@@ -290,21 +560,43 @@ async fn send(
             let ex = r.send(req).await?;
             Ok((vec![ex], true))
         }
+        _ => Ok((Vec::new(), true)),
     }
 }
 
-/// Sends creates at once, each through the ledger; the answers in the order of `reqs`.
+/// A user deleted by sid (204, or 404 by sid) leaves the ledger: teardown need not try it.
+/// A 404 by identity proves nothing about the sid, so the ledger keeps it.
+fn forget_deleted(r: &CaseRun, model: &Model, step: &Step, ex: &Exchange) {
+    if let Step::Delete { user, by, .. } = step
+        && let Some(sid) = &model.users[*user].sid
+        && (ex.status == 204 || (ex.status == 404 && *by == crate::model::By::Sid))
+    {
+        r.session.ledger.remove(sid);
+    }
+}
+
+/// How many requests of one step (a read-back, a population) are under way at once.
+const AT_ONCE: usize = 8;
+
+/// Sends requests at once (at most [`AT_ONCE`] under way), each on a side run (creates
+/// through the ledger when `create` names their form); the answers in the order of `reqs`.
 async fn at_once(
     r: &mut CaseRun,
-    form: &crate::spec::UrlForm,
     reqs: Vec<Request>,
+    create: Option<&UrlForm>,
 ) -> Result<Vec<Exchange>, Stop> {
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
     let mut set = tokio::task::JoinSet::new();
     for (i, req) in reqs.into_iter().enumerate() {
         let mut side = r.scratch(r.namespace.clone());
-        let form = form.clone();
+        let form = create.cloned();
+        let sem = sem.clone();
         set.spawn(async move {
-            let res = side.post_create(&form, req).await.map(|(ex, _)| ex);
+            let _permit = sem.acquire_owned().await;
+            let res = match form {
+                Some(form) => side.post_create(&form, req).await.map(|(ex, _)| ex),
+                None => side.send(req).await,
+            };
             (i, res, side)
         });
     }

@@ -3,19 +3,28 @@
 //! - `generated::inputs` draws every parameter from its whole documented domain
 //!   ([`crate::domain`]): one create read back by sid and identity, updated with another draw
 //!   and read back again; or a request the documentation says must be refused.
-//! - `stateful::sequences` runs random sequences of operations over every URL form in play
-//!   (create, fetch by sid, identity and near-miss identities, update, delete, re-create,
-//!   paged reads, concurrent bursts) against a reference model ([`model`]).
+//! - `stateful::sequences` runs sequences of operations over every URL form in play against
+//!   the reference model ([`crate::model`]): planned paths that together take every ordered
+//!   pair of operations on one identity ([`plan`]), collections larger than common caps,
+//!   requests raced on one user, and random sequences (creates of fresh and related
+//!   identities, fetches, near misses under every matching engine, updates, deletes,
+//!   re-creates, walks, bursts).
 //!
+//! After every write the whole world is read back and judged ([`crate::model::observe`]).
 //! Every sequence comes from one seed; sequences run concurrently, each in a namespace of its
 //! own, through the ledger. A failing sequence is shrunk (proptest's value trees) to a minimal
 //! one and replayed once more on the case's record: its findings carry the numbered steps,
-//! the model's expectation beside the target's answer, curl commands and the seed.
+//! the model's expectation beside the target's answer, curl commands and the seed. The
+//! case's record carries what it covered and the checks that held.
 
 pub mod exec;
-pub mod model;
+pub mod plan;
 pub mod program;
 pub mod replay;
+pub mod resolve;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,10 +33,11 @@ use std::time::Instant;
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
+use crate::model::{Coverage, Held, Model};
 use crate::runner::{CaseRun, Generation, Step, Stop};
 use crate::spec::{Operation, UrlForm};
 use exec::{Bounds, Trace};
-use model::Model;
+use plan::Template;
 use program::{Op, Shape};
 
 /// SplitMix64: a well-spread seed for sequence `i` of a case.
@@ -62,11 +72,25 @@ impl Family {
             Family::Sequences => "stateful::sequences",
         }
     }
+}
 
-    fn strategy(self, shape: Shape) -> BoxedStrategy<Vec<Op>> {
-        match self {
+/// What one sequence is drawn from: its family and, for the stateful case, its template
+/// (with the offset that turns its near misses' families).
+#[derive(Debug, Clone)]
+pub struct Draw {
+    /// The family.
+    pub family: Family,
+    /// The template.
+    pub template: Template,
+    /// Which path of the plan it is (turns near-miss families and actions).
+    pub offset: usize,
+}
+
+impl Draw {
+    fn strategy(&self, shape: Shape) -> BoxedStrategy<Vec<Op>> {
+        match self.family {
             Family::Inputs => program::input(shape),
-            Family::Sequences => program::sequence(shape),
+            Family::Sequences => program::templated(&self.template, shape, self.offset * 3),
         }
     }
 }
@@ -74,13 +98,9 @@ impl Family {
 /// The operations drawn from a sequence seed, as a value tree that shrinks them.
 ///
 /// proptest's strategies and trees are not `Send`: they are built where they are used, from
-/// the family and shape, and never held across an `await`.
-pub fn tree(
-    family: Family,
-    shape: Shape,
-    seed: u64,
-) -> Option<Box<dyn ValueTree<Value = Vec<Op>>>> {
-    let strategy = family.strategy(shape);
+/// the draw and shape, and never held across an `await`.
+pub fn tree(draw: &Draw, shape: Shape, seed: u64) -> Option<Box<dyn ValueTree<Value = Vec<Op>>>> {
+    let strategy = draw.strategy(shape);
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
         chunk.copy_from_slice(&mix(seed, i as u64).to_le_bytes());
@@ -91,8 +111,8 @@ pub fn tree(
 }
 
 /// The operations a sequence seed draws.
-pub fn draw(family: Family, shape: Shape, seed: u64) -> Option<Vec<Op>> {
-    tree(family, shape, seed).map(|t| t.current())
+pub fn draw(d: &Draw, shape: Shape, seed: u64) -> Option<Vec<Op>> {
+    tree(d, shape, seed).map(|t| t.current())
 }
 
 enum Move {
@@ -107,10 +127,10 @@ struct Shrinker {
 }
 
 impl Shrinker {
-    fn start(family: Family, shape: Shape, seed: u64) -> Shrinker {
+    fn start(draw: Draw, shape: Shape, seed: u64) -> Shrinker {
         let (tx, rx) = std::sync::mpsc::channel::<(Move, tokio::sync::oneshot::Sender<_>)>();
         std::thread::spawn(move || {
-            let Some(mut tree) = tree(family, shape, seed) else {
+            let Some(mut tree) = tree(&draw, shape, seed) else {
                 return;
             };
             while let Ok((mv, reply)) = rx.recv() {
@@ -139,12 +159,17 @@ fn forms(r: &CaseRun, family: Family) -> Vec<UrlForm> {
     }
 }
 
+/// The steps of a planned path: a little longer than a random sequence, so that fewer
+/// paths take every transition.
+const PATH_STEPS: usize = 14;
+
 fn shape(r: &CaseRun) -> Shape {
     let g = &r.session.plan.generation;
     Shape {
         max_steps: g.max_steps,
         max_burst: g.max_burst,
         max_page_size: r.session.plan.edition.page_size().max,
+        max_collection: g.max_collection,
     }
 }
 
@@ -152,11 +177,19 @@ fn shape(r: &CaseRun) -> Shape {
 struct Failure {
     index: usize,
     seed: u64,
+    draw: Draw,
     check: String,
     ops: Vec<Op>,
     trace: Trace,
     original_steps: usize,
     runs: usize,
+}
+
+/// What one run of a sequence left: its trace, what it covered and the checks that held.
+struct Attempt {
+    trace: Trace,
+    coverage: Coverage,
+    held: Held,
 }
 
 /// Runs one sequence in a namespace of its own and deletes what it created.
@@ -166,7 +199,7 @@ async fn attempt(
     ops: &[Op],
     bounds: Bounds,
     sent: &AtomicUsize,
-) -> Trace {
+) -> Attempt {
     let plan = side.session.plan.clone();
     let mut model = Model::new(
         side.namespace.clone(),
@@ -183,7 +216,11 @@ async fn attempt(
     let trace = exec::run(side, &mut model, ops, bounds).await;
     side.clean_up().await;
     sent.fetch_add(side.exchanges.len() - before, Ordering::SeqCst);
-    trace
+    Attempt {
+        trace,
+        coverage: model.tracker.coverage,
+        held: model.held,
+    }
 }
 
 /// `generated::inputs`: the input domains, one round trip at a time, on the case's form.
@@ -196,70 +233,137 @@ pub async fn sequences(r: &mut CaseRun) -> Step<()> {
     explore(r, Family::Sequences).await
 }
 
+/// The draws of a case's sequences: the seeds file's first (with the template each was
+/// found with), then this run's, the stateful case's following its plan.
+fn draws(r: &CaseRun, family: Family, label: &str, forms: usize) -> Vec<(u64, Draw)> {
+    let g = &r.session.plan.generation;
+    let case_seed = mix(g.seed, label_salt(label));
+    let templates = match family {
+        Family::Inputs => Vec::new(),
+        Family::Sequences => plan::templates(forms, PATH_STEPS, g.max_collection),
+    };
+    let path_index = |t: usize| {
+        templates[..t]
+            .iter()
+            .filter(|t| matches!(t, Template::Path(_)))
+            .count()
+    };
+    let random = |family| Draw {
+        family,
+        template: Template::Random,
+        offset: 0,
+    };
+    let mut out: Vec<(u64, Draw)> = replay::persisted(g.persist.as_deref(), label)
+        .into_iter()
+        .map(|(seed, code)| {
+            let template = plan::from_code(&code, &templates);
+            let offset = templates
+                .iter()
+                .position(|t| *t == template)
+                .map_or(0, path_index);
+            (
+                seed,
+                Draw {
+                    family,
+                    template,
+                    offset,
+                },
+            )
+        })
+        .collect();
+    for i in 0..g.sequences {
+        let seed = mix(case_seed, i as u64);
+        let d = match templates.get(i) {
+            Some(t) => Draw {
+                family,
+                template: t.clone(),
+                offset: path_index(i),
+            },
+            None => random(family),
+        };
+        out.push((seed, d));
+    }
+    out
+}
+
 async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
     let g = r.session.plan.generation.clone();
     let label = match family {
         Family::Inputs => format!("{}::{}", family.label(), r.form.label()),
         Family::Sequences => family.label().to_owned(),
     };
-    let case_seed = mix(g.seed, label_salt(&label));
     let shape = shape(r);
     let forms = Arc::new(forms(r, family));
     let bounds = Bounds {
         max_pages: g.max_pages.min(r.session.plan.max_pages),
+        page_limit: r.session.plan.max_pages,
+        observe: g.observe,
+        observe_users: g.observe_users,
     };
-    // Seeds that failed before come first, then this run's.
-    let mut seeds: Vec<u64> = replay::persisted(g.persist.as_deref(), &label);
-    seeds.extend((0..g.sequences as u64).map(|i| mix(case_seed, i)));
+    let draws = draws(r, family, &label, forms.len());
     let started = Instant::now();
     let sent = Arc::new(AtomicUsize::new(0));
     let sem = Arc::new(tokio::sync::Semaphore::new(g.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    for (i, seed) in seeds.iter().copied().enumerate() {
-        let permit = sem
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Stop::Failed)?;
-        let over_time = g.time.is_some_and(|t| started.elapsed() >= t);
-        if over_time
-            || sent.load(Ordering::SeqCst) >= g.max_requests
-            || r.session.halt.is_stopping()
-        {
-            break;
-        }
-        let Some(ops) = draw(family, shape, seed) else {
-            continue;
-        };
-        let mut side = r.scratch(format!("{}{i}-", r.namespace));
-        let again = r.scratch(format!("{}{i}b-", r.namespace));
-        let forms = forms.clone();
-        let sent = sent.clone();
-        set.spawn(async move {
-            let mut trace = attempt(&mut side, &forms, &ops, bounds, &sent).await;
-            // A sequence the target dropped mid-way (a transport error) runs once more, in a
-            // namespace of its own; a second transport error errors the case.
-            if trace.error.is_some() {
-                side = again;
-                trace = attempt(&mut side, &forms, &ops, bounds, &sent).await;
-            }
-            drop(permit);
-            (i, seed, ops, trace, side)
-        });
-    }
+    // Large collections run once everything else has: walked among them, every other
+    // sequence's walk would read a thousand users more.
+    let (light, heavy): (Vec<_>, Vec<_>) = draws.into_iter().enumerate().partition(
+        |(_, (_, d))| !matches!(d.template, Template::Populate { size, .. } if size > 101),
+    );
     let mut done = Vec::new();
-    while let Some(res) = set.join_next().await {
-        if let Ok((i, seed, ops, trace, side)) = res {
-            r.waited_for(&side);
-            done.push((i, seed, ops, trace));
+    for batch in [light, heavy] {
+        for (i, (seed, d)) in batch {
+            let permit = sem
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Stop::Failed)?;
+            let over_time = g.time.is_some_and(|t| started.elapsed() >= t);
+            if over_time
+                || sent.load(Ordering::SeqCst) >= g.max_requests
+                || r.session.halt.is_stopping()
+            {
+                break;
+            }
+            let Some(ops) = draw(&d, shape, seed) else {
+                continue;
+            };
+            let mut side = r.scratch(format!("{}{i}-", r.namespace));
+            let again = r.scratch(format!("{}{i}b-", r.namespace));
+            let forms = forms.clone();
+            let sent = sent.clone();
+            set.spawn(async move {
+                let mut a = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+                // A sequence the target dropped mid-way (a transport error) runs once more,
+                // in a namespace of its own; a second transport error errors the case.
+                if a.trace.error.is_some() {
+                    side = again;
+                    a = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+                }
+                drop(permit);
+                (i, seed, d, ops, a, side)
+            });
+        }
+        while let Some(res) = set.join_next().await {
+            if let Ok((i, seed, d, ops, a, side)) = res {
+                r.waited_for(&side);
+                done.push((i, seed, d, ops, a));
+            }
         }
     }
     done.sort_by_key(|(i, ..)| *i);
     let ran = done.len();
+    let mut coverage = Coverage::default();
+    let mut held = Held::new();
     // One failure per check is shrunk and shown: the first sequence that found it.
     let mut failures: Vec<Failure> = Vec::new();
     let mut error = None;
-    for (index, seed, ops, trace) in done {
+    for (index, seed, d, ops, a) in done {
+        coverage.merge(&a.coverage);
+        for (k, checks) in a.held {
+            held.entry(k).or_default().extend(checks);
+        }
+        let trace = a.trace;
         if error.is_none()
             && let Some(e) = &trace.error
         {
@@ -275,7 +379,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         let (ops, trace, runs) = shrink(
             r,
             &forms,
-            Shrinker::start(family, shape, seed),
+            Shrinker::start(d.clone(), shape, seed),
             &check,
             (ops, trace),
             bounds,
@@ -287,6 +391,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         failures.push(Failure {
             index,
             seed,
+            draw: d,
             check,
             ops,
             trace,
@@ -294,10 +399,17 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             runs,
         });
     }
+    if family == Family::Sequences {
+        let labels: Vec<&str> = forms.iter().map(UrlForm::label).collect();
+        coverage.require(&crate::model::coverage::required(&labels));
+    }
+    r.covered(coverage, held);
     for f in failures {
         // Replayed once more on the case's own record, so its report shows these requests.
         let mut side = r.scratch(format!("{}{}r-", r.namespace, f.index));
-        let trace = attempt(&mut side, &forms, &f.ops, bounds, &sent).await;
+        let trace = attempt(&mut side, &forms, &f.ops, bounds, &sent)
+            .await
+            .trace;
         let shown = if trace.first_check().as_deref() == Some(f.check.as_str()) {
             trace
         } else {
@@ -315,7 +427,8 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             trace: &shown,
         });
         if let Some(path) = &g.persist {
-            replay::persist(path, &label, f.seed, &f.check, shown.steps.len());
+            let code = f.draw.template.code(f.draw.offset);
+            replay::persist(path, &label, f.seed, &f.check, shown.steps.len(), &code);
         }
         let mut findings: Vec<_> = shown.findings().cloned().collect();
         for finding in &mut findings {
@@ -349,7 +462,7 @@ async fn shrink(
     index: usize,
 ) -> (Vec<Op>, Trace, usize) {
     let (mut best_ops, mut best) = failing;
-    // Only the steps up to the failing one matter.
+    let raises = |t: &Trace| t.findings().any(|f| f.check == check);
     let mut runs = 0;
     let started = Instant::now();
     let mut next = tree.step(Move::Simplify).await;
@@ -363,10 +476,10 @@ async fn shrink(
         }
         runs += 1;
         let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
-        let trace = attempt(&mut side, forms, &ops, bounds, sent).await;
+        let trace = attempt(&mut side, forms, &ops, bounds, sent).await.trace;
         // Each shrinking run waits for the one before.
         r.waited_for(&side);
-        next = if trace.findings().any(|f| f.check == check) {
+        next = if raises(&trace) {
             best_ops = ops;
             best = trace;
             tree.step(Move::Simplify).await
@@ -377,12 +490,12 @@ async fn shrink(
     // Then the operations the failure does not need: those after the failing step, and any
     // single one whose removal still fails the same way (a sequence with a burst gets a
     // second try, since a race may not happen every time).
-    let raises = |t: &Trace| t.findings().any(|f| f.check == check);
     if let Some(k) = best
         .steps
         .iter()
         .find(|s| s.findings.iter().any(|f| f.check == check))
         .map(|s| s.op)
+        && k < best_ops.len()
     {
         best_ops.truncate(k + 1);
     }
@@ -406,7 +519,9 @@ async fn shrink(
         for _ in 0..tries {
             runs += 1;
             let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
-            let trace = attempt(&mut side, forms, &candidate, bounds, sent).await;
+            let trace = attempt(&mut side, forms, &candidate, bounds, sent)
+                .await
+                .trace;
             r.waited_for(&side);
             if raises(&trace) {
                 kept = Some(trace);
@@ -423,6 +538,3 @@ async fn shrink(
     }
     (best_ops, best, runs)
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,9 +6,9 @@
 //! when shrinking removes or simplifies steps before it.
 
 use proptest::prelude::*;
-use serde_json::Value;
 
 use crate::domain::{self, Relation};
+pub use crate::model::{By, Invalid, InvalidUpdate};
 
 /// A choice among what the model knows when the step runs (modulo their number), counted
 /// from the most recent: `Index(0)` is the newest user. Shrinking heads towards 0, so a
@@ -34,13 +34,16 @@ fn pick() -> impl Strategy<Value = Index> {
     any::<u16>().prop_map(Index)
 }
 
-/// How a step names a user in its URL.
+/// Which view an item request goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum By {
-    /// By its sid.
-    Sid,
-    /// By its identity.
-    Identity,
+pub enum Via {
+    /// The view the user was created through.
+    Own,
+    /// Another view of the same collection (the default service's own form beside the
+    /// shortened one), when the run has one; else its own.
+    Alias,
+    /// A view of another collection (another service: the user is not there).
+    Other,
 }
 
 /// The identity of a create.
@@ -48,8 +51,8 @@ pub enum By {
 pub enum Who {
     /// A new identity: this tail after the sequence's namespace.
     Fresh(String),
-    /// A tail related to a known user's tail (a prefix, an extension, a case variant or a
-    /// near-miss of it).
+    /// A tail related to a known user's tail (a prefix, an extension, a case variant, a
+    /// near-miss, or a matching engine's variant of it).
     Related(Index, Relation, u32),
     /// Exactly a known user's identity again (a duplicate while it lives, a re-creation once
     /// it is deleted).
@@ -61,8 +64,8 @@ pub enum Who {
 pub struct Params {
     /// `FriendlyName`.
     pub friendly_name: Option<String>,
-    /// `Attributes`, as the JSON value whose text is sent.
-    pub attributes: Option<Value>,
+    /// `Attributes`, as the text sent.
+    pub attributes: Option<String>,
     /// `RoleSid`: one of the roles the model has seen the target assign.
     pub role: Option<Index>,
 }
@@ -74,28 +77,96 @@ impl Params {
     }
 }
 
-/// A request the documentation says must be refused.
+/// What a near-miss lookup does.
 #[derive(Debug, Clone)]
-pub enum Invalid {
-    /// Create with an identity shaped like a user sid.
-    SidShaped(String),
-    /// Create without `Identity`.
-    MissingIdentity,
-    /// Create with a `RoleSid` that breaks its pattern.
-    MalformedRole(String),
-    /// Create with `Attributes` that are not a JSON object.
-    AttributesNotObject(String),
-    /// Read with a `PageSize` outside its bounds.
-    PageSize(String),
+pub enum Miss {
+    /// Fetches the identity.
+    Fetch,
+    /// Updates it.
+    Update(Params),
+    /// Deletes it.
+    Delete,
 }
 
-/// An update the documentation says must be refused, on a known user.
+/// `PageSize` of a walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageChoice {
+    /// None: the default.
+    Default,
+    /// This size (within the edition's bounds).
+    Fixed(u32),
+    /// The number of the sequence's users in the collection, plus this (within bounds): a
+    /// page boundary at, before or after the last user.
+    Around(i8),
+    /// The edition's largest.
+    Max,
+}
+
+/// Requests on one user sent at once.
 #[derive(Debug, Clone)]
-pub enum InvalidUpdate {
-    /// `RoleSid` breaking its pattern.
-    MalformedRole(String),
-    /// `Attributes` that are not a JSON object.
-    AttributesNotObject(String),
+pub enum Race {
+    /// Two updates of different parameters (a name and attributes).
+    UpdateUpdate {
+        /// The name sent by one.
+        name: String,
+        /// The attributes sent by the other.
+        attributes: String,
+    },
+    /// Two updates of the same parameter with different values.
+    UpdateSame {
+        /// One name.
+        a: String,
+        /// The other.
+        b: String,
+    },
+    /// A delete and an update.
+    DeleteUpdate {
+        /// The name the update sends.
+        name: String,
+    },
+    /// A create of the user's identity and a delete of the user.
+    CreateDelete,
+    /// Two deletes.
+    DeleteDelete,
+}
+
+impl Race {
+    /// The name coverage shows.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Race::UpdateUpdate { .. } => "update-update",
+            Race::UpdateSame { .. } => "update-same",
+            Race::DeleteUpdate { .. } => "delete-update",
+            Race::CreateDelete => "create-delete",
+            Race::DeleteDelete => "delete-delete",
+        }
+    }
+}
+
+/// One step of a planned path over one identity (see `super::plan`).
+#[derive(Debug, Clone)]
+pub enum Focus {
+    /// Create it (a duplicate while it lives, a re-creation once deleted).
+    Create(Params),
+    /// Fetch it.
+    Fetch(By),
+    /// Update it.
+    Update(By, Params),
+    /// Delete it.
+    Delete(By),
+    /// Look up an identity that nearly matches it.
+    NearMiss {
+        /// The family of the near miss.
+        relation: Relation,
+        /// Chooses the variant.
+        salt: u32,
+        /// Wrap the whole identity rather than edit its tail.
+        wrap: bool,
+        /// What to do with it.
+        action: Miss,
+    },
+    /// Walk the collection.
+    Walk(PageChoice),
 }
 
 /// One operation of a sequence.
@@ -110,23 +181,30 @@ pub enum Op {
         /// Its optional parameters.
         params: Params,
     },
-    /// Fetch a known user (through the other form when `cross`).
+    /// Fetch a known user.
     Fetch {
         /// Which user.
         user: Index,
         /// By sid or identity.
         by: By,
-        /// Through the other URL form.
-        cross: bool,
+        /// Through which view.
+        via: Via,
     },
-    /// Fetch an identity related to a known user's: 404 unless a user has exactly it.
-    FetchRelated {
-        /// Which user.
+    /// Fetch, update or delete an identity that nearly matches a known user's: 404 unless
+    /// a user has exactly it, and no user changes.
+    NearMiss {
+        /// Which user it is drawn from.
         user: Index,
-        /// How the identity asked for relates to that user's.
+        /// The family of the near miss.
         relation: Relation,
         /// Chooses among the variants.
         salt: u32,
+        /// Wrap the whole identity rather than edit its tail.
+        wrap: bool,
+        /// What is done with it.
+        action: Miss,
+        /// Through the user's own view or its alias.
+        via: Via,
     },
     /// Update a known user with a non-empty subset of the parameters.
     Update {
@@ -134,6 +212,8 @@ pub enum Op {
         user: Index,
         /// By sid or identity.
         by: By,
+        /// Through its own view or its alias.
+        via: Via,
         /// What to change.
         params: Params,
     },
@@ -143,13 +223,15 @@ pub enum Op {
         user: Index,
         /// By sid or identity.
         by: By,
+        /// Through its own view or its alias.
+        via: Via,
     },
     /// Walk a form's collection from its first page through `next_page_url`.
     Read {
-        /// The URL form.
-        form: Index,
-        /// `PageSize`, or none for the default.
-        page_size: Option<u32>,
+        /// The view (an index into every view of the run).
+        view: Index,
+        /// `PageSize`.
+        page_size: PageChoice,
     },
     /// The same new identity created `n` times at once: exactly one may succeed.
     Burst {
@@ -167,6 +249,23 @@ pub enum Op {
         /// The identities' tails (distinct).
         tails: Vec<String>,
     },
+    /// Many users created, a collection larger than a common cap.
+    Populate {
+        /// The URL form.
+        form: Index,
+        /// How many users (bounded by the run's largest collection).
+        size: usize,
+    },
+    /// Requests on one known user sent at once.
+    Race {
+        /// Which user.
+        user: Index,
+        /// Which requests.
+        race: Race,
+        /// How each request names the user: by sid (false) or identity (true), and through
+        /// its own view (false) or its alias (true).
+        ways: [(bool, bool); 2],
+    },
     /// A create or read that must be refused.
     Invalid {
         /// The URL form.
@@ -181,12 +280,25 @@ pub enum Op {
         /// What is wrong with it.
         what: InvalidUpdate,
     },
+    /// A step of a planned path over the sequence's focus identity `tail`, on the run's
+    /// form `form`.
+    Focus {
+        /// The identity's tail.
+        tail: String,
+        /// The form (an index into the run's forms).
+        form: usize,
+        /// What to do.
+        step: Focus,
+    },
 }
 
 impl Op {
     /// Whether the operation sends several requests at once.
     pub fn is_burst(&self) -> bool {
-        matches!(self, Op::Burst { .. } | Op::BurstDistinct { .. })
+        matches!(
+            self,
+            Op::Burst { .. } | Op::BurstDistinct { .. } | Op::Race { .. }
+        )
     }
 }
 
@@ -199,16 +311,23 @@ pub struct Shape {
     pub max_burst: usize,
     /// The largest documented `PageSize`.
     pub max_page_size: u32,
+    /// The largest collection a sequence builds.
+    pub max_collection: usize,
 }
 
 fn by() -> impl Strategy<Value = By> {
     prop_oneof![Just(By::Sid), Just(By::Identity)]
 }
 
-fn params(non_empty: bool) -> impl Strategy<Value = Params> {
+fn via() -> impl Strategy<Value = Via> {
+    prop_oneof![3 => Just(Via::Own), 2 => Just(Via::Alias)]
+}
+
+/// Optional parameters; `non_empty` makes sure one is sent (an update's).
+pub fn params(non_empty: bool) -> BoxedStrategy<Params> {
     (
         proptest::option::weighted(0.5, domain::friendly_name()),
-        proptest::option::weighted(0.5, domain::attributes()),
+        proptest::option::weighted(0.5, domain::attributes_text()),
         proptest::option::weighted(0.25, pick()),
         any::<u8>(),
     )
@@ -218,21 +337,23 @@ fn params(non_empty: bool) -> impl Strategy<Value = Params> {
                 attributes,
                 role,
             };
-            if non_empty && p.is_empty() {
-                // An update sends at least one parameter: which one is the draw's choice.
+            if non_empty && p.friendly_name.is_none() && p.attributes.is_none() {
+                // An update sends at least one parameter (a role only counts once the
+                // target has shown one): which one is the draw's choice.
                 match pick % 2 {
                     0 => p.friendly_name = Some(format!("name {pick}")),
-                    _ => p.attributes = Some(serde_json::json!({ "n": pick })),
+                    _ => p.attributes = Some(format!("{{\"n\":{pick}}}")),
                 }
             }
             p
         })
+        .boxed()
 }
 
 fn who() -> impl Strategy<Value = Who> {
     prop_oneof![
         6 => domain::identity_tail().prop_map(Who::Fresh),
-        2 => (pick(), domain::relation(), any::<u32>())
+        3 => (pick(), domain::relation(), any::<u32>())
             .prop_map(|(i, r, s)| Who::Related(i, r, s)),
         3 => pick().prop_map(Who::Again),
     ]
@@ -255,24 +376,59 @@ fn invalid_update() -> impl Strategy<Value = InvalidUpdate> {
     ]
 }
 
+/// A near-miss action: mostly fetches, then updates and deletes.
+pub fn miss() -> BoxedStrategy<Miss> {
+    prop_oneof![
+        3 => Just(Miss::Fetch),
+        2 => params(true).prop_map(Miss::Update),
+        2 => Just(Miss::Delete),
+    ]
+    .boxed()
+}
+
+/// A walk's page size: fixed, around the collection's size, or the edition's bounds.
+pub fn page_choice(max: u32) -> BoxedStrategy<PageChoice> {
+    prop_oneof![
+        1 => Just(PageChoice::Default),
+        4 => domain::page_size(max).prop_map(PageChoice::Fixed),
+        2 => (-2i8..=2).prop_map(PageChoice::Around),
+        1 => Just(PageChoice::Max),
+    ]
+    .boxed()
+}
+
+/// Requests on one user at once, of any kind.
+pub fn race() -> BoxedStrategy<Race> {
+    (0..super::plan::RACES).prop_flat_map(race_of).boxed()
+}
+
+/// How each request of a race names its user.
+pub fn ways() -> BoxedStrategy<[(bool, bool); 2]> {
+    (
+        (any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>()),
+    )
+        .prop_map(|(a, b)| [a, b])
+        .boxed()
+}
+
 /// One operation of a stateful sequence, weighted towards what builds state and reads it back.
 pub fn op(shape: Shape) -> BoxedStrategy<Op> {
     let max_burst = shape.max_burst.max(2);
     prop_oneof![
         8 => (pick(), who(), params(false))
             .prop_map(|(form, who, params)| Op::Create { form, who, params }),
-        6 => (pick(), by(), proptest::bool::weighted(0.15))
-            .prop_map(|(user, by, cross)| Op::Fetch { user, by, cross }),
-        3 => (pick(), domain::relation(), any::<u32>())
-            .prop_map(|(user, relation, salt)| Op::FetchRelated { user, relation, salt }),
-        4 => (pick(), by(), params(true))
-            .prop_map(|(user, by, params)| Op::Update { user, by, params }),
-        4 => (pick(), by()).prop_map(|(user, by)| Op::Delete { user, by }),
-        2 => (
-            pick(),
-            proptest::option::weighted(0.8, domain::page_size(shape.max_page_size))
-        )
-            .prop_map(|(form, page_size)| Op::Read { form, page_size }),
+        5 => (pick(), by(), prop_oneof![6 => via(), 1 => Just(Via::Other)])
+            .prop_map(|(user, by, via)| Op::Fetch { user, by, via }),
+        4 => (pick(), domain::relation(), any::<u32>(), proptest::bool::weighted(0.3), miss(), via())
+            .prop_map(|(user, relation, salt, wrap, action, via)| Op::NearMiss {
+                user, relation, salt, wrap, action, via
+            }),
+        4 => (pick(), by(), via(), params(true))
+            .prop_map(|(user, by, via, params)| Op::Update { user, by, via, params }),
+        3 => (pick(), by(), via()).prop_map(|(user, by, via)| Op::Delete { user, by, via }),
+        2 => (pick(), page_choice(shape.max_page_size))
+            .prop_map(|(view, page_size)| Op::Read { view, page_size }),
         1 => (pick(), domain::identity_tail(), 2..=max_burst)
             .prop_map(|(form, tail, n)| Op::Burst { form, tail, n }),
         1 => (
@@ -283,6 +439,7 @@ pub fn op(shape: Shape) -> BoxedStrategy<Op> {
                 form,
                 tails: tails.into_iter().collect()
             }),
+        2 => (pick(), race(), ways()).prop_map(|(user, race, ways)| Op::Race { user, race, ways }),
         1 => (pick(), invalid(shape.max_page_size))
             .prop_map(|(form, what)| Op::Invalid { form, what }),
         1 => (pick(), invalid_update())
@@ -326,17 +483,18 @@ pub fn input(shape: Shape) -> BoxedStrategy<Vec<Op>> {
                 Op::Fetch {
                     user: first,
                     by: By::Identity,
-                    cross: false,
+                    via: Via::Own,
                 },
                 Op::Update {
                     user: first,
                     by,
+                    via: Via::Own,
                     params: update,
                 },
                 Op::Fetch {
                     user: first,
                     by: By::Sid,
-                    cross: false,
+                    via: Via::Alias,
                 },
             ]
         },
@@ -348,4 +506,155 @@ pub fn input(shape: Shape) -> BoxedStrategy<Vec<Op>> {
         }]
     });
     prop_oneof![4 => round_trip, 1 => refused].boxed()
+}
+
+/// The operations of a planned template (see `super::plan`); `offset` turns the families and
+/// actions of near misses, so that a run's paths between them try every family with every
+/// action.
+pub fn templated(
+    template: &super::plan::Template,
+    shape: Shape,
+    offset: usize,
+) -> BoxedStrategy<Vec<Op>> {
+    use super::plan::Template;
+    use crate::model::Kind;
+    let extra = || proptest::collection::vec(op(shape), 0..3);
+    match template {
+        Template::Random => sequence(shape),
+        Template::Path(nodes) => {
+            let engines: Vec<Relation> = Relation::ALL
+                .into_iter()
+                .filter(|r| r.is_engine())
+                .collect();
+            let mut misses = offset;
+            let steps: Vec<BoxedStrategy<(usize, Focus)>> = nodes
+                .iter()
+                .map(|&(kind, form)| {
+                    let s: BoxedStrategy<Focus> = match kind {
+                        Kind::Create | Kind::Recreate => {
+                            params(false).prop_map(Focus::Create).boxed()
+                        }
+                        Kind::Fetch => by().prop_map(Focus::Fetch).boxed(),
+                        Kind::Update => (by(), params(true))
+                            .prop_map(|(b, p)| Focus::Update(b, p))
+                            .boxed(),
+                        Kind::Delete => by().prop_map(Focus::Delete).boxed(),
+                        Kind::NearMiss => {
+                            let relation = engines[misses % engines.len()];
+                            let which = (misses / engines.len()) % 3;
+                            misses += 1;
+                            (any::<u32>(), proptest::bool::weighted(0.3), params(true))
+                                .prop_map(move |(salt, wrap, p)| Focus::NearMiss {
+                                    relation,
+                                    salt,
+                                    wrap,
+                                    action: match which {
+                                        0 => Miss::Fetch,
+                                        1 => Miss::Update(p),
+                                        _ => Miss::Delete,
+                                    },
+                                })
+                                .boxed()
+                        }
+                        Kind::Walk => page_choice(shape.max_page_size)
+                            .prop_map(Focus::Walk)
+                            .boxed(),
+                    };
+                    s.prop_map(move |f| (form, f)).boxed()
+                })
+                .collect();
+            (domain::identity_tail(), steps, extra())
+                .prop_map(|(tail, steps, extra)| {
+                    let mut ops: Vec<Op> = steps
+                        .into_iter()
+                        .map(|(form, step)| Op::Focus {
+                            tail: tail.clone(),
+                            form,
+                            step,
+                        })
+                        .collect();
+                    ops.extend(extra);
+                    ops
+                })
+                .boxed()
+        }
+        &Template::Populate { form, size } => {
+            let size = size.min(shape.max_collection);
+            let form = Index(form as u16);
+            (domain::identity_tail(), params(true), by())
+                .prop_map(move |(tail, update, by)| {
+                    let mut ops = vec![
+                        Op::Create {
+                            form,
+                            who: Who::Fresh(tail),
+                            params: Params::default(),
+                        },
+                        Op::Populate { form, size },
+                    ];
+                    for page_size in [
+                        PageChoice::Around(-1),
+                        PageChoice::Around(0),
+                        PageChoice::Around(1),
+                        PageChoice::Max,
+                        PageChoice::Default,
+                    ] {
+                        ops.push(Op::Read {
+                            view: form,
+                            page_size,
+                        });
+                    }
+                    ops.push(Op::Update {
+                        user: Index(0),
+                        by,
+                        via: Via::Own,
+                        params: update,
+                    });
+                    ops
+                })
+                .boxed()
+        }
+        &Template::Race(k) => {
+            let race = race_of(k);
+            (
+                (pick(), domain::identity_tail(), params(false)),
+                race,
+                ways(),
+                extra(),
+            )
+                .prop_map(|((form, tail, params), race, ways, extra)| {
+                    let mut ops = vec![
+                        Op::Create {
+                            form,
+                            who: Who::Fresh(tail),
+                            params,
+                        },
+                        Op::Race {
+                            user: Index(0),
+                            race,
+                            ways,
+                        },
+                    ];
+                    ops.extend(extra);
+                    ops
+                })
+                .boxed()
+        }
+    }
+}
+
+/// Race kind `k` (in `race`'s order).
+fn race_of(k: usize) -> BoxedStrategy<Race> {
+    match k % super::plan::RACES {
+        0 => (domain::friendly_name(), domain::attributes_text())
+            .prop_map(|(name, attributes)| Race::UpdateUpdate { name, attributes })
+            .boxed(),
+        1 => ("[a-z]{1,8}", "[A-Z]{1,8}")
+            .prop_map(|(a, b)| Race::UpdateSame { a, b })
+            .boxed(),
+        2 => "[a-z]{1,8}"
+            .prop_map(|name| Race::DeleteUpdate { name })
+            .boxed(),
+        3 => Just(Race::CreateDelete).boxed(),
+        _ => Just(Race::DeleteDelete).boxed(),
+    }
 }

@@ -69,18 +69,24 @@ pub fn render(r: &Replay<'_>) -> String {
     for (n, s) in steps[..last].iter().enumerate() {
         let statuses: Vec<String> = s.exchanges.iter().map(|e| e.status.to_string()).collect();
         match s.exchanges.len() {
-            0 => {}
+            0 => out.push_str(&format!("  {}. the whole world read back\n", n + 1)),
             1 => out.push_str(&format!("  {}. {}\n", n + 1, request_line(&s.exchanges[0]))),
-            k if s.exchanges.iter().all(|e| e.method == "POST") => out.push_str(&format!(
-                "  {}. {} creates at once: {}\n",
+            k if s.exchanges.iter().all(|e| e.method == "POST") && k > 6 => out.push_str(&format!(
+                "  {}. {k} creates at once: {} | … | {}\n",
                 n + 1,
-                k,
-                s.exchanges
-                    .iter()
-                    .map(request_line)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
+                request_line(&s.exchanges[0]),
+                request_line(&s.exchanges[k - 1])
             )),
+            k if s.exchanges.iter().all(|e| e.method != "GET") || k <= 6 && !is_walk(s) => out
+                .push_str(&format!(
+                    "  {}. {k} requests at once: {}\n",
+                    n + 1,
+                    s.exchanges
+                        .iter()
+                        .map(request_line)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )),
             k => out.push_str(&format!(
                 "  {}. {} (and {} more pages)\n",
                 n + 1,
@@ -89,14 +95,37 @@ pub fn render(r: &Replay<'_>) -> String {
             )),
         }
         out.push_str(&format!("     model:  {}\n", s.expected));
-        out.push_str(&format!("     target: {}\n", statuses.join(", ")));
+        if !statuses.is_empty() {
+            out.push_str(&format!(
+                "     target: {}\n",
+                clip(&statuses.join(", "), 200)
+            ));
+        }
+        if !s.observed.is_empty() {
+            out.push_str(&format!(
+                "     world:  {} requests read it back (every collection walked, every user fetched by sid and identity through each view)\n",
+                s.observed.len()
+            ));
+        }
         for f in &s.findings {
             out.push_str(&format!("     ^ [{}] {}\n", f.check, f.message));
         }
     }
     out.push_str("curl (the sids are the failing run's; a replay creates its own):\n");
     for s in &steps[..last] {
-        for ex in &s.exchanges {
+        // The step's own requests, then those of the read-back that a finding names.
+        let named: Vec<&str> = s
+            .findings
+            .iter()
+            .filter_map(|f| f.request.as_deref())
+            .collect();
+        let shown = s.exchanges.iter().take(12).chain(
+            s.observed
+                .iter()
+                .filter(|ex| named.contains(&ex.request_line().as_str()))
+                .take(6),
+        );
+        for ex in shown {
             for line in crate::report::view::curl(&ExchangeSummary::from(ex), true).lines() {
                 out.push_str(&format!("  {line}\n"));
             }
@@ -110,27 +139,34 @@ pub fn render(r: &Replay<'_>) -> String {
     out
 }
 
-/// The seeds a seeds file keeps for a generated case: lines `<case> <seed> …`.
-pub fn persisted(path: Option<&Path>, label: &str) -> Vec<u64> {
+/// Whether a step is a walk (its requests are pages).
+fn is_walk(s: &super::exec::Logged) -> bool {
+    matches!(s.step, Some(crate::model::Step::Read { .. }))
+}
+
+/// The seeds a seeds file keeps for a generated case, with the template each was drawn
+/// from: lines `<case> <seed> <check> <steps> [<template>]` (`random` when left out).
+pub fn persisted(path: Option<&Path>, label: &str) -> Vec<(u64, String)> {
     let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(u64, String)> = Vec::new();
     for line in text.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() == Some(label)
-            && let Some(seed) = words.next().and_then(|s| s.parse().ok())
-            && !out.contains(&seed)
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&label)
+            && let Some(seed) = words.get(1).and_then(|s| s.parse().ok())
+            && !out.iter().any(|(s, _)| *s == seed)
         {
-            out.push(seed);
+            let code = words.get(4).copied().unwrap_or("random").to_owned();
+            out.push((seed, code));
         }
     }
     out
 }
 
 /// Appends a failing seed to a seeds file, unless it is there already.
-pub fn persist(path: &Path, label: &str, seed: u64, check: &str, steps: usize) {
-    if persisted(Some(path), label).contains(&seed) {
+pub fn persist(path: &Path, label: &str, seed: u64, check: &str, steps: usize, template: &str) {
+    if persisted(Some(path), label).iter().any(|(s, _)| *s == seed) {
         return;
     }
     let new = !path.exists();
@@ -142,9 +178,9 @@ pub fn persist(path: &Path, label: &str, seed: u64, check: &str, steps: usize) {
         if new {
             let _ = writeln!(
                 f,
-                "# Seeds of generated sequences that failed; convcheck runs them first.\n# <case> <seed> <check> <steps>"
+                "# Seeds of generated sequences that failed; convcheck runs them first.\n# <case> <seed> <check> <steps> <template>"
             );
         }
-        let _ = writeln!(f, "{label} {seed} {check} {steps}");
+        let _ = writeln!(f, "{label} {seed} {check} {steps} {template}");
     }
 }

@@ -383,9 +383,16 @@ pub fn matrix(report: &Report) -> Matrix {
     let cat = catalogue();
     let ev = evidence();
     // Which (clause, operation) pairs some case of the suite checks, on any form.
+    // A generated case's record says itself which checks held where (`held`).
+    let held = report
+        .cases
+        .iter()
+        .flat_map(|c| c.held.iter())
+        .flat_map(|(op, forms)| forms.values().map(move |checks| (op, checks)));
     let checkable: BTreeSet<(&str, &str)> = ev
         .values()
         .flat_map(|ops| ops.iter())
+        .chain(held)
         .flat_map(|(op, checks)| {
             checks
                 .iter()
@@ -450,6 +457,21 @@ pub fn matrix(report: &Report) -> Matrix {
                 }
             }
         }
+        for (op, forms) in &c.held {
+            let Some(op) = Operation::ALL.into_iter().find(|o| o.as_str() == op) else {
+                continue;
+            };
+            for (form, checks) in forms {
+                let Some(col) = Matrix::column(op, form) else {
+                    continue;
+                };
+                for check in checks {
+                    if let Some(def) = cat.check(check) {
+                        raise(&def.clause, col, Cell::Passed);
+                    }
+                }
+            }
+        }
     }
     Matrix {
         rows: cat
@@ -463,6 +485,45 @@ pub fn matrix(report: &Report) -> Matrix {
             })
             .collect(),
     }
+}
+
+/// What the generated cases of a run covered, merged.
+pub fn coverage(report: &Report) -> crate::model::Coverage {
+    let mut all = crate::model::Coverage::default();
+    let mut missing: Option<Vec<String>> = None;
+    for c in &report.cases {
+        if let Some(cov) = &c.coverage {
+            all.merge(cov);
+            if cov.required > 0 {
+                missing = Some(cov.missing.clone());
+            }
+        }
+    }
+    if let Some(m) = missing {
+        all.missing = m;
+    }
+    all
+}
+
+/// The coverage as lines for the terminal: each transition with how often it was taken,
+/// the ones missed, and each value family with how often it was sent.
+pub fn coverage_lines(c: &crate::model::Coverage) -> Vec<String> {
+    let mut out = vec![format!("coverage: {}", c.summary())];
+    out.push("transitions (from -> to: times):".to_owned());
+    for (t, n) in &c.transitions {
+        out.push(format!("  {t}: {n}"));
+    }
+    if !c.missing.is_empty() {
+        out.push(format!("missed ({}):", c.missing.len()));
+        for t in &c.missing {
+            out.push(format!("  {t}"));
+        }
+    }
+    out.push("value families (family: times):".to_owned());
+    for (f, n) in &c.families {
+        out.push(format!("  {f}: {n}"));
+    }
+    out
 }
 
 /// Every failed case with its failing findings, in report order; a failed case without
@@ -781,6 +842,8 @@ mod tests {
             exchanges: Vec::new(),
             error: None,
             chain: 0,
+            coverage: None,
+            held: Default::default(),
         };
         let mut f = Finding::new("fetch.unknown-identity", "@status", "404", "200");
         f.request = Some("GET /v1/Services/IS1/Users/nobody".to_owned());

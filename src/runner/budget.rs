@@ -31,7 +31,53 @@ pub struct Generation {
     /// A file of failing seeds: read before the run (those sequences run first) and
     /// appended to with new failures.
     pub persist: Option<PathBuf>,
+    /// When a sequence reads the whole world back (`--observe`).
+    pub observe: Observe,
+    /// The most users one read-back fetches through every view (`--observe-users`); walks
+    /// always see every user.
+    pub observe_users: usize,
+    /// The largest collection a sequence builds (`--max-collection`); 0 builds none.
+    pub max_collection: usize,
 }
+
+/// When a generated sequence reads the whole world back: every collection walked and its
+/// users fetched by sid and identity through every view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    /// After every write, and at the end of the sequence.
+    EveryWrite,
+    /// At the end of each sequence only.
+    End,
+    /// Never: each step is judged by its own answers only.
+    Off,
+}
+
+impl Observe {
+    /// The name `--observe` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observe::EveryWrite => "every-write",
+            Observe::End => "end",
+            Observe::Off => "off",
+        }
+    }
+}
+
+impl std::str::FromStr for Observe {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Observe, String> {
+        [Observe::EveryWrite, Observe::End, Observe::Off]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown --observe `{s}`: expected `every-write`, `end` or `off`")
+            })
+    }
+}
+
+/// The collection sizes sequences build where the target allows: one more than common caps.
+pub const COLLECTION_SIZES: [usize; 5] = [26, 51, 101, 201, 1001];
 
 /// Sequences per generated case by default.
 pub const DEFAULT_SEQUENCES: usize = 32;
@@ -45,23 +91,32 @@ impl Default for Generation {
             concurrency: 32,
             max_burst: 6,
             max_steps: 12,
-            max_requests: 20_000,
+            max_requests: 50_000,
             max_pages: 25,
             shrink_runs: 128,
             shrink_time: Duration::from_secs(10),
             persist: None,
+            observe: Observe::EveryWrite,
+            observe_users: 64,
+            max_collection: 1001,
         }
     }
 }
 
 impl Generation {
     /// The bounds for a target outside this machine: fewer users and requests at once,
-    /// smaller bursts, shorter walks.
+    /// smaller bursts, shorter walks, the world read back at the end of each sequence only
+    /// and through at most 8 users, collections of at most 26 users.
     pub fn remote(mut self) -> Generation {
         self.concurrency = self.concurrency.min(4);
         self.max_burst = self.max_burst.min(3);
         self.max_pages = self.max_pages.min(10);
         self.max_requests = self.max_requests.min(2_000);
+        if self.observe == Observe::EveryWrite {
+            self.observe = Observe::End;
+        }
+        self.observe_users = self.observe_users.min(8);
+        self.max_collection = self.max_collection.min(26);
         self
     }
 }

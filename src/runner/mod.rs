@@ -21,7 +21,7 @@ use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
 use crate::snapshot::{self, Capture, Dates};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
-pub use budget::{DEFAULT_SEQUENCES, Generation, random_seed};
+pub use budget::{COLLECTION_SIZES, DEFAULT_SEQUENCES, Generation, Observe, random_seed};
 pub use case::{CaseDef, CaseFuture, Kind, Scope};
 pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose, plural};
 
@@ -267,15 +267,24 @@ impl Session {
 
     /// The gate of the collection a URL is in (the collection itself or one of its items),
     /// with its index; None for a URL in no collection of the plan.
+    ///
+    /// The default service's own form (`/v1/Services/{default}/Users`) is the shortened
+    /// form's collection, so it has the shortened form's gate.
     pub fn gate_of(&self, url: &str) -> Option<(usize, Arc<Gate>)> {
         let rest = url.strip_prefix(self.plan.base_url.as_str())?;
         let path = rest.split(['?', '#']).next().unwrap_or(rest);
+        let inside = |form: &UrlForm| {
+            path.strip_prefix(form.collection_path().as_str())
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+        };
+        let alias = self
+            .plan
+            .default_service_sid
+            .as_ref()
+            .is_some_and(|d| inside(&UrlForm::Service(d.clone())));
         self.gates.iter().enumerate().find_map(|(i, (form, gate))| {
-            let collection = form.collection_path();
-            let inside = path
-                .strip_prefix(collection.as_str())
-                .is_some_and(|tail| tail.is_empty() || tail.starts_with('/'));
-            inside.then(|| (i, gate.clone()))
+            let here = inside(form) || (alias && *form == UrlForm::Shortened);
+            here.then(|| (i, gate.clone()))
         })
     }
 
@@ -390,6 +399,10 @@ pub struct CaseRun {
     /// it follows; a side run starts on its parent's, and a run that waits for side runs
     /// goes on from the longest.
     chain: usize,
+    /// For a generated case: what its sequences covered.
+    coverage: Option<crate::model::Coverage>,
+    /// For a generated case: the checks that held, by operation and URL form.
+    held: report::HeldChecks,
 }
 
 /// One job of [`CaseRun::together`]: a short script on a side run.
@@ -708,6 +721,31 @@ impl CaseRun {
             last_request: None,
             alone: vec![Held::default()],
             chain: 0,
+            coverage: None,
+            held: report::HeldChecks::new(),
+        }
+    }
+
+    /// Records what a generated case's sequences covered and the checks that held, for its
+    /// record (the coverage report and the clause matrix).
+    pub fn covered(&mut self, coverage: crate::model::Coverage, held: crate::model::Held) {
+        match &mut self.coverage {
+            Some(c) => c.merge(&coverage),
+            None => self.coverage = Some(coverage),
+        }
+        for ((op, label), checks) in held {
+            // The default service's own form is a service-form URL.
+            let form = if label == "shortened" {
+                "shortened"
+            } else {
+                "service"
+            };
+            self.held
+                .entry(op.as_str().to_owned())
+                .or_default()
+                .entry(form.to_owned())
+                .or_default()
+                .extend(checks.into_iter().map(str::to_owned));
         }
     }
 
@@ -772,11 +810,18 @@ impl CaseRun {
     /// Deletes whatever this case created and has not deleted, all at once: the deletes do
     /// not depend on each other. Failures stay in the ledger for the run's final cleanup.
     async fn cleanup(&mut self) {
+        // At most this many at once: a case that made a large collection must not open a
+        // connection per user.
+        let sem = Arc::new(tokio::sync::Semaphore::new(16));
         let mut set = tokio::task::JoinSet::new();
         for sid in std::mem::take(&mut self.created) {
             if let Some(created) = self.session.ledger.get(&sid) {
                 let session = self.session.clone();
-                set.spawn(async move { session.delete_created(&sid, &created).await });
+                let sem = sem.clone();
+                set.spawn(async move {
+                    let _permit = sem.acquire_owned().await;
+                    session.delete_created(&sid, &created).await
+                });
             }
         }
         if !set.is_empty() {
@@ -852,6 +897,8 @@ pub async fn run_case_captured(
         exchanges: run.exchanges,
         chain: run.chain,
         error,
+        coverage: run.coverage,
+        held: run.held,
     };
     (record, capture)
 }

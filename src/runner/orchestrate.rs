@@ -384,6 +384,8 @@ impl Run {
                             exchanges: Vec::new(),
                             chain: 0,
                             error: None,
+                            coverage: None,
+                            held: Default::default(),
                         });
                 }
                 trials.push(trial);

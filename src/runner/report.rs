@@ -1,5 +1,7 @@
 //! The run report: plain serializable data that every report writer renders.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 use crate::check::Finding;
@@ -81,7 +83,17 @@ pub struct CaseRecord {
     /// The transport problem, for an errored case.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// For a generated case: the transitions and value families its sequences covered.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coverage: Option<crate::model::Coverage>,
+    /// For a generated case: the checks that held, by operation and URL form (what the
+    /// clause matrix marks passed for it).
+    #[serde(skip_serializing_if = "HeldChecks::is_empty", default)]
+    pub held: HeldChecks,
 }
+
+/// Operation → URL form → the checks that held there.
+pub type HeldChecks = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
@@ -271,6 +283,8 @@ mod tests {
             exchanges: Vec::new(),
             chain: 0,
             error: None,
+            coverage: None,
+            held: Default::default(),
         }
     }
 

@@ -265,6 +265,8 @@ mod tests {
             exchanges: Vec::new(),
             chain: 0,
             error: None,
+            coverage: None,
+            held: Default::default(),
         }
     }
 

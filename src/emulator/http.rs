@@ -249,11 +249,7 @@ fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
 /// `Attributes` must be a string holding a JSON object; it is stored as given (its numbers
 /// bent under the number faults).
 fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
-    let ok = matches!(
-        serde_json::from_str::<serde_json::Value>(value),
-        Ok(serde_json::Value::Object(_))
-    );
-    if ok {
+    if is_json_object(value) {
         Ok(stored_attributes(value, faults))
     } else if faults.has(Fault::AttributesUnvalidated) {
         Ok(value.to_owned())
@@ -263,6 +259,42 @@ fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
             "invalid `Attributes`: expected a string holding a JSON object",
         ))
     }
+}
+
+/// Whether `value` is a JSON object by JSON's grammar. serde_json reads every number into a
+/// double and refuses one beyond a double's range (`1e400`), which the grammar allows; so when
+/// serde_json refuses the text, it reads it again with each number that follows the grammar
+/// standing in as `0`.
+fn is_json_object(value: &str) -> bool {
+    let object = |text: &str| {
+        matches!(
+            serde_json::from_str::<serde_json::Value>(text),
+            Ok(serde_json::Value::Object(_))
+        )
+    };
+    object(value)
+        || object(&rewrite_numbers(value, |literal| {
+            is_json_number(literal).then(|| "0".to_owned())
+        }))
+}
+
+/// Whether `literal` follows JSON's number grammar:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(literal: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = literal.strip_prefix('-').unwrap_or(literal);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (mantissa, None),
+    };
+    digits(int)
+        && (int == "0" || !int.starts_with('0'))
+        && frac.is_none_or(digits)
+        && exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// How many characters an identity keeps under `identity-truncated`.
@@ -1139,6 +1171,34 @@ mod tests {
         // Integers an f64 holds exactly are kept as written.
         let exact = r#"{"a":9007199254740992,"b":-0,"c":1152921504606846976}"#;
         assert_eq!(stored_attributes(exact, &big), exact);
+    }
+
+    #[test]
+    fn attributes_are_checked_by_the_json_grammar() {
+        for ok in [
+            r#"{}"#,
+            r#"{"a":1e400,"b":[-2E+999,0.5e-1]}"#,
+            &format!(r#"{{"n":1{}}}"#, "0".repeat(400)),
+        ] {
+            assert!(is_json_object(ok), "{ok}");
+        }
+        for bad in [
+            r#"[1e400]"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":--1}"#,
+            r#"{"a":1e400x}"#,
+            r#"{"a":1 2}"#,
+            r#"{"a":-Infinity}"#,
+        ] {
+            assert!(!is_json_object(bad), "{bad}");
+        }
+        for ok in ["0", "-0", "10", "1.5", "1e5", "1E+5", "-0.5e-10"] {
+            assert!(is_json_number(ok), "{ok}");
+        }
     }
 
     #[test]

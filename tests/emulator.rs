@@ -1079,7 +1079,7 @@ async fn a_race_on_one_identity_creates_exactly_one() {
 mod generated_only {
     use super::*;
 
-    fn emu(fault: Option<Fault>) -> Emu {
+    pub(super) fn emu(fault: Option<Fault>) -> Emu {
         Emu::faulty(&fault.into_iter().collect::<Vec<_>>())
     }
 
@@ -1358,6 +1358,216 @@ mod generated_only {
         assert_eq!(users.len(), created);
         assert!(users.iter().all(|u| u["identity"] == "burst"));
         assert_eq!(again.get(&item("burst")).await.json["sid"], users[0]["sid"]);
+    }
+}
+
+/// The faults by which a write damages what it did not address: each shown by a few requests,
+/// against the faithful emulator (`None`) and with the fault on (`Some`).
+mod world_faults {
+    use super::generated_only::emu;
+    use super::*;
+
+    #[tokio::test]
+    async fn update_cross_service_changes_the_identity_in_every_service() {
+        let s2 = format!("/v1/Services/{S2}/Users");
+        for fault in [None, Some(Fault::UpdateCrossService)] {
+            let emu = emu(fault);
+            let mine = emu.create("shared").await;
+            let theirs = emu
+                .post(&s2, &[("Identity", "shared"), ("FriendlyName", "Theirs")])
+                .await
+                .json;
+            let u = emu.post(&item("shared"), &[("FriendlyName", "Mine")]).await;
+            assert_eq!(u.status, 200, "{}", u.text);
+            assert_eq!(u.json["sid"], mine["sid"]);
+            assert_eq!(u.json["friendly_name"], "Mine");
+            let other = emu.get(&format!("{s2}/shared")).await.json;
+            assert_eq!(other["sid"], theirs["sid"]);
+            let want = if fault.is_none() { "Theirs" } else { "Mine" };
+            assert_eq!(other["friendly_name"], want);
+            // By sid, the addressed user alone changes either way.
+            let sid = mine["sid"].as_str().unwrap();
+            let by_sid = [("FriendlyName", "BySid")];
+            assert_eq!(
+                emu.post(&format!("/v1/Users/{sid}"), &by_sid).await.status,
+                200
+            );
+            let other = emu.get(&format!("{s2}/shared")).await.json;
+            assert_eq!(other["friendly_name"], want);
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_cross_service_deletes_the_identity_in_every_service() {
+        let s2 = format!("/v1/Services/{S2}/Users");
+        for fault in [None, Some(Fault::DeleteCrossService)] {
+            let emu = emu(fault);
+            emu.create("shared").await;
+            let theirs = emu.post(&s2, &[("Identity", "shared")]).await.json;
+            assert_eq!(emu.delete(&item("shared")).await.status, 204);
+            assert_error(&emu.get(&item("shared")).await, 404, &[20404]);
+            let other = emu.get(&format!("{s2}/shared")).await;
+            if fault.is_none() {
+                assert_eq!(other.json["sid"], theirs["sid"]);
+            } else {
+                assert_error(&other, 404, &[20404]);
+                assert!(emu.walk(&s2).await.is_empty());
+            }
+            // By sid, the addressed user alone goes either way.
+            let mine = emu.create("by-sid").await;
+            emu.post(&s2, &[("Identity", "by-sid")]).await;
+            let sid = mine["sid"].as_str().unwrap();
+            assert_eq!(emu.delete(&format!("/v1/Users/{sid}")).await.status, 204);
+            assert_eq!(emu.get(&format!("{s2}/by-sid")).await.status, 200);
+        }
+    }
+
+    #[tokio::test]
+    async fn alias_stale_shows_the_default_service_form_from_its_own_cache() {
+        let alias = format!("/v1/Services/{S1}/Users");
+        let s2 = format!("/v1/Services/{S2}/Users");
+        for fault in [None, Some(Fault::AliasStale)] {
+            let emu = emu(fault);
+            let u = emu
+                .post("/v1/Users", &[("Identity", "ali"), ("FriendlyName", "Old")])
+                .await
+                .json;
+            emu.post(&s2, &[("Identity", "ali"), ("FriendlyName", "Old")])
+                .await;
+            assert_eq!(
+                emu.get(&format!("{alias}/ali")).await.json["friendly_name"],
+                "Old"
+            );
+            assert_eq!(emu.walk(&alias).await[0]["friendly_name"], "Old");
+            emu.get(&format!("{s2}/ali")).await;
+            let renamed = [("FriendlyName", "New")];
+            assert_eq!(
+                emu.post(&item("ali"), &renamed).await.json["friendly_name"],
+                "New"
+            );
+            assert_eq!(emu.post(&format!("{s2}/ali"), &renamed).await.status, 200);
+            let fetched = emu.get(&format!("{alias}/ali")).await.json;
+            let listed = emu.walk(&alias).await;
+            let want = if fault.is_none() { "New" } else { "Old" };
+            assert_eq!(fetched["friendly_name"], want);
+            assert_eq!(
+                fetched["url"],
+                format!("{BASE}{alias}/{}", u["sid"].as_str().unwrap())
+            );
+            assert_eq!(listed[0]["friendly_name"], want);
+            // The shortened form and the other service are right either way.
+            assert_eq!(emu.get(&item("ali")).await.json["friendly_name"], "New");
+            assert_eq!(emu.walk("/v1/Users").await[0]["friendly_name"], "New");
+            assert_eq!(
+                emu.get(&format!("{s2}/ali")).await.json["friendly_name"],
+                "New"
+            );
+            // A write through that form drops what it kept.
+            let attrs = [("Attributes", r#"{"a":1}"#)];
+            assert_eq!(emu.post(&format!("{alias}/ali"), &attrs).await.status, 200);
+            let fetched = emu.get(&format!("{alias}/ali")).await.json;
+            assert_eq!(fetched["friendly_name"], "New");
+            assert_eq!(fetched["attributes"], r#"{"a":1}"#);
+            // A user deleted through the shortened form is still fetched there.
+            assert_eq!(emu.delete(&item("ali")).await.status, 204);
+            let gone = emu.get(&format!("{alias}/ali")).await;
+            let by_sid = emu
+                .get(&format!("{alias}/{}", u["sid"].as_str().unwrap()))
+                .await;
+            if fault.is_none() {
+                assert_error(&gone, 404, &[20404]);
+                assert_error(&by_sid, 404, &[20404]);
+            } else {
+                assert_eq!(gone.json["sid"], u["sid"]);
+                assert_eq!(by_sid.json["sid"], u["sid"]);
+            }
+            assert!(emu.walk(&alias).await.is_empty());
+            assert_error(&emu.get(&item("ali")).await, 404, &[20404]);
+        }
+    }
+
+    #[tokio::test]
+    async fn page_cache_stale_shows_updates_late_in_read() {
+        for fault in [None, Some(Fault::PageCacheStale)] {
+            let emu = emu(fault);
+            emu.create("p0").await;
+            emu.create("p1").await;
+            let page = "/v1/Users?PageSize=2";
+            assert!(emu.get(page).await.json["users"][0]["friendly_name"].is_null());
+            let renamed = [("FriendlyName", "Renamed")];
+            assert_eq!(emu.post(&item("p0"), &renamed).await.status, 200);
+            let again = emu.get(page).await.json;
+            if fault.is_none() {
+                assert_eq!(again["users"][0]["friendly_name"], "Renamed");
+            } else {
+                assert!(again["users"][0]["friendly_name"].is_null());
+            }
+            // Fetch and another query are right either way.
+            assert_eq!(emu.get(&item("p0")).await.json["friendly_name"], "Renamed");
+            let other = emu.get("/v1/Users?PageSize=1").await.json;
+            assert_eq!(other["users"][0]["friendly_name"], "Renamed");
+            // A create (or a delete) drops the kept pages.
+            emu.create("p2").await;
+            let fresh = emu.get(page).await.json;
+            assert_eq!(fresh["users"][0]["friendly_name"], "Renamed");
+            assert!(fresh["meta"]["next_page_url"].is_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_prefix_cascade_deletes_sub_keys_of_the_identity() {
+        let s2 = format!("/v1/Services/{S2}/Users");
+        let others = ["base5", "basement", "other-base-1", "Base-6"];
+        let subkeys = ["base-1", "base_2", "base.3", "base:4", "base-1-x"];
+        for fault in [None, Some(Fault::DeletePrefixCascade)] {
+            let emu = emu(fault);
+            emu.create("base").await;
+            for identity in subkeys.iter().chain(&others) {
+                emu.create(identity).await;
+            }
+            emu.post(&s2, &[("Identity", "base-1")]).await;
+            assert_eq!(emu.delete(&item("base")).await.status, 204);
+            let left: Vec<Value> = emu
+                .walk("/v1/Users")
+                .await
+                .iter()
+                .map(|u| u["identity"].clone())
+                .collect();
+            if fault.is_none() {
+                let all: Vec<&str> = subkeys.iter().chain(&others).copied().collect();
+                assert_eq!(left, all);
+            } else {
+                assert_eq!(left, others);
+            }
+            // Other services keep theirs either way.
+            assert_eq!(emu.get(&format!("{s2}/base-1")).await.status, 200);
+        }
+    }
+
+    #[tokio::test]
+    async fn sid_reused_after_recreate_finds_the_new_user_by_the_old_sid() {
+        for fault in [None, Some(Fault::SidReusedAfterRecreate)] {
+            let emu = emu(fault);
+            let first = emu.create("again").await;
+            let old = format!("/v1/Users/{}", first["sid"].as_str().unwrap());
+            assert_eq!(emu.delete(&item("again")).await.status, 204);
+            // Until the identity is back, the old sid finds nothing either way.
+            assert_error(&emu.get(&old).await, 404, &[20404]);
+            let second = emu.create("again").await;
+            assert_ne!(second["sid"], first["sid"]);
+            let fetched = emu.get(&old).await;
+            let renamed = emu.post(&old, &[("FriendlyName", "Renamed")]).await;
+            if fault.is_none() {
+                assert_error(&fetched, 404, &[20404]);
+                assert_error(&renamed, 404, &[20404]);
+                assert_error(&emu.delete(&old).await, 404, &[20404]);
+            } else {
+                assert_eq!(fetched.json["sid"], second["sid"]);
+                assert_eq!(renamed.json["sid"], second["sid"]);
+                assert_eq!(emu.delete(&old).await.status, 204);
+                assert_error(&emu.get(&item("again")).await, 404, &[20404]);
+            }
+        }
     }
 }
 
@@ -2376,6 +2586,29 @@ mod fault_sweep {
         let (a, b) = tokio::join!(emu.post("/v1/Users", &twin), emu.post("/v1/Users", &twin));
         record(a, &mut norm);
         record(b, &mut norm);
+        // What the world faults need: one identity in two services and a sub-key of it, updated
+        // and deleted by identity; a second look through the default service's service form and
+        // at a page after an update; the sid of a deleted user whose identity is back (`u0`).
+        let alias = format!("/v1/Services/{S1}/Users");
+        for (users, identity) in [
+            ("/v1/Users", "both"),
+            (&s2, "both"),
+            ("/v1/Users", "both-1"),
+        ] {
+            record(emu.post(users, &[("Identity", identity)]).await, &mut norm);
+        }
+        record(emu.get(&format!("{alias}/p1")).await, &mut norm);
+        record(emu.get("/v1/Users?PageSize=3").await, &mut norm);
+        let renamed = [("FriendlyName", "Renamed")];
+        record(emu.post("/v1/Users/both", &renamed).await, &mut norm);
+        record(emu.post("/v1/Users/p1", &renamed).await, &mut norm);
+        record(emu.get(&format!("{alias}/p1")).await, &mut norm);
+        record(emu.get("/v1/Users?PageSize=3").await, &mut norm);
+        record(emu.get(&format!("{s2}/both")).await, &mut norm);
+        record(emu.delete("/v1/Users/both").await, &mut norm);
+        record(emu.get(&format!("{s2}/both")).await, &mut norm);
+        record(emu.get("/v1/Users/both-1").await, &mut norm);
+        record(emu.get(&format!("/v1/Users/{u0_sid}")).await, &mut norm);
         log
     }
 

@@ -148,13 +148,25 @@ pub enum Fault {
     LookupPrefixMatch,
     /// Concurrent creates of one identity can all succeed.
     DuplicateRace,
+    /// An update by identity is applied to that identity's users in every service.
+    UpdateCrossService,
+    /// A delete by identity deletes that identity's users in every service.
+    DeleteCrossService,
+    /// The default service's service form reads through a cache of its own.
+    AliasStale,
+    /// Read pages are kept until a create or delete in the service.
+    PageCacheStale,
+    /// A delete also deletes the users whose identity extends the deleted one's as a sub-key.
+    DeletePrefixCascade,
+    /// A deleted user's sid finds the user created again with its identity.
+    SidReusedAfterRecreate,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 69] = [
+    pub const ALL: [Fault; 75] = [
         Create200,
         Update201,
         Delete200Body,
@@ -224,6 +236,12 @@ impl Fault {
         RecreateConflict,
         LookupPrefixMatch,
         DuplicateRace,
+        UpdateCrossService,
+        DeleteCrossService,
+        AliasStale,
+        PageCacheStale,
+        DeletePrefixCascade,
+        SidReusedAfterRecreate,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -572,6 +590,36 @@ impl Fault {
                 "duplicate-race",
                 "concurrency",
                 "create checks for a duplicate, lets the store go, then inserts: concurrent creates of one identity can all succeed",
+            ),
+            UpdateCrossService => (
+                "update-cross-service",
+                "world",
+                "an update by identity is also applied to the users with that identity in every other service",
+            ),
+            DeleteCrossService => (
+                "delete-cross-service",
+                "world",
+                "a delete by identity also deletes the users with that identity in every other service",
+            ),
+            AliasStale => (
+                "alias-stale",
+                "world",
+                "the default service's service form shows each user as it first showed it until a write to that user goes through that form",
+            ),
+            PageCacheStale => (
+                "page-cache-stale",
+                "world",
+                "read pages are kept per URL and dropped only by a create or delete in the service, so read shows updates late",
+            ),
+            DeletePrefixCascade => (
+                "delete-prefix-cascade",
+                "world",
+                "a delete also deletes the users whose identity is the deleted one's followed by `-`, `_`, `.` or `:`",
+            ),
+            SidReusedAfterRecreate => (
+                "sid-reused-after-recreate",
+                "world",
+                "once a deleted user's identity is created again, the deleted user's sid finds the new user",
             ),
         }
     }

@@ -5,6 +5,7 @@
 //! percent-decodes: the `{Sid}` segment must be decoded exactly once, here.
 
 use std::ops::Bound::{Excluded, Unbounded};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -19,7 +20,7 @@ use super::faults::{Fault, Faults};
 use super::freedoms::Freedom;
 use super::links;
 use super::render::{Ctx, View, json_response, page_response};
-use super::store::{Inner, ServiceUsers, User, WriteError, fresh_u128, now};
+use super::store::{Inner, KeptPage, ServiceUsers, User, WriteError, fresh_u128, now};
 use super::{AppState, ServiceConfig};
 use crate::spec::identity::{Lookup, classify, decode_segment};
 use crate::spec::sid::SidKind;
@@ -444,7 +445,15 @@ fn lookup_value(raw: &str, faults: &Faults) -> Option<String> {
 /// The sequence number of the user a decoded `{Sid}` value names.
 fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
     let found = match classify(value) {
-        Lookup::Sid => users.by_sid(value),
+        // Under `sid-reused-after-recreate`: an unknown SID's identity, kept past its delete,
+        // names whoever holds that identity now.
+        Lookup::Sid => users.by_sid(value).or_else(|| {
+            faults
+                .has(Fault::SidReusedAfterRecreate)
+                .then(|| users.former_identity(value))
+                .flatten()
+                .and_then(|identity| users.by_identity(identity))
+        }),
         Lookup::Identity if faults.has(Fault::IdentityLookupUnsupported) => None,
         Lookup::Identity => {
             let value = stored_identity(value, faults);
@@ -477,6 +486,18 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
     found
         .or_else(|| sid_faults.then(|| users.by_sid(value)).flatten())
         .map(|u| u.seq)
+}
+
+/// Whether the `{Sid}` segment names its user by identity rather than by SID.
+fn names_identity(segment: &str, faults: &Faults) -> bool {
+    lookup_value(segment, faults).is_some_and(|v| classify(&v) == Lookup::Identity)
+}
+
+/// Whether a request goes through the `alias-stale` fault's cache: the service form of the
+/// default service, which names the same users as the shortened form.
+fn aliased(state: &AppState, svc: &Svc) -> bool {
+    state.faults().has(Fault::AliasStale)
+        && matches!(&svc.form, UrlForm::Service(is) if *is == state.config().default_service().sid)
 }
 
 /// A fresh user SID (misshapen under the SID faults).
@@ -676,6 +697,11 @@ async fn create(
         inner
             .create(&svc.key, user.clone())
             .map_err(|e| not_saved(&e))?;
+        if faults.has(Fault::SidReusedAfterRecreate)
+            && let Some(identity) = &user.identity
+        {
+            inner.remember_identity(&svc.key, &user.sid, identity);
+        }
         user
     };
     let status = if faults.has(Fault::Create200) {
@@ -711,9 +737,13 @@ fn fetch(
     path: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Response, ApiError> {
-    let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
-        inner.service(&svc.key).and_then(|s| s.get(seq)).cloned()
-    })?
+    let user = if aliased(state, svc) {
+        aliased_fetch(state, svc, segment, ctx.faults)
+    } else {
+        let stored =
+            |inner: &mut Inner, seq| inner.service(&svc.key).and_then(|s| s.get(seq)).cloned();
+        with_user(state, svc, segment, path, ctx.faults, stored)?
+    }
     .ok_or_else(|| ApiError::not_found(path))?;
     let status = if ctx.faults.has(Fault::Fetch201) {
         StatusCode::CREATED
@@ -725,6 +755,16 @@ fn fetch(
         &ctx.user(&user, View::Fetch),
         ctx.faults,
     ))
+}
+
+/// Fetch through the `alias-stale` fault's cache: each user as this form first showed it, found
+/// in the store or, once gone from it, in the cache.
+fn aliased_fetch(state: &AppState, svc: &Svc, segment: &str, faults: &Faults) -> Option<User> {
+    let value = lookup_value(segment, faults)?;
+    let mut inner = state.store().lock();
+    let users = inner.service_mut(&svc.key)?;
+    let seq = find(users, &value, faults).or_else(|| users.alias_find(&value))?;
+    users.alias_shown(seq)
 }
 
 fn update(
@@ -749,34 +789,62 @@ fn update(
         .get("FriendlyName")
         .map(|n| stored_friendly_name(n, faults));
     let clears = faults.has(Fault::UpdateClearsUnspecified);
-    let user = with_user(state, svc, segment, path, faults, |inner, seq| {
-        let ignored = faults.has(Fault::UpdateIgnored);
+    // This update's changes, made to a user as stored.
+    let change = |user: &mut User| {
+        if faults.has(Fault::UpdateIgnored) {
+            return;
+        }
+        match &friendly_name {
+            Some(n) => user.friendly_name = Some(n.clone()),
+            None if clears => user.friendly_name = None,
+            None => {}
+        }
+        if attributes.is_some() || clears {
+            user.attributes = attributes.clone();
+        }
+        match &role_sid {
+            Some(r) => user.role_sid = r.clone(),
+            None if clears => user.role_sid = svc.config.default_role_sid.clone(),
+            None => {}
+        }
+        let t = now();
+        if faults.has(Fault::CreatedMoves) {
+            user.date_created = t.max(user.date_created.saturating_add(1));
+        }
+        user.date_updated = t.max(user.date_updated).max(user.date_created);
+    };
+    let aliased = aliased(state, svc);
+    let cross = faults.has(Fault::UpdateCrossService) && names_identity(segment, faults);
+    // What else the written user's update reaches under the faults: the alias cache, and the
+    // users of other services that hold its identity (`UPDATE … WHERE identity = ?` without
+    // the service).
+    let beyond = |inner: &mut Inner, user: &User| -> Result<(), WriteError> {
+        if aliased && let Some(users) = inner.service_mut(&svc.key) {
+            users.alias_forget(user.seq);
+        }
+        if cross && let Some(identity) = &user.identity {
+            for (key, seq) in inner.holders_elsewhere(&svc.key, identity) {
+                if let Some(mut other) = inner.service(&key).and_then(|s| s.get(seq)).cloned() {
+                    change(&mut other);
+                    inner.replace(&key, other)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    // Read and write under one hold of the store.
+    let write = |inner: &mut Inner, seq| -> Result<Option<User>, WriteError> {
         let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
             return Ok(None);
         };
-        if !ignored {
-            if friendly_name.is_some() || clears {
-                user.friendly_name = friendly_name;
-            }
-            if attributes.is_some() || clears {
-                user.attributes = attributes;
-            }
-            match role_sid {
-                Some(r) => user.role_sid = r,
-                None if clears => user.role_sid = svc.config.default_role_sid.clone(),
-                None => {}
-            }
-            let t = now();
-            if faults.has(Fault::CreatedMoves) {
-                user.date_created = t.max(user.date_created.saturating_add(1));
-            }
-            user.date_updated = t.max(user.date_updated).max(user.date_created);
-        }
+        change(&mut user);
         inner.replace(&svc.key, user.clone())?;
+        beyond(inner, &user)?;
         Ok(Some(user))
-    })?
-    .map_err(|e| not_saved(&e))?
-    .ok_or_else(|| ApiError::not_found(path))?;
+    };
+    let user = with_user(state, svc, segment, path, faults, write)?
+        .map_err(|e| not_saved(&e))?
+        .ok_or_else(|| ApiError::not_found(path))?;
     let status = if faults.has(Fault::Update201) {
         StatusCode::CREATED
     } else {
@@ -793,22 +861,56 @@ fn delete(
     ctx: &Ctx<'_>,
 ) -> Result<Response, ApiError> {
     let faults = ctx.faults;
-    let user = with_user(state, svc, segment, path, faults, |inner, seq| {
-        if faults.has(Fault::DeleteIneffective) {
-            Ok(inner.service(&svc.key).and_then(|s| s.get(seq)).cloned())
-        } else {
-            let removed = inner.remove(&svc.key, seq)?;
-            // A soft delete: the row goes out of sight, its identity stays in the unique index.
-            if faults.has(Fault::RecreateConflict)
-                && let Some(identity) = removed.as_ref().and_then(|u| u.identity.as_deref())
-            {
-                inner.retire(&svc.key, identity);
-            }
-            Ok(removed)
+    let ineffective = faults.has(Fault::DeleteIneffective);
+    let cross = faults.has(Fault::DeleteCrossService) && names_identity(segment, faults);
+    // The delete, and what else it takes under the faults.
+    let remove = |inner: &mut Inner, seq: u64| -> Result<Option<User>, WriteError> {
+        if ineffective {
+            return Ok(inner.service(&svc.key).and_then(|s| s.get(seq)).cloned());
         }
-    })?
-    .map_err(|e| not_saved(&e))?
-    .ok_or_else(|| ApiError::not_found(path))?;
+        let removed = inner.remove(&svc.key, seq)?;
+        if aliased(state, svc)
+            && let Some(users) = inner.service_mut(&svc.key)
+        {
+            users.alias_forget(seq);
+        }
+        let Some(identity) = removed.as_ref().and_then(|u| u.identity.as_deref()) else {
+            return Ok(removed);
+        };
+        // A soft delete: the row goes out of sight, its identity stays in the unique index.
+        if faults.has(Fault::RecreateConflict) {
+            inner.retire(&svc.key, identity);
+        }
+        // A cleanup of the identity's sub-keys (`identity-…`, `identity_…`, `identity.…`,
+        // `identity:…`) that takes every user whose identity is shaped so.
+        if faults.has(Fault::DeletePrefixCascade) {
+            let subkeys: Vec<u64> = inner.service(&svc.key).map_or_else(Vec::new, |users| {
+                users
+                    .iter()
+                    .filter(|u| {
+                        u.identity
+                            .as_deref()
+                            .and_then(|i| i.strip_prefix(identity))
+                            .is_some_and(|rest| rest.starts_with(['-', '_', '.', ':']))
+                    })
+                    .map(|u| u.seq)
+                    .collect()
+            });
+            for seq in subkeys {
+                inner.remove(&svc.key, seq)?;
+            }
+        }
+        // `DELETE … WHERE identity = ?` without the service.
+        if cross {
+            for (key, seq) in inner.holders_elsewhere(&svc.key, identity) {
+                inner.remove(&key, seq)?;
+            }
+        }
+        Ok(removed)
+    };
+    let user = with_user(state, svc, segment, path, faults, remove)?
+        .map_err(|e| not_saved(&e))?
+        .ok_or_else(|| ApiError::not_found(path))?;
     if faults.has(Fault::Delete200Body) {
         return Ok(json_response(
             StatusCode::OK,
@@ -844,7 +946,8 @@ fn presence(
         }
     };
     let (online, notifiable) = (flag("Online")?, flag("Notifiable")?);
-    let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
+    let aliased = aliased(state, svc);
+    let mark = |inner: &mut Inner, seq| -> Result<Option<User>, WriteError> {
         let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
             return Ok(None);
         };
@@ -855,10 +958,14 @@ fn presence(
             user.notifiable = notifiable;
         }
         inner.replace(&svc.key, user.clone())?;
+        if aliased && let Some(users) = inner.service_mut(&svc.key) {
+            users.alias_forget(seq);
+        }
         Ok(Some(user))
-    })?
-    .map_err(|e| not_saved(&e))?
-    .ok_or_else(|| ApiError::not_found(path))?;
+    };
+    let user = with_user(state, svc, segment, path, ctx.faults, mark)?
+        .map_err(|e| not_saved(&e))?
+        .ok_or_else(|| ApiError::not_found(path))?;
     Ok(json_response(
         StatusCode::OK,
         &ctx.user(&user, View::Fetch),
@@ -970,9 +1077,21 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     };
     let n = size as usize;
 
+    // Under `page-cache-stale`: the page kept for this very URL, whatever changed since.
+    let kept_as = faults
+        .has(Fault::PageCacheStale)
+        .then(|| format!("{}{}?{query}", ctx.base, svc.form.collection_path()));
     let mut inner = state.store().lock();
+    let kept = kept_as
+        .as_deref()
+        .and_then(|url| inner.service(&svc.key)?.kept_page(url).cloned());
+    if let Some(kept) = kept {
+        drop(inner);
+        return Ok(page_response(&kept.users, &kept.meta, faults));
+    }
     let empty = ServiceUsers::default();
     let users = inner.service(&svc.key).unwrap_or(&empty);
+    let changes = users.changes();
     let seq = |u: &User| u.seq;
     let mut items: Vec<u64> = match token {
         None => match usize::try_from(page).ok().and_then(|p| p.checked_mul(n)) {
@@ -1005,7 +1124,18 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     {
         items.push(first);
     }
-    let list = ctx.page_users(&mut inner, &svc.key, &items);
+    let list = if aliased(state, svc) {
+        // Under `alias-stale`: each user as this form first showed it.
+        inner.service_mut(&svc.key).map_or_else(Vec::new, |users| {
+            items
+                .iter()
+                .filter_map(|seq| users.alias_shown(*seq))
+                .map(|u| Arc::from(ctx.user(&u, View::Read).to_string()))
+                .collect()
+        })
+    } else {
+        ctx.page_users(&mut inner, &svc.key, &items)
+    };
     drop(inner);
 
     let meta_base = if faults.has(Fault::MetaForeignHost) {
@@ -1085,6 +1215,15 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
             "next_page_url": next,
             "key": key,
     });
+    if let Some(url) = kept_as
+        && let Some(users) = state.store().lock().service_mut(&svc.key)
+    {
+        let page = KeptPage {
+            users: list.clone(),
+            meta: meta.clone(),
+        };
+        users.keep_page(url, changes, page);
+    }
     Ok(page_response(&list, &meta, faults))
 }
 

@@ -1571,6 +1571,116 @@ mod world_faults {
     }
 }
 
+/// The faults that store a value other than the one sent: each shown by a few requests,
+/// against the faithful emulator (`None`) and with the fault on (`Some`).
+mod value_faults {
+    use super::generated_only::emu;
+    use super::*;
+
+    #[tokio::test]
+    async fn friendly_name_numeric_affinity_stores_numbers_as_numbers() {
+        for fault in [None, Some(Fault::FriendlyNameNumericAffinity)] {
+            let emu = emu(fault);
+            let r = emu
+                .post("/v1/Users", &[("Identity", "n"), ("FriendlyName", "00123")])
+                .await;
+            assert_eq!(r.status, 201);
+            let want = if fault.is_none() { "00123" } else { "123" };
+            assert_eq!(r.json["friendly_name"], want);
+            assert_eq!(emu.get(&item("n")).await.json["friendly_name"], want);
+            for (name, stored) in [
+                ("+7", "7"),
+                ("1.50", "1.5"),
+                ("3.0e+5", "300000"),
+                ("Agent 007", "Agent 007"),
+                ("12abc", "12abc"),
+            ] {
+                let u = emu.post(&item("n"), &[("FriendlyName", name)]).await;
+                let want = if fault.is_none() { name } else { stored };
+                // Still a JSON string.
+                assert_eq!(u.json["friendly_name"], Value::from(want), "{name}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn friendly_name_null_literal_stores_no_name() {
+        for fault in [None, Some(Fault::FriendlyNameNullLiteral)] {
+            let emu = emu(fault);
+            let r = emu
+                .post("/v1/Users", &[("Identity", "z"), ("FriendlyName", "null")])
+                .await;
+            assert_eq!(r.status, 201);
+            for name in ["NULL", "Null"] {
+                let u = emu.post(&item("z"), &[("FriendlyName", name)]).await;
+                let fetched = emu.get(&item("z")).await.json;
+                if fault.is_none() {
+                    assert_eq!(u.json["friendly_name"], name);
+                    assert_eq!(fetched["friendly_name"], name);
+                } else {
+                    assert!(u.json["friendly_name"].is_null(), "{}", u.text);
+                    assert!(fetched["friendly_name"].is_null());
+                }
+            }
+            if fault.is_none() {
+                assert_eq!(r.json["friendly_name"], "null");
+            } else {
+                assert!(r.json["friendly_name"].is_null());
+            }
+            // Only the bare word.
+            let u = emu.post(&item("z"), &[("FriendlyName", "nullable")]).await;
+            assert_eq!(u.json["friendly_name"], "nullable");
+        }
+    }
+
+    /// The `attributes` text answered to a create with `attrs`, the same in Fetch.
+    async fn attributes_text(emu: &Emu, identity: &str, attrs: &str) -> String {
+        let r = emu
+            .post(
+                "/v1/Users",
+                &[("Identity", identity), ("Attributes", attrs)],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let fetched = emu.get(&item(identity)).await;
+        assert_eq!(fetched.json["attributes"], r.json["attributes"]);
+        r.json["attributes"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn attributes_exponent_overflow_stores_null_beyond_a_double() {
+        let attrs =
+            r#"{"big":1e400,"neg":-2E+999,"max":1.7976931348623157e308,"tiny":1e-400,"s":"1e400"}"#;
+        for fault in [None, Some(Fault::AttributesExponentOverflow)] {
+            let emu = emu(fault);
+            let got = attributes_text(&emu, "o", attrs).await;
+            let want = match fault {
+                None => attrs,
+                Some(_) => {
+                    r#"{"big":null,"neg":null,"max":1.7976931348623157e308,"tiny":1e-400,"s":"1e400"}"#
+                }
+            };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[tokio::test]
+    async fn attributes_decimal_truncated_keeps_15_significant_digits() {
+        let attrs = r#"{"d":0.1234567890123456789,"e":-1.23456789012345678e-5,"short":0.123456789012345,"i":12345678901234567890}"#;
+        for fault in [None, Some(Fault::AttributesDecimalTruncated)] {
+            let emu = emu(fault);
+            let got = attributes_text(&emu, "d", attrs).await;
+            let want = match fault {
+                None => attrs,
+                Some(_) => {
+                    r#"{"d":0.123456789012345,"e":-1.23456789012345e-5,"short":0.123456789012345,"i":12345678901234567890}"#
+                }
+            };
+            assert_eq!(got, want);
+        }
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -2609,6 +2719,15 @@ mod fault_sweep {
         record(emu.get(&format!("{s2}/both")).await, &mut norm);
         record(emu.get("/v1/Users/both-1").await, &mut norm);
         record(emu.get(&format!("/v1/Users/{u0_sid}")).await, &mut norm);
+        // What the value faults need: a name and attributes that read as numbers or as null.
+        let values = [
+            ("Identity", "values"),
+            ("FriendlyName", "007"),
+            ("Attributes", r#"{"o":1e400,"d":0.1234567890123456789}"#),
+        ];
+        record(emu.post("/v1/Users", &values).await, &mut norm);
+        let nameless = [("Identity", "nameless"), ("FriendlyName", "NULL")];
+        record(emu.post("/v1/Users", &nameless).await, &mut norm);
         log
     }
 

@@ -160,13 +160,21 @@ pub enum Fault {
     DeletePrefixCascade,
     /// A deleted user's sid finds the user created again with its identity.
     SidReusedAfterRecreate,
+    /// A `FriendlyName` that reads as a number is stored as one.
+    FriendlyNameNumericAffinity,
+    /// The `FriendlyName` `null`, in any letter case, is stored as no name.
+    FriendlyNameNullLiteral,
+    /// Numbers in `Attributes` beyond a double's range are stored as `null`.
+    AttributesExponentOverflow,
+    /// Numbers with a fraction or exponent in `Attributes` are cut to 15 significant digits.
+    AttributesDecimalTruncated,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 75] = [
+    pub const ALL: [Fault; 79] = [
         Create200,
         Update201,
         Delete200Body,
@@ -242,6 +250,10 @@ impl Fault {
         PageCacheStale,
         DeletePrefixCascade,
         SidReusedAfterRecreate,
+        FriendlyNameNumericAffinity,
+        FriendlyNameNullLiteral,
+        AttributesExponentOverflow,
+        AttributesDecimalTruncated,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -620,6 +632,26 @@ impl Fault {
                 "sid-reused-after-recreate",
                 "world",
                 "once a deleted user's identity is created again, the deleted user's sid finds the new user",
+            ),
+            FriendlyNameNumericAffinity => (
+                "friendly-name-numeric-affinity",
+                "values",
+                "a `FriendlyName` that reads as a number comes back as SQLite's NUMERIC affinity stores it (`00123` is `123`, `1.50` is `1.5`)",
+            ),
+            FriendlyNameNullLiteral => (
+                "friendly-name-null-literal",
+                "values",
+                "the `FriendlyName` `null` (in any letter case) is stored as no name and comes back JSON null",
+            ),
+            AttributesExponentOverflow => (
+                "attributes-exponent-overflow",
+                "values",
+                "numbers in `Attributes` beyond a double's range (`1e400`) come back as `null`",
+            ),
+            AttributesDecimalTruncated => (
+                "attributes-decimal-truncated",
+                "values",
+                "numbers with a fraction or exponent in `Attributes` come back cut to 15 significant digits",
             ),
         }
     }

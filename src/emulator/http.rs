@@ -20,7 +20,9 @@ use super::faults::{Fault, Faults};
 use super::freedoms::Freedom;
 use super::links;
 use super::render::{Ctx, View, json_response, page_response};
-use super::store::{Inner, KeptPage, ServiceUsers, User, WriteError, fresh_u128, now};
+use super::store::{
+    Inner, KeptPage, ServiceUsers, User, WriteError, fresh_u128, now, numeric_affinity,
+};
 use super::{AppState, ServiceConfig};
 use crate::spec::identity::{Lookup, classify, decode_segment};
 use crate::spec::sid::SidKind;
@@ -320,13 +322,23 @@ fn stored_identity(value: &str, faults: &Faults) -> String {
     v
 }
 
-/// A `FriendlyName` as the store keeps it: as given, or with `<` and `>` HTML-escaped.
-fn stored_friendly_name(value: &str, faults: &Faults) -> String {
-    if faults.has(Fault::FriendlyNameMarkupEscaped) {
+/// A `FriendlyName` as the store keeps it: as given, or bent by the name faults (`<` and `>`
+/// HTML-escaped, a number stored as SQLite's NUMERIC affinity stores it, the text `null` read
+/// as no name).
+fn stored_friendly_name(value: &str, faults: &Faults) -> Option<String> {
+    if faults.has(Fault::FriendlyNameNullLiteral) && value.eq_ignore_ascii_case("null") {
+        return None;
+    }
+    let name = if faults.has(Fault::FriendlyNameMarkupEscaped) {
         value.replace('<', "&lt;").replace('>', "&gt;")
     } else {
         value.to_owned()
-    }
+    };
+    Some(if faults.has(Fault::FriendlyNameNumericAffinity) {
+        numeric_affinity(&name)
+    } else {
+        name
+    })
 }
 
 /// Valid `Attributes` as the store keeps them: as given, or with the numbers that the number
@@ -334,12 +346,21 @@ fn stored_friendly_name(value: &str, faults: &Faults) -> String {
 fn stored_attributes(value: &str, faults: &Faults) -> String {
     let float32 = faults.has(Fault::AttributesFloat32);
     let big_int = faults.has(Fault::AttributesBigIntRounded);
-    if !float32 && !big_int {
+    let overflow = faults.has(Fault::AttributesExponentOverflow);
+    let decimal = faults.has(Fault::AttributesDecimalTruncated);
+    if !float32 && !big_int && !overflow && !decimal {
         return value.to_owned();
     }
     rewrite_numbers(value, |literal| {
         let fractional = literal.contains(['.', 'e', 'E']);
         let n: f64 = literal.parse().ok()?;
+        if overflow && n.is_infinite() {
+            // A JavaScript store: the number reads as `Infinity`, which JSON writes as null.
+            return Some("null".to_owned());
+        }
+        if fractional && decimal {
+            return truncated_digits(literal, DECIMAL_DIGITS);
+        }
         if fractional && float32 {
             // Through an f32 and written back by serde_json, as a REAL column read into f32
             // would be: 0.1 becomes 0.10000000149011612, and what f32 cannot hold is null.
@@ -355,6 +376,49 @@ fn stored_attributes(value: &str, faults: &Faults) -> String {
         }
         None
     })
+}
+
+/// How many significant digits a number with a fraction or exponent keeps under
+/// `attributes-decimal-truncated`.
+const DECIMAL_DIGITS: usize = 15;
+
+/// `literal` (a JSON number) with the significant digits after the `keep`-th cut off, as a
+/// DECIMAL column truncates: those before the decimal point become zeros, those after it go
+/// (the exponent stays). `None` when it has no more than `keep` significant digits.
+fn truncated_digits(literal: &str, keep: usize) -> Option<String> {
+    let (mantissa, exponent) = match literal.find(['e', 'E']) {
+        Some(i) => literal.split_at(i),
+        None => (literal, ""),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut seen = 0;
+    let mut significant = |c: char| {
+        if seen > 0 || ('1'..='9').contains(&c) {
+            seen += 1;
+        }
+        seen > keep
+    };
+    let mut cut = false;
+    let mut out = String::with_capacity(literal.len());
+    for c in int.chars() {
+        if c.is_ascii_digit() && significant(c) {
+            cut = true;
+            out.push('0');
+        } else {
+            out.push(c);
+        }
+    }
+    let kept: String = frac.chars().take_while(|&c| !significant(c)).collect();
+    cut |= kept.len() < frac.len();
+    if !cut {
+        return None;
+    }
+    if !kept.is_empty() {
+        out.push('.');
+        out.push_str(&kept);
+    }
+    out.push_str(exponent);
+    Some(out)
 }
 
 /// Rewrites each number token of a JSON text with `f` (when it returns `Some`), leaving
@@ -687,7 +751,7 @@ async fn create(
             friendly_name: form
                 .get("FriendlyName")
                 .filter(|_| !faults.has(Fault::FriendlyNameDroppedOnCreate))
-                .map(|n| stored_friendly_name(n, faults)),
+                .and_then(|n| stored_friendly_name(n, faults)),
             attributes,
             online: None,
             notifiable: None,
@@ -795,7 +859,7 @@ fn update(
             return;
         }
         match &friendly_name {
-            Some(n) => user.friendly_name = Some(n.clone()),
+            Some(n) => user.friendly_name = n.clone(),
             None if clears => user.friendly_name = None,
             None => {}
         }
@@ -1313,6 +1377,62 @@ mod tests {
     }
 
     #[test]
+    fn value_faults_bend_only_their_values() {
+        let text = r#"{"o":1e400,"m":-2E+999,"u":1e-400,"d":0.1234567890123456789,"e":1.2345678901234567e10,"b":1234567890123456789.5,"i":12345678901234567890,"s":"1e400","k":0.5}"#;
+        let overflow: Faults = [Fault::AttributesExponentOverflow].into_iter().collect();
+        assert_eq!(
+            stored_attributes(text, &overflow),
+            r#"{"o":null,"m":null,"u":1e-400,"d":0.1234567890123456789,"e":1.2345678901234567e10,"b":1234567890123456789.5,"i":12345678901234567890,"s":"1e400","k":0.5}"#
+        );
+        let decimal: Faults = [Fault::AttributesDecimalTruncated].into_iter().collect();
+        assert_eq!(
+            stored_attributes(text, &decimal),
+            r#"{"o":1e400,"m":-2E+999,"u":1e-400,"d":0.123456789012345,"e":1.23456789012345e10,"b":1234567890123450000,"i":12345678901234567890,"s":"1e400","k":0.5}"#
+        );
+        assert_eq!(
+            truncated_digits("-0.000123456789012345678", 15).as_deref(),
+            Some("-0.000123456789012345")
+        );
+        assert_eq!(truncated_digits("0.123456789012345", 15), None);
+        assert_eq!(truncated_digits("1.00000000000000", 15), None);
+        assert_eq!(
+            truncated_digits("1.0000000000000000", 15).as_deref(),
+            Some("1.00000000000000")
+        );
+        let numeric: Faults = [Fault::FriendlyNameNumericAffinity].into_iter().collect();
+        for (name, stored) in [
+            ("00123", "123"),
+            ("+7", "7"),
+            ("1.50", "1.5"),
+            ("3.0e+5", "300000"),
+            ("-0.0", "0"),
+            ("0.1234567890123456789", "0.12345678901234568"),
+            ("12abc", "12abc"),
+            ("0x10", "0x10"),
+            ("Jo 7", "Jo 7"),
+            ("", ""),
+        ] {
+            assert_eq!(
+                stored_friendly_name(name, &numeric).as_deref(),
+                Some(stored),
+                "{name}"
+            );
+        }
+        let null: Faults = [Fault::FriendlyNameNullLiteral].into_iter().collect();
+        for name in ["null", "NULL", "Null", "nUlL"] {
+            assert_eq!(stored_friendly_name(name, &null), None, "{name}");
+            assert_eq!(
+                stored_friendly_name(name, &Faults::default()).as_deref(),
+                Some(name)
+            );
+        }
+        assert_eq!(
+            stored_friendly_name("nullable", &null).as_deref(),
+            Some("nullable")
+        );
+    }
+
+    #[test]
     fn attributes_are_checked_by_the_json_grammar() {
         for ok in [
             r#"{}"#,
@@ -1355,10 +1475,10 @@ mod tests {
         assert_eq!(stored_identity(&long[..128], &cut), long[..128]);
         let markup: Faults = [Fault::FriendlyNameMarkupEscaped].into_iter().collect();
         assert_eq!(
-            stored_friendly_name("<b>&amp;</b>", &markup),
-            "&lt;b&gt;&amp;&lt;/b&gt;"
+            stored_friendly_name("<b>&amp;</b>", &markup).as_deref(),
+            Some("&lt;b&gt;&amp;&lt;/b&gt;")
         );
-        assert_eq!(stored_friendly_name("<b>", &none), "<b>");
+        assert_eq!(stored_friendly_name("<b>", &none).as_deref(), Some("<b>"));
     }
 
     #[test]

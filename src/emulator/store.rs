@@ -735,6 +735,34 @@ fn load(db: &Db, inner: &mut Inner, known_service: &dyn Fn(&str) -> bool) -> any
     Ok(())
 }
 
+/// `value` as SQLite gives it back from a column of NUMERIC affinity (the
+/// `friendly-name-numeric-affinity` fault): a well-formed integer or real text is stored as
+/// that number and read back as SQLite writes it (`00123` is `123`, `1.50` is `1.5`, `3.0e+5`
+/// is `300000`); any other text is kept as it is. The bundled SQLite itself decides, through a
+/// one-row table of its own.
+pub fn numeric_affinity(value: &str) -> String {
+    static COLUMN: std::sync::OnceLock<Option<Mutex<Connection>>> = std::sync::OnceLock::new();
+    let column = COLUMN.get_or_init(|| {
+        let conn = Connection::open_in_memory().ok()?;
+        conn.execute_batch("CREATE TABLE n (k INTEGER PRIMARY KEY, v NUMERIC)")
+            .ok()?;
+        Some(Mutex::new(conn))
+    });
+    let Some(column) = column else {
+        return value.to_owned();
+    };
+    let conn = column.lock().unwrap_or_else(|e| e.into_inner());
+    let stored = conn.query_row(
+        "INSERT OR REPLACE INTO n (k, v) VALUES (1, ?1) RETURNING typeof(v), CAST(v AS TEXT)",
+        [value],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+    );
+    match stored {
+        Ok((kind, text)) if kind != "text" => text,
+        _ => value.to_owned(),
+    }
+}
+
 /// The current time in Unix seconds.
 pub fn now() -> i64 {
     SystemTime::now()

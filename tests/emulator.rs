@@ -1681,6 +1681,101 @@ mod value_faults {
     }
 }
 
+/// The faults by which a lookup by identity finds a user whose identity is not the value:
+/// each shown by a few requests, against the faithful emulator (`None`) and with the fault on
+/// (`Some`). A value some user has exactly finds that user either way.
+mod lookup_faults {
+    use super::generated_only::emu;
+    use super::*;
+
+    #[tokio::test]
+    async fn lookup_like_wildcards_match_underscore_and_percent_in_writes() {
+        for fault in [None, Some(Fault::LookupLikeWildcards)] {
+            let emu = emu(fault);
+            let abc = emu.create("abc").await;
+            let axc = emu.create("axc").await;
+            // Fetch is exact either way.
+            assert_error(&emu.get(&item("a_c")).await, 404, &[20404]);
+            let u = emu.post(&item("a_c"), &[("FriendlyName", "x")]).await;
+            let upper = emu.post(&item("A_C"), &[("FriendlyName", "x")]).await;
+            assert_error(&upper, 404, &[20404]);
+            if fault.is_none() {
+                assert_error(&u, 404, &[20404]);
+                assert_error(&emu.delete(&item("%c")).await, 404, &[20404]);
+                assert_eq!(emu.walk("/v1/Users").await.len(), 2);
+            } else {
+                // The first created of the matches.
+                assert_eq!(u.json["sid"], abc["sid"]);
+                assert_eq!(emu.delete(&item("%c")).await.status, 204);
+                assert_error(&emu.get(&item("abc")).await, 404, &[20404]);
+                assert_eq!(emu.get(&item("axc")).await.json["sid"], axc["sid"]);
+            }
+            // An identity held exactly wins.
+            let exact = emu.create("a_c").await;
+            let u = emu.post(&item("a_c"), &[("FriendlyName", "y")]).await;
+            assert_eq!(u.json["sid"], exact["sid"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn lookup_regex_reads_the_value_as_an_anchored_pattern() {
+        for fault in [None, Some(Fault::LookupRegex)] {
+            let emu = emu(fault);
+            let r1 = emu.create("r1").await;
+            let r22 = emu.create("r22").await;
+            let dot = emu.get(&item("r.")).await;
+            let star = emu.post(&item("r2*"), &[("FriendlyName", "x")]).await;
+            // Anchored: `1` alone matches nothing; an invalid pattern finds nothing.
+            assert_error(&emu.get(&item("1")).await, 404, &[20404]);
+            assert_error(&emu.get(&item("r(")).await, 404, &[20404]);
+            if fault.is_none() {
+                assert_error(&dot, 404, &[20404]);
+                assert_error(&star, 404, &[20404]);
+                assert_error(&emu.delete(&item("r.+")).await, 404, &[20404]);
+            } else {
+                assert_eq!(dot.json["sid"], r1["sid"]);
+                assert_eq!(star.json["sid"], r22["sid"]);
+                assert_eq!(emu.delete(&item("r.+")).await.status, 204);
+                assert_error(&emu.get(&item("r1")).await, 404, &[20404]);
+            }
+            // An identity held exactly wins.
+            let exact = emu.create("r.").await;
+            assert_eq!(emu.get(&item("r.")).await.json["sid"], exact["sid"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn lookup_nfkc_folded_matches_compatibility_forms_and_case() {
+        for fault in [None, Some(Fault::LookupNfkcFolded)] {
+            let emu = emu(fault);
+            let fika = emu.create("fika").await;
+            let kelvin = emu.create("kelvin").await;
+            let ligature = emu.get(&item("\u{FB01}ka")).await;
+            let fullwidth = emu
+                .post(
+                    &item("\u{FF26}\u{FF29}\u{FF2B}\u{FF21}"),
+                    &[("FriendlyName", "x")],
+                )
+                .await;
+            let sign = emu.get(&item("\u{212A}elvin")).await;
+            if fault.is_none() {
+                for r in [&ligature, &fullwidth, &sign] {
+                    assert_error(r, 404, &[20404]);
+                }
+                assert_error(&emu.delete(&item("KELVIN")).await, 404, &[20404]);
+            } else {
+                assert_eq!(ligature.json["sid"], fika["sid"]);
+                assert_eq!(fullwidth.json["sid"], fika["sid"]);
+                assert_eq!(sign.json["sid"], kelvin["sid"]);
+                assert_eq!(emu.delete(&item("KELVIN")).await.status, 204);
+            }
+            // An identity held exactly wins.
+            let exact = emu.create("\u{FB01}ka").await;
+            assert_eq!(emu.get(&item("\u{FB01}ka")).await.json["sid"], exact["sid"]);
+        }
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -2728,6 +2823,11 @@ mod fault_sweep {
         record(emu.post("/v1/Users", &values).await, &mut norm);
         let nameless = [("Identity", "nameless"), ("FriendlyName", "NULL")];
         record(emu.post("/v1/Users", &nameless).await, &mut norm);
+        // What the lookup faults need: values no identity equals, that patterns or folding match.
+        record(emu.post("/v1/Users/p_", &renamed).await, &mut norm);
+        record(emu.get("/v1/Users/p.").await, &mut norm);
+        let fullwidth = format!("/v1/Users/{}", encode_segment("\u{FF50}2"));
+        record(emu.get(&fullwidth).await, &mut norm);
         log
     }
 

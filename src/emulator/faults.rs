@@ -168,13 +168,19 @@ pub enum Fault {
     AttributesExponentOverflow,
     /// Numbers with a fraction or exponent in `Attributes` are cut to 15 significant digits.
     AttributesDecimalTruncated,
+    /// Update and delete by identity fall back to an SQL `LIKE` of the value.
+    LookupLikeWildcards,
+    /// Lookup by identity falls back to reading the value as a regular expression.
+    LookupRegex,
+    /// Lookup by identity falls back to NFKC-normalized, case-folded identities.
+    LookupNfkcFolded,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 79] = [
+    pub const ALL: [Fault; 82] = [
         Create200,
         Update201,
         Delete200Body,
@@ -254,6 +260,9 @@ impl Fault {
         FriendlyNameNullLiteral,
         AttributesExponentOverflow,
         AttributesDecimalTruncated,
+        LookupLikeWildcards,
+        LookupRegex,
+        LookupNfkcFolded,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -652,6 +661,21 @@ impl Fault {
                 "attributes-decimal-truncated",
                 "values",
                 "numbers with a fraction or exponent in `Attributes` come back cut to 15 significant digits",
+            ),
+            LookupLikeWildcards => (
+                "lookup-like-wildcards",
+                "lookup",
+                "update and delete by identity take the value as an SQL `LIKE` pattern (`_`, `%`) when none equals it",
+            ),
+            LookupRegex => (
+                "lookup-regex",
+                "lookup",
+                "lookup by identity takes the value as an anchored regular expression when none equals it",
+            ),
+            LookupNfkcFolded => (
+                "lookup-nfkc-folded",
+                "lookup",
+                "lookup by identity compares NFKC-normalized, case-folded identities when none equals the value",
             ),
         }
     }

@@ -506,8 +506,8 @@ fn lookup_value(raw: &str, faults: &Faults) -> Option<String> {
     })
 }
 
-/// The sequence number of the user a decoded `{Sid}` value names.
-fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
+/// The sequence number of the user a decoded `{Sid}` value names, for the operation `op`.
+fn find(users: &ServiceUsers, value: &str, op: Op, faults: &Faults) -> Option<u64> {
     let found = match classify(value) {
         // Under `sid-reused-after-recreate`: an unknown SID's identity, kept past its delete,
         // names whoever holds that identity now.
@@ -529,19 +529,7 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
             } else {
                 users.by_identity(&value)
             };
-            // Under `lookup-prefix-match`: `WHERE identity LIKE 'value%'` when none is equal.
-            exact.or_else(|| {
-                faults
-                    .has(Fault::LookupPrefixMatch)
-                    .then(|| {
-                        users.iter().find(|u| {
-                            u.identity
-                                .as_deref()
-                                .is_some_and(|i| i.starts_with(value.as_str()))
-                        })
-                    })
-                    .flatten()
-            })
+            exact.or_else(|| inexact(users, &value, op, faults))
         }
     };
     // Under the SID-shape faults SIDs no longer classify as SIDs; still find them by SID, so
@@ -550,6 +538,83 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
     found
         .or_else(|| sid_faults.then(|| users.by_sid(value)).flatten())
         .map(|u| u.seq)
+}
+
+/// The user a lookup by identity finds under the lookup faults when no identity equals
+/// `value`: the first, in creation order, whose identity starts with it
+/// (`lookup-prefix-match`: `WHERE identity LIKE 'value%'`), matches it as an SQL `LIKE`
+/// pattern (`lookup-like-wildcards`, update and delete only), matches it as an anchored
+/// regular expression (`lookup-regex`) or equals it once both are NFKC-normalized and
+/// case-folded (`lookup-nfkc-folded`), tried in that order.
+fn inexact<'a>(users: &'a ServiceUsers, value: &str, op: Op, faults: &Faults) -> Option<&'a User> {
+    let first = |matches: &dyn Fn(&str) -> bool| {
+        users
+            .iter()
+            .find(|u| u.identity.as_deref().is_some_and(matches))
+    };
+    let fetch_or_write = matches!(op, Op::Fetch | Op::Update | Op::Delete);
+    let prefix = || {
+        faults
+            .has(Fault::LookupPrefixMatch)
+            .then(|| first(&|i| i.starts_with(value)))
+            .flatten()
+    };
+    let like = || {
+        let pattern: Vec<char> = value.chars().collect();
+        (faults.has(Fault::LookupLikeWildcards) && matches!(op, Op::Update | Op::Delete))
+            .then(|| first(&|i| like_match(&pattern, &i.chars().collect::<Vec<_>>())))
+            .flatten()
+    };
+    let regex = || {
+        // A value that is no valid regular expression (or is too big for one) finds nothing.
+        (faults.has(Fault::LookupRegex) && fetch_or_write)
+            .then(|| regex::Regex::new(&format!("^(?:{value})$")).ok())
+            .flatten()
+            .and_then(|re| first(&|i| re.is_match(i)))
+    };
+    let folded = || {
+        let wanted = nfkc_folded(value);
+        (faults.has(Fault::LookupNfkcFolded) && fetch_or_write)
+            .then(|| first(&|i| nfkc_folded(i) == wanted))
+            .flatten()
+    };
+    prefix().or_else(like).or_else(regex).or_else(folded)
+}
+
+/// Whether `text` matches the SQL `LIKE` pattern `pattern` with no escape character: `_` is any
+/// one character, `%` any run of characters, and every other character itself, case and all.
+fn like_match(pattern: &[char], text: &[char]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // The last `%` met, and where in `text` its run ends for now.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('%') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '_' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                // Let the last `%` take one more character and try again from there.
+                Some((at, run)) => {
+                    star = Some((at, run + 1));
+                    p = at + 1;
+                    t = run + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '%')
+}
+
+/// `value` NFKC-normalized and then lower-cased, as a PRECIS-style username canonicalization
+/// compares identities (`ｆｉ`, `ﬁ` and `FI` are all `fi`).
+fn nfkc_folded(value: &str) -> String {
+    value.nfkc().collect::<String>().to_lowercase()
 }
 
 /// Whether the `{Sid}` segment names its user by identity rather than by SID.
@@ -654,7 +719,7 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Op::Conversations => {
             let q = Form::parse(query.as_bytes())?;
             let (size, page) = links::page_params(q.get("PageSize"), q.get("Page"), c.edition)?;
-            with_user(state, &svc, &segment, &path, faults, |_, _| ())?;
+            with_user(state, &svc, &segment, &path, op, faults, |_, _| ())?;
             Ok(links::conversations(&path, size, page, &ctx))
         }
         Op::Configuration => Ok(links::configuration(&ctx)),
@@ -776,12 +841,14 @@ async fn create(
     Ok(json_response(status, &ctx.user(&user, View::Write), faults))
 }
 
-/// Looks up the `{Sid}` segment under the store lock and hands the user's sequence number on.
+/// Looks up the `{Sid}` segment for the operation `op` under the store lock and hands the
+/// user's sequence number on.
 fn with_user<R>(
     state: &AppState,
     svc: &Svc,
     segment: &str,
     path: &str,
+    op: Op,
     faults: &Faults,
     f: impl FnOnce(&mut Inner, u64) -> R,
 ) -> Result<R, ApiError> {
@@ -789,7 +856,7 @@ fn with_user<R>(
     let mut inner = state.store().lock();
     let seq = inner
         .service(&svc.key)
-        .and_then(|users| find(users, &value, faults))
+        .and_then(|users| find(users, &value, op, faults))
         .ok_or_else(|| ApiError::not_found(path))?;
     Ok(f(&mut inner, seq))
 }
@@ -806,7 +873,7 @@ fn fetch(
     } else {
         let stored =
             |inner: &mut Inner, seq| inner.service(&svc.key).and_then(|s| s.get(seq)).cloned();
-        with_user(state, svc, segment, path, ctx.faults, stored)?
+        with_user(state, svc, segment, path, Op::Fetch, ctx.faults, stored)?
     }
     .ok_or_else(|| ApiError::not_found(path))?;
     let status = if ctx.faults.has(Fault::Fetch201) {
@@ -827,7 +894,7 @@ fn aliased_fetch(state: &AppState, svc: &Svc, segment: &str, faults: &Faults) ->
     let value = lookup_value(segment, faults)?;
     let mut inner = state.store().lock();
     let users = inner.service_mut(&svc.key)?;
-    let seq = find(users, &value, faults).or_else(|| users.alias_find(&value))?;
+    let seq = find(users, &value, Op::Fetch, faults).or_else(|| users.alias_find(&value))?;
     users.alias_shown(seq)
 }
 
@@ -906,7 +973,7 @@ fn update(
         beyond(inner, &user)?;
         Ok(Some(user))
     };
-    let user = with_user(state, svc, segment, path, faults, write)?
+    let user = with_user(state, svc, segment, path, Op::Update, faults, write)?
         .map_err(|e| not_saved(&e))?
         .ok_or_else(|| ApiError::not_found(path))?;
     let status = if faults.has(Fault::Update201) {
@@ -972,7 +1039,7 @@ fn delete(
         }
         Ok(removed)
     };
-    let user = with_user(state, svc, segment, path, faults, remove)?
+    let user = with_user(state, svc, segment, path, Op::Delete, faults, remove)?
         .map_err(|e| not_saved(&e))?
         .ok_or_else(|| ApiError::not_found(path))?;
     if faults.has(Fault::Delete200Body) {
@@ -1027,7 +1094,7 @@ fn presence(
         }
         Ok(Some(user))
     };
-    let user = with_user(state, svc, segment, path, ctx.faults, mark)?
+    let user = with_user(state, svc, segment, path, Op::Presence, ctx.faults, mark)?
         .map_err(|e| not_saved(&e))?
         .ok_or_else(|| ApiError::not_found(path))?;
     Ok(json_response(
@@ -1458,6 +1525,21 @@ mod tests {
         for ok in ["0", "-0", "10", "1.5", "1e5", "1E+5", "-0.5e-10"] {
             assert!(is_json_number(ok), "{ok}");
         }
+    }
+
+    #[test]
+    fn like_patterns_take_underscore_and_percent_only() {
+        let like = |p: &str, t: &str| {
+            like_match(
+                &p.chars().collect::<Vec<_>>(),
+                &t.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert!(like("a_c", "abc") && like("a_c", "aüc") && !like("a_c", "ac"));
+        assert!(like("a%", "a") && like("%b%d", "abcd") && like("%", "") && like("a%c%", "abcbc"));
+        assert!(!like("a%d", "abc") && !like("A_c", "abc") && !like("abc", "abcd"));
+        assert!(like("a.c", "a.c") && !like("a.c", "abc"));
+        assert_eq!(nfkc_folded("\u{FF41}\u{FB01}\u{212A}"), "afik");
     }
 
     #[test]

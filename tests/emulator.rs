@@ -1776,6 +1776,64 @@ mod lookup_faults {
     }
 }
 
+/// The faults of Read over large collections: each shown by a few requests, against the
+/// faithful emulator (`None`) and with the fault on (`Some`).
+mod pagination_faults {
+    use super::generated_only::emu;
+    use super::*;
+
+    async fn fill(emu: &Emu, n: usize) {
+        for i in 0..n {
+            emu.create(&format!("u{i:04}")).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn page_cap_200_skips_what_a_larger_page_should_have_held() {
+        for fault in [None, Some(Fault::PageCap200)] {
+            let emu = emu(fault);
+            fill(&emu, 450).await;
+            let first = emu.get("/v1/Users?PageSize=300").await.json;
+            assert_eq!(first["meta"]["page_size"], 300);
+            let users = emu.walk("/v1/Users?PageSize=300").await;
+            if fault.is_none() {
+                assert_eq!(first["users"].as_array().unwrap().len(), 300);
+                assert_eq!(users.len(), 450);
+            } else {
+                assert_eq!(first["users"].as_array().unwrap().len(), 200);
+                // The 201st to the 300th are never shown.
+                assert_eq!(users.len(), 350);
+                assert_eq!(users[199]["identity"], "u0199");
+                assert_eq!(users[200]["identity"], "u0300");
+            }
+            // Pages of up to 200 are whole either way.
+            assert_eq!(emu.walk("/v1/Users?PageSize=200").await.len(), 450);
+        }
+    }
+
+    #[tokio::test]
+    async fn read_window_1000_ends_read_at_the_1000th_user() {
+        for fault in [None, Some(Fault::ReadWindow1000)] {
+            let emu = emu(fault);
+            fill(&emu, 1001).await;
+            let first = emu.get("/v1/Users?PageSize=1000").await.json;
+            assert_eq!(first["users"].as_array().unwrap().len(), 1000);
+            let by_300 = emu.walk("/v1/Users?PageSize=300").await;
+            if fault.is_none() {
+                assert!(first["meta"]["next_page_url"].is_string());
+                assert_eq!(by_300.len(), 1001);
+            } else {
+                assert!(first["meta"]["next_page_url"].is_null());
+                assert_eq!(by_300.len(), 1000);
+                assert_eq!(by_300[999]["identity"], "u0999");
+            }
+            // A collection of 1000 is read whole either way.
+            assert_eq!(emu.delete(&item("u0000")).await.status, 204);
+            assert_eq!(emu.walk("/v1/Users?PageSize=300").await.len(), 1000);
+        }
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -2831,6 +2889,29 @@ mod fault_sweep {
         log
     }
 
+    /// The first pages, by 201 and by 1000, of a collection of 1001 users: how many users each
+    /// holds and whether a next page follows. Apart from `scenario`, and played only for the
+    /// faults that `scenario` does not show, since filling the collection is most of the time
+    /// the sweep would take.
+    async fn large_scenario(faults: &[Fault]) -> Vec<String> {
+        let emu = Emu::faulty(faults);
+        let users = format!("/v1/Services/{S2}/Users");
+        for i in 0..1001 {
+            emu.post(&users, &[("Identity", &format!("b{i}"))]).await;
+        }
+        let mut log = Vec::new();
+        for size in [201, 1000] {
+            let r = emu.get(&format!("{users}?PageSize={size}")).await;
+            log.push(format!(
+                "{} {:?} next: {}",
+                r.status,
+                r.json["users"].as_array().map(Vec::len),
+                r.json["meta"]["next_page_url"].is_string()
+            ));
+        }
+        log
+    }
+
     #[tokio::test]
     async fn every_fault_changes_what_a_client_sees() {
         let baseline = scenario(&[]).await;
@@ -2839,9 +2920,10 @@ mod fault_sweep {
             scenario(&[]).await,
             "the scenario must be deterministic"
         );
+        let large = large_scenario(&[]).await;
         let mut unseen = Vec::new();
         for f in Fault::ALL {
-            if scenario(&[f]).await == baseline {
+            if scenario(&[f]).await == baseline && large_scenario(&[f]).await == large {
                 unseen.push(f.name());
             }
         }

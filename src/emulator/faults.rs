@@ -174,13 +174,17 @@ pub enum Fault {
     LookupRegex,
     /// Lookup by identity falls back to NFKC-normalized, case-folded identities.
     LookupNfkcFolded,
+    /// A Read page holds at most 200 users, and its next page starts after `PageSize`.
+    PageCap200,
+    /// Read ends at the 1000th user of a collection.
+    ReadWindow1000,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 82] = [
+    pub const ALL: [Fault; 84] = [
         Create200,
         Update201,
         Delete200Body,
@@ -263,6 +267,8 @@ impl Fault {
         LookupLikeWildcards,
         LookupRegex,
         LookupNfkcFolded,
+        PageCap200,
+        ReadWindow1000,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -676,6 +682,16 @@ impl Fault {
                 "lookup-nfkc-folded",
                 "lookup",
                 "lookup by identity compares NFKC-normalized, case-folded identities when none equals the value",
+            ),
+            PageCap200 => (
+                "page-cap-200",
+                "pagination",
+                "a page holds at most 200 users whatever `PageSize` asks, and the next page starts after the `PageSize`-th",
+            ),
+            ReadWindow1000 => (
+                "read-window-1000",
+                "pagination",
+                "read ends at the 1000th user of a collection: that page has no `next_page_url`",
             ),
         }
     }

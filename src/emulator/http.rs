@@ -1155,6 +1155,12 @@ impl Token {
     }
 }
 
+/// The most users a page shows under `page-cap-200`.
+const PAGE_CAP: usize = 200;
+
+/// How many users of a collection Read reaches under `read-window-1000`.
+const READ_WINDOW: usize = 1000;
+
 fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let faults = ctx.faults;
     let q = Form::parse(query.as_bytes())?;
@@ -1240,16 +1246,34 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
             v
         }
     };
+    // Under `read-window-1000`: nothing past the 1000th user of the collection, and no next
+    // page after the page that reaches it.
+    let mut window_ended = false;
+    if faults.has(Fault::ReadWindow1000)
+        && let Some(&first) = items.first()
+    {
+        let room = READ_WINDOW.saturating_sub(users.range(..first).count());
+        if items.len() >= room {
+            items.truncate(room);
+            window_ended = true;
+        }
+    }
     let first_seq = items.first().copied();
     let last_seq = items.last().copied();
     // The user a next page would start with: keyset paging resumes after the last one shown.
     let following: Option<u64> = match (last_seq, token) {
+        _ if window_ended => None,
         (Some(l), _) => users.range((Excluded(l), Unbounded)).next().map(|u| u.seq),
         (None, Some(Token::Before(s))) => users.range(s..).next().map(|u| u.seq),
         (None, _) => None,
     };
     // Under `page-repeated`: the token that shows this same page again.
     let before_first = first_seq.map(|f| users.range(..f).next_back().map_or(0, |u| u.seq));
+    // Under `page-cap-200`: the page shows its first 200 users only, while its links are
+    // reckoned from all it should have held.
+    if faults.has(Fault::PageCap200) {
+        items.truncate(PAGE_CAP);
+    }
     if faults.has(Fault::ReadDuplicate)
         && let Some(first) = first_seq
     {

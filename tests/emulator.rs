@@ -1834,6 +1834,120 @@ mod pagination_faults {
     }
 }
 
+/// The faults with a race window: the concurrent requests go out at once (`tokio::join!`
+/// polls the first until it lets the store go, then the second), against the faithful
+/// emulator (`None`) and with the fault on (`Some`).
+mod concurrency_faults {
+    use super::generated_only::emu;
+    use super::*;
+
+    #[tokio::test]
+    async fn update_lost_concurrent_loses_one_of_two_updates() {
+        for fault in [None, Some(Fault::UpdateLostConcurrent)] {
+            let emu = emu(fault);
+            emu.create("busy").await;
+            let busy = item("busy");
+            let (a, b) = tokio::join!(
+                emu.post(&busy, &[("FriendlyName", "Named")]),
+                emu.post(&busy, &[("Attributes", r#"{"k":1}"#)]),
+            );
+            assert_eq!([a.status, b.status], [200, 200]);
+            assert_eq!(a.json["friendly_name"], "Named");
+            assert_eq!(b.json["attributes"], r#"{"k":1}"#);
+            let now = emu.get(&busy).await.json;
+            let named = now["friendly_name"] == "Named";
+            let attributed = now["attributes"] == r#"{"k":1}"#;
+            if fault.is_none() {
+                assert!(named && attributed, "{now}");
+            } else {
+                // The later write (whichever woke last) put back what it had read.
+                assert!(named != attributed, "{now}");
+            }
+            // One after another, nothing is lost either way.
+            emu.post(&busy, &[("FriendlyName", "Again")]).await;
+            emu.post(&busy, &[("Attributes", r#"{"k":2}"#)]).await;
+            let now = emu.get(&busy).await.json;
+            assert_eq!(now["friendly_name"], "Again");
+            assert_eq!(now["attributes"], r#"{"k":2}"#);
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_update_resurrect_brings_a_deleted_user_back() {
+        for fault in [None, Some(Fault::DeleteUpdateResurrect)] {
+            let emu = emu(fault);
+            let u = emu
+                .post(
+                    "/v1/Users",
+                    &[("Identity", "lazarus"), ("FriendlyName", "L")],
+                )
+                .await
+                .json;
+            let lazarus = item("lazarus");
+            let (updated, deleted) = tokio::join!(
+                emu.post(&lazarus, &[("Attributes", r#"{"a":1}"#)]),
+                emu.delete(&lazarus),
+            );
+            assert_eq!([updated.status, deleted.status], [200, 204]);
+            let by_sid = emu
+                .get(&format!("/v1/Users/{}", u["sid"].as_str().unwrap()))
+                .await;
+            if fault.is_none() {
+                assert_error(&by_sid, 404, &[20404]);
+                assert!(emu.walk("/v1/Users").await.is_empty());
+            } else {
+                assert_eq!(by_sid.json["sid"], u["sid"]);
+                assert_eq!(by_sid.json["friendly_name"], "L");
+                assert_eq!(by_sid.json["attributes"], r#"{"a":1}"#);
+                assert_eq!(emu.get(&item("lazarus")).await.json["sid"], u["sid"]);
+                assert_eq!(emu.walk("/v1/Users").await.len(), 1);
+            }
+            // Concurrent updates with no delete between them keep both changes either way.
+            emu.create("pair").await;
+            let pair = item("pair");
+            tokio::join!(
+                emu.post(&pair, &[("FriendlyName", "P")]),
+                emu.post(&pair, &[("Attributes", r#"{"p":2}"#)]),
+            );
+            let pair = emu.get(&pair).await.json;
+            assert_eq!(pair["friendly_name"], "P");
+            assert_eq!(pair["attributes"], r#"{"p":2}"#);
+        }
+    }
+
+    #[tokio::test]
+    async fn create_delete_index_race_leaves_a_new_user_out_of_the_index() {
+        for fault in [None, Some(Fault::CreateDeleteIndexRace)] {
+            let emu = emu(fault);
+            let first = emu.create("swap").await;
+            let swap = item("swap");
+            let (deleted, created) = tokio::join!(
+                emu.delete(&swap),
+                emu.post("/v1/Users", &[("Identity", "swap")]),
+            );
+            assert_eq!([deleted.status, created.status], [204, 201]);
+            assert_ne!(created.json["sid"], first["sid"]);
+            let sid = created.json["sid"].as_str().unwrap();
+            assert_eq!(emu.get(&format!("/v1/Users/{sid}")).await.status, 200);
+            let by_identity = emu.get(&item("swap")).await;
+            let again = emu.post("/v1/Users", &[("Identity", "swap")]).await;
+            if fault.is_none() {
+                assert_eq!(by_identity.json["sid"], sid);
+                assert_error(&again, 409, &[50201]);
+            } else {
+                assert_error(&by_identity, 404, &[20404]);
+                // The identity counts as free: a second holder gets in.
+                assert_eq!(again.status, 201);
+            }
+            // A delete with no create in its window leaves the index right either way.
+            emu.create("calm").await;
+            assert_eq!(emu.delete(&item("calm")).await.status, 204);
+            assert_eq!(emu.create("calm").await["identity"], "calm");
+            assert_eq!(emu.get(&item("calm")).await.status, 200);
+        }
+    }
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -2886,6 +3000,26 @@ mod fault_sweep {
         record(emu.get("/v1/Users/p.").await, &mut norm);
         let fullwidth = format!("/v1/Users/{}", encode_segment("\u{FF50}2"));
         record(emu.get(&fullwidth).await, &mut norm);
+        // What the concurrency faults need: two updates at once, an update beside a delete, a
+        // delete beside a create. (The pagination faults need `large_scenario`.)
+        let p2 = "/v1/Users/p2";
+        let (a, b) = tokio::join!(
+            emu.post(p2, &[("FriendlyName", "Two")]),
+            emu.post(p2, &[("Attributes", r#"{"two":2}"#)]),
+        );
+        record(a, &mut norm);
+        record(b, &mut norm);
+        record(emu.get(p2).await, &mut norm);
+        let p3 = "/v1/Users/p3";
+        let (u, d) = tokio::join!(emu.post(p3, &renamed), emu.delete(p3));
+        record(u, &mut norm);
+        record(d, &mut norm);
+        record(emu.get(p3).await, &mut norm);
+        let p4 = "/v1/Users/p4";
+        let (d, c) = tokio::join!(emu.delete(p4), emu.post("/v1/Users", &[("Identity", "p4")]));
+        record(d, &mut norm);
+        record(c, &mut norm);
+        record(emu.get(p4).await, &mut norm);
         log
     }
 

@@ -178,13 +178,19 @@ pub enum Fault {
     PageCap200,
     /// Read ends at the 1000th user of a collection.
     ReadWindow1000,
+    /// Concurrent updates of one user can lose all but one of their changes.
+    UpdateLostConcurrent,
+    /// An update concurrent with a delete brings the deleted user back.
+    DeleteUpdateResurrect,
+    /// A create concurrent with a delete of its identity leaves it out of the identity index.
+    CreateDeleteIndexRace,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 84] = [
+    pub const ALL: [Fault; 87] = [
         Create200,
         Update201,
         Delete200Body,
@@ -269,6 +275,9 @@ impl Fault {
         LookupNfkcFolded,
         PageCap200,
         ReadWindow1000,
+        UpdateLostConcurrent,
+        DeleteUpdateResurrect,
+        CreateDeleteIndexRace,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -692,6 +701,21 @@ impl Fault {
                 "read-window-1000",
                 "pagination",
                 "read ends at the 1000th user of a collection: that page has no `next_page_url`",
+            ),
+            UpdateLostConcurrent => (
+                "update-lost-concurrent",
+                "concurrency",
+                "update reads the user, lets the store go, then writes the whole user back: a concurrent update's change is lost",
+            ),
+            DeleteUpdateResurrect => (
+                "delete-update-resurrect",
+                "concurrency",
+                "update reads the user, lets the store go, then upserts it: a user deleted meanwhile is back under its old sid",
+            ),
+            CreateDeleteIndexRace => (
+                "create-delete-index-race",
+                "concurrency",
+                "delete lets the store go before it drops the identity from the index: a create of that identity meanwhile is found by sid only",
             ),
         }
     }

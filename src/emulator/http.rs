@@ -463,9 +463,12 @@ fn taken(inner: &Inner, key: &str, identity: &str, faults: &Faults) -> bool {
     })
 }
 
-/// How long a create under `duplicate-race` waits between its duplicate check and its insert,
-/// with the store let go: a round trip to a database, in which a concurrent create of the
-/// same identity passes the same check.
+/// How long a write under a concurrency fault lets the store go between two steps that a
+/// faithful server takes at once (a create's duplicate check and insert under
+/// `duplicate-race`, an update's read and write under `update-lost-concurrent` and
+/// `delete-update-resurrect`, a delete's removal and index cleanup under
+/// `create-delete-index-race`): a round trip to a database, in which a concurrent request on
+/// the same user slips in.
 const RACE_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// `RoleSid` must be shaped `RL` + 32 hex digits and name one of the service's roles.
@@ -713,8 +716,8 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Op::Create => create(state, &svc, &body, &ctx).await,
         Op::Read => read(state, &svc, &query, &ctx),
         Op::Fetch => fetch(state, &svc, &segment, &path, &ctx),
-        Op::Update => update(state, &svc, &segment, &path, &body, &ctx),
-        Op::Delete => delete(state, &svc, &segment, &path, &ctx),
+        Op::Update => update(state, &svc, &segment, &path, &body, &ctx).await,
+        Op::Delete => delete(state, &svc, &segment, &path, &ctx).await,
         Op::Presence => presence(state, &svc, &segment, &path, &body, &ctx),
         Op::Conversations => {
             let q = Form::parse(query.as_bytes())?;
@@ -898,7 +901,7 @@ fn aliased_fetch(state: &AppState, svc: &Svc, segment: &str, faults: &Faults) ->
     users.alias_shown(seq)
 }
 
-fn update(
+async fn update(
     state: &AppState,
     svc: &Svc,
     segment: &str,
@@ -963,19 +966,58 @@ fn update(
         }
         Ok(())
     };
-    // Read and write under one hold of the store.
-    let write = |inner: &mut Inner, seq| -> Result<Option<User>, WriteError> {
-        let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
-            return Ok(None);
+    let racy = faults.has(Fault::UpdateLostConcurrent) || faults.has(Fault::DeleteUpdateResurrect);
+    let user = if racy {
+        // Read, let the store go, and write back later from what was read.
+        let stored_now =
+            |inner: &mut Inner, seq| inner.service(&svc.key).and_then(|s| s.get(seq)).cloned();
+        let read = with_user(state, svc, segment, path, Op::Update, faults, stored_now)?
+            .ok_or_else(|| ApiError::not_found(path))?;
+        tokio::time::sleep(RACE_WINDOW).await;
+        let mut inner = state.store().lock();
+        let stored = inner
+            .service(&svc.key)
+            .and_then(|s| s.get(read.seq))
+            .cloned();
+        let written = match stored {
+            // `update-lost-concurrent`: the whole user as read, with this update's changes, over
+            // whatever changed meanwhile.
+            Some(_) if faults.has(Fault::UpdateLostConcurrent) => {
+                let mut user = read;
+                change(&mut user);
+                inner.replace(&svc.key, user.clone()).map(|()| user)
+            }
+            // `delete-update-resurrect` upserts: a user still there gets only the changes…
+            Some(mut user) => {
+                change(&mut user);
+                inner.replace(&svc.key, user.clone()).map(|()| user)
+            }
+            // …and one deleted meanwhile is inserted again as read, with the changes.
+            None if faults.has(Fault::DeleteUpdateResurrect) => {
+                let mut user = read;
+                change(&mut user);
+                inner.create(&svc.key, user.clone()).map(|()| user)
+            }
+            None => return Err(ApiError::not_found(path)),
         };
-        change(&mut user);
-        inner.replace(&svc.key, user.clone())?;
-        beyond(inner, &user)?;
-        Ok(Some(user))
+        written
+            .and_then(|user| beyond(&mut inner, &user).map(|()| user))
+            .map_err(|e| not_saved(&e))?
+    } else {
+        // Read and write under one hold of the store.
+        let write = |inner: &mut Inner, seq| -> Result<Option<User>, WriteError> {
+            let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
+                return Ok(None);
+            };
+            change(&mut user);
+            inner.replace(&svc.key, user.clone())?;
+            beyond(inner, &user)?;
+            Ok(Some(user))
+        };
+        with_user(state, svc, segment, path, Op::Update, faults, write)?
+            .map_err(|e| not_saved(&e))?
+            .ok_or_else(|| ApiError::not_found(path))?
     };
-    let user = with_user(state, svc, segment, path, Op::Update, faults, write)?
-        .map_err(|e| not_saved(&e))?
-        .ok_or_else(|| ApiError::not_found(path))?;
     let status = if faults.has(Fault::Update201) {
         StatusCode::CREATED
     } else {
@@ -984,7 +1026,7 @@ fn update(
     Ok(json_response(status, &ctx.user(&user, View::Write), faults))
 }
 
-fn delete(
+async fn delete(
     state: &AppState,
     svc: &Svc,
     segment: &str,
@@ -1042,6 +1084,15 @@ fn delete(
     let user = with_user(state, svc, segment, path, Op::Delete, faults, remove)?
         .map_err(|e| not_saved(&e))?
         .ok_or_else(|| ApiError::not_found(path))?;
+    if faults.has(Fault::CreateDeleteIndexRace)
+        && !ineffective
+        && let Some(identity) = &user.identity
+    {
+        // The identity index is cleaned a round trip later, by identity: a user created with
+        // that identity meanwhile loses its entry.
+        tokio::time::sleep(RACE_WINDOW).await;
+        state.store().lock().unindex_identity(&svc.key, identity);
+    }
     if faults.has(Fault::Delete200Body) {
         return Ok(json_response(
             StatusCode::OK,

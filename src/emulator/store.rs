@@ -1,9 +1,12 @@
 //! The emulator's users: a thread-safe in-memory store, fresh SIDs, and the `--state` database.
 //!
 //! One `std::sync::Mutex` guards everything, held only for short, synchronous sections, so a
-//! create checks for a duplicate identity and inserts in one atomic step (only the
-//! `duplicate-race` fault takes the lock twice, for the check and for the insert, as a racy
-//! server would; nothing here forbids two holders of one identity). Every user carries a
+//! create checks for a duplicate identity and inserts in one atomic step, an update reads and
+//! writes in one, a delete removes a user and its index entries in one (only the concurrency
+//! faults take the lock twice, as a racy server would: `duplicate-race` for a create's check
+//! and insert, `update-lost-concurrent` and `delete-update-resurrect` for an update's read and
+//! write, `create-delete-index-race` for a delete's removal and index cleanup; nothing here
+//! forbids two holders of one identity). Every user carries a
 //! sequence number that only grows: it gives Read its stable creation order and lets a page
 //! token resume after the last user shown, whatever else is created or deleted meanwhile.
 //!
@@ -469,6 +472,14 @@ impl Inner {
             .or_default()
             .former_identities
             .insert(sid.to_owned(), identity.to_owned());
+    }
+
+    /// Drops `identity` from the identity index under `key`, whichever users it names by now
+    /// (the `create-delete-index-race` fault, in memory only): they stay, found by SID only.
+    pub fn unindex_identity(&mut self, key: &str, identity: &str) {
+        if let Some(users) = self.services.get_mut(key) {
+            users.by_identity.remove(identity);
+        }
     }
 
     /// Every user holding `identity` under another key than `key`, as (key, sequence number),

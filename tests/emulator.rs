@@ -2207,6 +2207,38 @@ async fn freedoms_show_on_the_wire() {
     running.shutdown().await.unwrap();
 }
 
+#[tokio::test]
+async fn attributes_canonical_rewrites_the_text_and_keeps_the_value() {
+    let sent = r#"{"b":1E+2,"a":[1.50,-0.0],"c":"x"}"#;
+    let big =
+        r#"{"n":123456789012345678901234567890,"u":18446744073709551617,"e":1e400,"m":-2E+999}"#;
+    for freedom in [None, Some(emulator::Freedom::AttributesCanonical)] {
+        let emu = Emu::with(Config {
+            freedoms: freedom.into_iter().collect(),
+            ..Config::default()
+        });
+        let r = emu
+            .post("/v1/Users", &[("Identity", "c"), ("Attributes", sent)])
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let u = emu.post(&item("c"), &[("Attributes", big)]).await;
+        assert_eq!(u.status, 200, "{}", u.text);
+        let fetched = emu.get(&item("c")).await.json;
+        if freedom.is_none() {
+            // Byte for byte.
+            assert_eq!(r.json["attributes"], sent);
+            assert_eq!(u.json["attributes"], big);
+            assert_eq!(fetched["attributes"], big);
+        } else {
+            assert_eq!(r.json["attributes"], r#"{"a":[1.5,-0],"b":100,"c":"x"}"#);
+            // Every digit of the big integers, and the numbers beyond a double, kept.
+            let canonical = r#"{"e":1e400,"m":-2e999,"n":123456789012345678901234567890,"u":18446744073709551617}"#;
+            assert_eq!(u.json["attributes"], canonical);
+            assert_eq!(fetched["attributes"], canonical);
+        }
+    }
+}
+
 /// convcheck's own client asks for gzip and reads a compressed answer as the plain one.
 #[tokio::test]
 async fn the_harness_client_asks_for_gzip_and_reads_it() {

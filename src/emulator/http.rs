@@ -17,7 +17,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::error::ApiError;
 use super::faults::{Fault, Faults};
-use super::freedoms::Freedom;
+use super::freedoms::{Freedom, Freedoms};
 use super::links;
 use super::render::{Ctx, View, json_response, page_response};
 use super::store::{
@@ -250,10 +250,16 @@ fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
 }
 
 /// `Attributes` must be a string holding a JSON object; it is stored as given (its numbers
-/// bent under the number faults).
-fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
+/// bent under the number faults, the whole text written in canonical form under the
+/// `attributes-canonical` freedom).
+fn check_attributes(value: &str, faults: &Faults, freedoms: &Freedoms) -> Result<String, ApiError> {
     if is_json_object(value) {
-        Ok(stored_attributes(value, faults))
+        let stored = stored_attributes(value, faults);
+        Ok(if freedoms.has(Freedom::AttributesCanonical) {
+            super::freedoms::canonical_json(&stored).unwrap_or(stored)
+        } else {
+            stored
+        })
     } else if faults.has(Fault::AttributesUnvalidated) {
         Ok(value.to_owned())
     } else {
@@ -771,7 +777,7 @@ async fn create(
     }
     let attributes = form
         .get("Attributes")
-        .map(|a| check_attributes(a, faults))
+        .map(|a| check_attributes(a, faults, state.freedoms()))
         .transpose()?;
     let role_sid = match form.get("RoleSid") {
         Some(r) => check_role(r, &svc.config, faults)?,
@@ -913,7 +919,7 @@ async fn update(
     let form = Form::parse(body)?;
     let attributes = form
         .get("Attributes")
-        .map(|a| check_attributes(a, faults))
+        .map(|a| check_attributes(a, faults, state.freedoms()))
         .transpose()?;
     let role_sid = form
         .get("RoleSid")

@@ -148,13 +148,49 @@ pub enum Fault {
     LookupPrefixMatch,
     /// Concurrent creates of one identity can all succeed.
     DuplicateRace,
+    /// An update by identity is applied to that identity's users in every service.
+    UpdateCrossService,
+    /// A delete by identity deletes that identity's users in every service.
+    DeleteCrossService,
+    /// The default service's service form reads through a cache of its own.
+    AliasStale,
+    /// Read pages are kept until a create or delete in the service.
+    PageCacheStale,
+    /// A delete also deletes the users whose identity extends the deleted one's as a sub-key.
+    DeletePrefixCascade,
+    /// A deleted user's sid finds the user created again with its identity.
+    SidReusedAfterRecreate,
+    /// A `FriendlyName` that reads as a number is stored as one.
+    FriendlyNameNumericAffinity,
+    /// The `FriendlyName` `null`, in any letter case, is stored as no name.
+    FriendlyNameNullLiteral,
+    /// Numbers in `Attributes` beyond a double's range are stored as `null`.
+    AttributesExponentOverflow,
+    /// Numbers with a fraction or exponent in `Attributes` are cut to 15 significant digits.
+    AttributesDecimalTruncated,
+    /// Update and delete by identity fall back to an SQL `LIKE` of the value.
+    LookupLikeWildcards,
+    /// Lookup by identity falls back to reading the value as a regular expression.
+    LookupRegex,
+    /// Lookup by identity falls back to NFKC-normalized, case-folded identities.
+    LookupNfkcFolded,
+    /// A Read page holds at most 200 users, and its next page starts after `PageSize`.
+    PageCap200,
+    /// Read ends at the 1000th user of a collection.
+    ReadWindow1000,
+    /// Concurrent updates of one user can lose all but one of their changes.
+    UpdateLostConcurrent,
+    /// An update concurrent with a delete brings the deleted user back.
+    DeleteUpdateResurrect,
+    /// A create concurrent with a delete of its identity leaves it out of the identity index.
+    CreateDeleteIndexRace,
 }
 
 use Fault::*;
 
 impl Fault {
     /// Every fault, in the order `convcheck faults` lists them.
-    pub const ALL: [Fault; 69] = [
+    pub const ALL: [Fault; 87] = [
         Create200,
         Update201,
         Delete200Body,
@@ -224,6 +260,24 @@ impl Fault {
         RecreateConflict,
         LookupPrefixMatch,
         DuplicateRace,
+        UpdateCrossService,
+        DeleteCrossService,
+        AliasStale,
+        PageCacheStale,
+        DeletePrefixCascade,
+        SidReusedAfterRecreate,
+        FriendlyNameNumericAffinity,
+        FriendlyNameNullLiteral,
+        AttributesExponentOverflow,
+        AttributesDecimalTruncated,
+        LookupLikeWildcards,
+        LookupRegex,
+        LookupNfkcFolded,
+        PageCap200,
+        ReadWindow1000,
+        UpdateLostConcurrent,
+        DeleteUpdateResurrect,
+        CreateDeleteIndexRace,
     ];
 
     /// The stable kebab-case name used by `--fault`.
@@ -572,6 +626,96 @@ impl Fault {
                 "duplicate-race",
                 "concurrency",
                 "create checks for a duplicate, lets the store go, then inserts: concurrent creates of one identity can all succeed",
+            ),
+            UpdateCrossService => (
+                "update-cross-service",
+                "world",
+                "an update by identity is also applied to the users with that identity in every other service",
+            ),
+            DeleteCrossService => (
+                "delete-cross-service",
+                "world",
+                "a delete by identity also deletes the users with that identity in every other service",
+            ),
+            AliasStale => (
+                "alias-stale",
+                "world",
+                "the default service's service form shows each user as it first showed it until a write to that user goes through that form",
+            ),
+            PageCacheStale => (
+                "page-cache-stale",
+                "world",
+                "read pages are kept per URL and dropped only by a create or delete in the service, so read shows updates late",
+            ),
+            DeletePrefixCascade => (
+                "delete-prefix-cascade",
+                "world",
+                "a delete also deletes the users whose identity is the deleted one's followed by `-`, `_`, `.` or `:`",
+            ),
+            SidReusedAfterRecreate => (
+                "sid-reused-after-recreate",
+                "world",
+                "once a deleted user's identity is created again, the deleted user's sid finds the new user",
+            ),
+            FriendlyNameNumericAffinity => (
+                "friendly-name-numeric-affinity",
+                "values",
+                "a `FriendlyName` that reads as a number comes back as SQLite's NUMERIC affinity stores it (`00123` is `123`, `1.50` is `1.5`)",
+            ),
+            FriendlyNameNullLiteral => (
+                "friendly-name-null-literal",
+                "values",
+                "the `FriendlyName` `null` (in any letter case) is stored as no name and comes back JSON null",
+            ),
+            AttributesExponentOverflow => (
+                "attributes-exponent-overflow",
+                "values",
+                "numbers in `Attributes` beyond a double's range (`1e400`) come back as `null`",
+            ),
+            AttributesDecimalTruncated => (
+                "attributes-decimal-truncated",
+                "values",
+                "numbers with a fraction or exponent in `Attributes` come back cut to 15 significant digits",
+            ),
+            LookupLikeWildcards => (
+                "lookup-like-wildcards",
+                "lookup",
+                "update and delete by identity take the value as an SQL `LIKE` pattern (`_`, `%`) when none equals it",
+            ),
+            LookupRegex => (
+                "lookup-regex",
+                "lookup",
+                "lookup by identity takes the value as an anchored regular expression when none equals it",
+            ),
+            LookupNfkcFolded => (
+                "lookup-nfkc-folded",
+                "lookup",
+                "lookup by identity compares NFKC-normalized, case-folded identities when none equals the value",
+            ),
+            PageCap200 => (
+                "page-cap-200",
+                "pagination",
+                "a page holds at most 200 users whatever `PageSize` asks, and the next page starts after the `PageSize`-th",
+            ),
+            ReadWindow1000 => (
+                "read-window-1000",
+                "pagination",
+                "read ends at the 1000th user of a collection: that page has no `next_page_url`",
+            ),
+            UpdateLostConcurrent => (
+                "update-lost-concurrent",
+                "concurrency",
+                "update reads the user, lets the store go, then writes the whole user back: a concurrent update's change is lost",
+            ),
+            DeleteUpdateResurrect => (
+                "delete-update-resurrect",
+                "concurrency",
+                "update reads the user, lets the store go, then upserts it: a user deleted meanwhile is back under its old sid",
+            ),
+            CreateDeleteIndexRace => (
+                "create-delete-index-race",
+                "concurrency",
+                "delete lets the store go before it drops the identity from the index: a create of that identity meanwhile is found by sid only",
             ),
         }
     }

@@ -4,7 +4,7 @@
 //! fail (the mutation matrix proves both), so the harness is shown to be precise as well as
 //! sensitive.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -42,13 +42,15 @@ pub enum Freedom {
     MissingIdentity50204,
     /// An out-of-range `PageSize` is clamped into bounds instead of refused.
     PageSizeClamped,
+    /// `Attributes` re-serialized in a canonical form of the same JSON value.
+    AttributesCanonical,
 }
 
 use Freedom::*;
 
 impl Freedom {
     /// Every freedom, in the order `convcheck freedoms` lists them.
-    pub const ALL: [Freedom; 13] = [
+    pub const ALL: [Freedom; 14] = [
         ErrorWording,
         MediaTypeParams,
         JsonLayout,
@@ -62,6 +64,7 @@ impl Freedom {
         DuplicateIdentity400,
         MissingIdentity50204,
         PageSizeClamped,
+        AttributesCanonical,
     ];
 
     /// The stable kebab-case name used by `--freedom`.
@@ -146,6 +149,11 @@ impl Freedom {
                 "page-size-clamped",
                 "pagination",
                 "an out-of-range `PageSize` is clamped into bounds instead of refused (the answer is unconfirmed)",
+            ),
+            AttributesCanonical => (
+                "attributes-canonical",
+                "format",
+                "`attributes` re-serialized compactly, keys sorted, numbers in a canonical form of the same exact value (`1E+2` is `100`)",
             ),
         }
     }
@@ -338,6 +346,195 @@ pub fn reversed(value: &Value) -> Value {
     }
 }
 
+/// `text`, a JSON text, re-serialized for the `attributes-canonical` freedom: compact, every
+/// object's keys sorted (a key given twice keeps its last value, as JSON readers take it),
+/// every number in [`canonical_number`]'s form and every string escaped only where JSON
+/// requires it. The same JSON value, never a rounded one: numbers are rewritten on their text,
+/// not read into doubles. `None` when `text` is not JSON, or holds an exponent beyond `i64`.
+pub(super) fn canonical_json(text: &str) -> Option<String> {
+    let mut reader = Canonical { text, at: 0 };
+    let mut out = String::with_capacity(text.len());
+    reader.value(&mut out)?;
+    reader.space();
+    (reader.at == text.len()).then_some(out)
+}
+
+/// A cursor over a JSON text, writing each value it reads in canonical form.
+struct Canonical<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Canonical<'_> {
+    fn rest(&self) -> &str {
+        &self.text[self.at..]
+    }
+
+    /// Steps over JSON's whitespace.
+    fn space(&mut self) {
+        let rest = self.rest();
+        self.at += rest.len() - rest.trim_start_matches([' ', '\t', '\n', '\r']).len();
+    }
+
+    /// Steps over whitespace and then `c`, when `c` comes next.
+    fn eat(&mut self, c: char) -> bool {
+        self.space();
+        let next = self.rest().starts_with(c);
+        if next {
+            self.at += c.len_utf8();
+        }
+        next
+    }
+
+    fn value(&mut self, out: &mut String) -> Option<()> {
+        self.space();
+        match self.rest().chars().next()? {
+            '{' => {
+                self.at += 1;
+                let mut members = BTreeMap::new();
+                if !self.eat('}') {
+                    loop {
+                        self.space();
+                        let key = self.string()?;
+                        if !self.eat(':') {
+                            return None;
+                        }
+                        let mut value = String::new();
+                        self.value(&mut value)?;
+                        members.insert(key, value);
+                        if self.eat('}') {
+                            break;
+                        }
+                        if !self.eat(',') {
+                            return None;
+                        }
+                    }
+                }
+                out.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(key).ok()?);
+                    out.push(':');
+                    out.push_str(value);
+                }
+                out.push('}');
+            }
+            '[' => {
+                self.at += 1;
+                out.push('[');
+                if !self.eat(']') {
+                    loop {
+                        self.value(out)?;
+                        if self.eat(']') {
+                            break;
+                        }
+                        if !self.eat(',') {
+                            return None;
+                        }
+                        out.push(',');
+                    }
+                }
+                out.push(']');
+            }
+            '"' => {
+                let s = self.string()?;
+                out.push_str(&serde_json::to_string(&s).ok()?);
+            }
+            't' | 'f' | 'n' => {
+                let word = ["true", "false", "null"]
+                    .into_iter()
+                    .find(|w| self.rest().starts_with(w))?;
+                self.at += word.len();
+                out.push_str(word);
+            }
+            _ => {
+                let rest = self.rest();
+                let len = rest
+                    .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+                    .unwrap_or(rest.len());
+                out.push_str(&canonical_number(&rest[..len])?);
+                self.at += len;
+            }
+        }
+        Some(())
+    }
+
+    /// The string token at the cursor, decoded.
+    fn string(&mut self) -> Option<String> {
+        let rest = self.rest();
+        if !rest.starts_with('"') {
+            return None;
+        }
+        // Up to the first quote not escaped by a backslash.
+        let mut escaped = false;
+        let end = rest[1..]
+            .char_indices()
+            .find(|&(_, c)| {
+                let closes = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            })
+            .map(|(j, _)| j + 2)?;
+        let decoded = serde_json::from_str(&rest[..end]).ok()?;
+        self.at += end;
+        Some(decoded)
+    }
+}
+
+/// A JSON number literal written in canonical form, of exactly its decimal value: no `+`, no
+/// leading zeros, no trailing zeros after a decimal point, the sign of a negative zero kept;
+/// written out in full when it is an integer that ends in fewer than 21 zeros (so integers of
+/// any length keep every digit) or a fraction whose first significant digit is fewer than 7
+/// places after the point, and otherwise as one digit, the others after a point, and `e` with
+/// the exponent (`1E+2` is `100`, `1.50` is `1.5`, `0.10e1` is `1`, `-0.0` is `-0`, `1e400`
+/// stays `1e400`, `0.00000010` is `1e-7`). `None` when it is no number or its exponent is
+/// beyond `i64`.
+fn canonical_number(literal: &str) -> Option<String> {
+    let (sign, unsigned) = match literal.strip_prefix('-') {
+        Some(unsigned) => ("-", unsigned),
+        None => ("", literal),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The value is `digits` × 10^`exponent`, `digits` without leading or trailing zeros.
+    let all = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0');
+    let digits = significant.trim_end_matches('0');
+    let dropped = i64::try_from(significant.len() - digits.len()).ok()?;
+    let exponent = exponent
+        .checked_sub(i64::try_from(frac.len()).ok()?)?
+        .checked_add(dropped)?;
+    if digits.is_empty() {
+        return Some(format!("{sign}0"));
+    }
+    // Where the decimal point falls: after this many of `digits` (before them when negative).
+    let point = i64::try_from(digits.len()).ok()?.checked_add(exponent)?;
+    Some(if (0..21).contains(&exponent) {
+        format!(
+            "{sign}{digits}{}",
+            "0".repeat(usize::try_from(exponent).ok()?)
+        )
+    } else if exponent < 0 && point > 0 {
+        let (whole, part) = digits.split_at(usize::try_from(point).ok()?);
+        format!("{sign}{whole}.{part}")
+    } else if exponent < 0 && point > -6 {
+        let zeros = "0".repeat(usize::try_from(-point).ok()?);
+        format!("{sign}0.{zeros}{digits}")
+    } else {
+        let (first, others) = digits.split_at(1);
+        let dot = if others.is_empty() { "" } else { "." };
+        format!("{sign}{first}{dot}{others}e{}", point.checked_sub(1)?)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +581,64 @@ mod tests {
             );
         }
         assert!(readme.contains("| `convcheck freedoms` |"));
+    }
+
+    #[test]
+    fn canonical_numbers_keep_their_exact_value() {
+        for (literal, canonical) in [
+            ("0", "0"),
+            ("-0", "-0"),
+            ("-0.0", "-0"),
+            ("0e-5", "0"),
+            ("1E+2", "100"),
+            ("1.50", "1.5"),
+            ("0.10e1", "1"),
+            ("100", "100"),
+            ("1e20", "100000000000000000000"),
+            ("1e21", "1e21"),
+            ("1e400", "1e400"),
+            ("-2E+999", "-2e999"),
+            ("123.456", "123.456"),
+            ("0.000001", "0.000001"),
+            ("0.00000010", "1e-7"),
+            ("1.5e-300", "1.5e-300"),
+            ("12.5e-1", "1.25"),
+            ("-12345e-2", "-123.45"),
+            ("18446744073709551617", "18446744073709551617"),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567890",
+            ),
+            ("0.1234567890123456789", "0.1234567890123456789"),
+        ] {
+            assert_eq!(
+                canonical_number(literal).as_deref(),
+                Some(canonical),
+                "{literal}"
+            );
+        }
+        assert_eq!(canonical_number("1e99999999999999999999"), None);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_keeps_strings() {
+        assert_eq!(
+            canonical_json(r#" {"b" : 1E+2, "a":[1.50, -0.0, {}, []], "c":"x"} "#).as_deref(),
+            Some(r#"{"a":[1.5,-0,{},[]],"b":100,"c":"x"}"#)
+        );
+        // Escapes only where JSON needs them; the same characters either way.
+        assert_eq!(
+            canonical_json(r#"{"s":"\u00e9\/\"\\\n\u0001","é":true,"":null,"e":false}"#).as_deref(),
+            Some("{\"\":null,\"e\":false,\"s\":\"é/\\\"\\\\\\n\\u0001\",\"é\":true}")
+        );
+        // A key given twice keeps its last value.
+        assert_eq!(
+            canonical_json(r#"{"k":1,"k":2}"#).as_deref(),
+            Some(r#"{"k":2}"#)
+        );
+        for bad in ["", "{", "{\"a\":}", "[1,]", "{} {}", "tru", "{\"a\" 1}"] {
+            assert_eq!(canonical_json(bad), None, "{bad}");
+        }
     }
 
     #[test]

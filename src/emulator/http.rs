@@ -5,6 +5,7 @@
 //! percent-decodes: the `{Sid}` segment must be decoded exactly once, here.
 
 use std::ops::Bound::{Excluded, Unbounded};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -16,10 +17,12 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::error::ApiError;
 use super::faults::{Fault, Faults};
-use super::freedoms::Freedom;
+use super::freedoms::{Freedom, Freedoms};
 use super::links;
 use super::render::{Ctx, View, json_response, page_response};
-use super::store::{Inner, ServiceUsers, User, WriteError, fresh_u128, now};
+use super::store::{
+    Inner, KeptPage, ServiceUsers, User, WriteError, fresh_u128, now, numeric_affinity,
+};
 use super::{AppState, ServiceConfig};
 use crate::spec::identity::{Lookup, classify, decode_segment};
 use crate::spec::sid::SidKind;
@@ -247,14 +250,16 @@ fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
 }
 
 /// `Attributes` must be a string holding a JSON object; it is stored as given (its numbers
-/// bent under the number faults).
-fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
-    let ok = matches!(
-        serde_json::from_str::<serde_json::Value>(value),
-        Ok(serde_json::Value::Object(_))
-    );
-    if ok {
-        Ok(stored_attributes(value, faults))
+/// bent under the number faults, the whole text written in canonical form under the
+/// `attributes-canonical` freedom).
+fn check_attributes(value: &str, faults: &Faults, freedoms: &Freedoms) -> Result<String, ApiError> {
+    if is_json_object(value) {
+        let stored = stored_attributes(value, faults);
+        Ok(if freedoms.has(Freedom::AttributesCanonical) {
+            super::freedoms::canonical_json(&stored).unwrap_or(stored)
+        } else {
+            stored
+        })
     } else if faults.has(Fault::AttributesUnvalidated) {
         Ok(value.to_owned())
     } else {
@@ -263,6 +268,42 @@ fn check_attributes(value: &str, faults: &Faults) -> Result<String, ApiError> {
             "invalid `Attributes`: expected a string holding a JSON object",
         ))
     }
+}
+
+/// Whether `value` is a JSON object by JSON's grammar. serde_json reads every number into a
+/// double and refuses one beyond a double's range (`1e400`), which the grammar allows; so when
+/// serde_json refuses the text, it reads it again with each number that follows the grammar
+/// standing in as `0`.
+fn is_json_object(value: &str) -> bool {
+    let object = |text: &str| {
+        matches!(
+            serde_json::from_str::<serde_json::Value>(text),
+            Ok(serde_json::Value::Object(_))
+        )
+    };
+    object(value)
+        || object(&rewrite_numbers(value, |literal| {
+            is_json_number(literal).then(|| "0".to_owned())
+        }))
+}
+
+/// Whether `literal` follows JSON's number grammar:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn is_json_number(literal: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = literal.strip_prefix('-').unwrap_or(literal);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (mantissa, None),
+    };
+    digits(int)
+        && (int == "0" || !int.starts_with('0'))
+        && frac.is_none_or(digits)
+        && exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// How many characters an identity keeps under `identity-truncated`.
@@ -287,13 +328,23 @@ fn stored_identity(value: &str, faults: &Faults) -> String {
     v
 }
 
-/// A `FriendlyName` as the store keeps it: as given, or with `<` and `>` HTML-escaped.
-fn stored_friendly_name(value: &str, faults: &Faults) -> String {
-    if faults.has(Fault::FriendlyNameMarkupEscaped) {
+/// A `FriendlyName` as the store keeps it: as given, or bent by the name faults (`<` and `>`
+/// HTML-escaped, a number stored as SQLite's NUMERIC affinity stores it, the text `null` read
+/// as no name).
+fn stored_friendly_name(value: &str, faults: &Faults) -> Option<String> {
+    if faults.has(Fault::FriendlyNameNullLiteral) && value.eq_ignore_ascii_case("null") {
+        return None;
+    }
+    let name = if faults.has(Fault::FriendlyNameMarkupEscaped) {
         value.replace('<', "&lt;").replace('>', "&gt;")
     } else {
         value.to_owned()
-    }
+    };
+    Some(if faults.has(Fault::FriendlyNameNumericAffinity) {
+        numeric_affinity(&name)
+    } else {
+        name
+    })
 }
 
 /// Valid `Attributes` as the store keeps them: as given, or with the numbers that the number
@@ -301,12 +352,21 @@ fn stored_friendly_name(value: &str, faults: &Faults) -> String {
 fn stored_attributes(value: &str, faults: &Faults) -> String {
     let float32 = faults.has(Fault::AttributesFloat32);
     let big_int = faults.has(Fault::AttributesBigIntRounded);
-    if !float32 && !big_int {
+    let overflow = faults.has(Fault::AttributesExponentOverflow);
+    let decimal = faults.has(Fault::AttributesDecimalTruncated);
+    if !float32 && !big_int && !overflow && !decimal {
         return value.to_owned();
     }
     rewrite_numbers(value, |literal| {
         let fractional = literal.contains(['.', 'e', 'E']);
         let n: f64 = literal.parse().ok()?;
+        if overflow && n.is_infinite() {
+            // A JavaScript store: the number reads as `Infinity`, which JSON writes as null.
+            return Some("null".to_owned());
+        }
+        if fractional && decimal {
+            return truncated_digits(literal, DECIMAL_DIGITS);
+        }
         if fractional && float32 {
             // Through an f32 and written back by serde_json, as a REAL column read into f32
             // would be: 0.1 becomes 0.10000000149011612, and what f32 cannot hold is null.
@@ -322,6 +382,49 @@ fn stored_attributes(value: &str, faults: &Faults) -> String {
         }
         None
     })
+}
+
+/// How many significant digits a number with a fraction or exponent keeps under
+/// `attributes-decimal-truncated`.
+const DECIMAL_DIGITS: usize = 15;
+
+/// `literal` (a JSON number) with the significant digits after the `keep`-th cut off, as a
+/// DECIMAL column truncates: those before the decimal point become zeros, those after it go
+/// (the exponent stays). `None` when it has no more than `keep` significant digits.
+fn truncated_digits(literal: &str, keep: usize) -> Option<String> {
+    let (mantissa, exponent) = match literal.find(['e', 'E']) {
+        Some(i) => literal.split_at(i),
+        None => (literal, ""),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut seen = 0;
+    let mut significant = |c: char| {
+        if seen > 0 || ('1'..='9').contains(&c) {
+            seen += 1;
+        }
+        seen > keep
+    };
+    let mut cut = false;
+    let mut out = String::with_capacity(literal.len());
+    for c in int.chars() {
+        if c.is_ascii_digit() && significant(c) {
+            cut = true;
+            out.push('0');
+        } else {
+            out.push(c);
+        }
+    }
+    let kept: String = frac.chars().take_while(|&c| !significant(c)).collect();
+    cut |= kept.len() < frac.len();
+    if !cut {
+        return None;
+    }
+    if !kept.is_empty() {
+        out.push('.');
+        out.push_str(&kept);
+    }
+    out.push_str(exponent);
+    Some(out)
 }
 
 /// Rewrites each number token of a JSON text with `f` (when it returns `Some`), leaving
@@ -366,9 +469,12 @@ fn taken(inner: &Inner, key: &str, identity: &str, faults: &Faults) -> bool {
     })
 }
 
-/// How long a create under `duplicate-race` waits between its duplicate check and its insert,
-/// with the store let go: a round trip to a database, in which a concurrent create of the
-/// same identity passes the same check.
+/// How long a write under a concurrency fault lets the store go between two steps that a
+/// faithful server takes at once (a create's duplicate check and insert under
+/// `duplicate-race`, an update's read and write under `update-lost-concurrent` and
+/// `delete-update-resurrect`, a delete's removal and index cleanup under
+/// `create-delete-index-race`): a round trip to a database, in which a concurrent request on
+/// the same user slips in.
 const RACE_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// `RoleSid` must be shaped `RL` + 32 hex digits and name one of the service's roles.
@@ -409,10 +515,18 @@ fn lookup_value(raw: &str, faults: &Faults) -> Option<String> {
     })
 }
 
-/// The sequence number of the user a decoded `{Sid}` value names.
-fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
+/// The sequence number of the user a decoded `{Sid}` value names, for the operation `op`.
+fn find(users: &ServiceUsers, value: &str, op: Op, faults: &Faults) -> Option<u64> {
     let found = match classify(value) {
-        Lookup::Sid => users.by_sid(value),
+        // Under `sid-reused-after-recreate`: an unknown SID's identity, kept past its delete,
+        // names whoever holds that identity now.
+        Lookup::Sid => users.by_sid(value).or_else(|| {
+            faults
+                .has(Fault::SidReusedAfterRecreate)
+                .then(|| users.former_identity(value))
+                .flatten()
+                .and_then(|identity| users.by_identity(identity))
+        }),
         Lookup::Identity if faults.has(Fault::IdentityLookupUnsupported) => None,
         Lookup::Identity => {
             let value = stored_identity(value, faults);
@@ -424,19 +538,7 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
             } else {
                 users.by_identity(&value)
             };
-            // Under `lookup-prefix-match`: `WHERE identity LIKE 'value%'` when none is equal.
-            exact.or_else(|| {
-                faults
-                    .has(Fault::LookupPrefixMatch)
-                    .then(|| {
-                        users.iter().find(|u| {
-                            u.identity
-                                .as_deref()
-                                .is_some_and(|i| i.starts_with(value.as_str()))
-                        })
-                    })
-                    .flatten()
-            })
+            exact.or_else(|| inexact(users, &value, op, faults))
         }
     };
     // Under the SID-shape faults SIDs no longer classify as SIDs; still find them by SID, so
@@ -445,6 +547,95 @@ fn find(users: &ServiceUsers, value: &str, faults: &Faults) -> Option<u64> {
     found
         .or_else(|| sid_faults.then(|| users.by_sid(value)).flatten())
         .map(|u| u.seq)
+}
+
+/// The user a lookup by identity finds under the lookup faults when no identity equals
+/// `value`: the first, in creation order, whose identity starts with it
+/// (`lookup-prefix-match`: `WHERE identity LIKE 'value%'`), matches it as an SQL `LIKE`
+/// pattern (`lookup-like-wildcards`, update and delete only), matches it as an anchored
+/// regular expression (`lookup-regex`) or equals it once both are NFKC-normalized and
+/// case-folded (`lookup-nfkc-folded`), tried in that order.
+fn inexact<'a>(users: &'a ServiceUsers, value: &str, op: Op, faults: &Faults) -> Option<&'a User> {
+    let first = |matches: &dyn Fn(&str) -> bool| {
+        users
+            .iter()
+            .find(|u| u.identity.as_deref().is_some_and(matches))
+    };
+    let fetch_or_write = matches!(op, Op::Fetch | Op::Update | Op::Delete);
+    let prefix = || {
+        faults
+            .has(Fault::LookupPrefixMatch)
+            .then(|| first(&|i| i.starts_with(value)))
+            .flatten()
+    };
+    let like = || {
+        let pattern: Vec<char> = value.chars().collect();
+        (faults.has(Fault::LookupLikeWildcards) && matches!(op, Op::Update | Op::Delete))
+            .then(|| first(&|i| like_match(&pattern, &i.chars().collect::<Vec<_>>())))
+            .flatten()
+    };
+    let regex = || {
+        // A value that is no valid regular expression (or is too big for one) finds nothing.
+        (faults.has(Fault::LookupRegex) && fetch_or_write)
+            .then(|| regex::Regex::new(&format!("^(?:{value})$")).ok())
+            .flatten()
+            .and_then(|re| first(&|i| re.is_match(i)))
+    };
+    let folded = || {
+        let wanted = nfkc_folded(value);
+        (faults.has(Fault::LookupNfkcFolded) && fetch_or_write)
+            .then(|| first(&|i| nfkc_folded(i) == wanted))
+            .flatten()
+    };
+    prefix().or_else(like).or_else(regex).or_else(folded)
+}
+
+/// Whether `text` matches the SQL `LIKE` pattern `pattern` with no escape character: `_` is any
+/// one character, `%` any run of characters, and every other character itself, case and all.
+fn like_match(pattern: &[char], text: &[char]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // The last `%` met, and where in `text` its run ends for now.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('%') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '_' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                // Let the last `%` take one more character and try again from there.
+                Some((at, run)) => {
+                    star = Some((at, run + 1));
+                    p = at + 1;
+                    t = run + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '%')
+}
+
+/// `value` NFKC-normalized and then lower-cased, as a PRECIS-style username canonicalization
+/// compares identities (`ｆｉ`, `ﬁ` and `FI` are all `fi`).
+fn nfkc_folded(value: &str) -> String {
+    value.nfkc().collect::<String>().to_lowercase()
+}
+
+/// Whether the `{Sid}` segment names its user by identity rather than by SID.
+fn names_identity(segment: &str, faults: &Faults) -> bool {
+    lookup_value(segment, faults).is_some_and(|v| classify(&v) == Lookup::Identity)
+}
+
+/// Whether a request goes through the `alias-stale` fault's cache: the service form of the
+/// default service, which names the same users as the shortened form.
+fn aliased(state: &AppState, svc: &Svc) -> bool {
+    state.faults().has(Fault::AliasStale)
+        && matches!(&svc.form, UrlForm::Service(is) if *is == state.config().default_service().sid)
 }
 
 /// A fresh user SID (misshapen under the SID faults).
@@ -531,13 +722,13 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Op::Create => create(state, &svc, &body, &ctx).await,
         Op::Read => read(state, &svc, &query, &ctx),
         Op::Fetch => fetch(state, &svc, &segment, &path, &ctx),
-        Op::Update => update(state, &svc, &segment, &path, &body, &ctx),
-        Op::Delete => delete(state, &svc, &segment, &path, &ctx),
+        Op::Update => update(state, &svc, &segment, &path, &body, &ctx).await,
+        Op::Delete => delete(state, &svc, &segment, &path, &ctx).await,
         Op::Presence => presence(state, &svc, &segment, &path, &body, &ctx),
         Op::Conversations => {
             let q = Form::parse(query.as_bytes())?;
             let (size, page) = links::page_params(q.get("PageSize"), q.get("Page"), c.edition)?;
-            with_user(state, &svc, &segment, &path, faults, |_, _| ())?;
+            with_user(state, &svc, &segment, &path, op, faults, |_, _| ())?;
             Ok(links::conversations(&path, size, page, &ctx))
         }
         Op::Configuration => Ok(links::configuration(&ctx)),
@@ -586,7 +777,7 @@ async fn create(
     }
     let attributes = form
         .get("Attributes")
-        .map(|a| check_attributes(a, faults))
+        .map(|a| check_attributes(a, faults, state.freedoms()))
         .transpose()?;
     let role_sid = match form.get("RoleSid") {
         Some(r) => check_role(r, &svc.config, faults)?,
@@ -634,7 +825,7 @@ async fn create(
             friendly_name: form
                 .get("FriendlyName")
                 .filter(|_| !faults.has(Fault::FriendlyNameDroppedOnCreate))
-                .map(|n| stored_friendly_name(n, faults)),
+                .and_then(|n| stored_friendly_name(n, faults)),
             attributes,
             online: None,
             notifiable: None,
@@ -644,6 +835,11 @@ async fn create(
         inner
             .create(&svc.key, user.clone())
             .map_err(|e| not_saved(&e))?;
+        if faults.has(Fault::SidReusedAfterRecreate)
+            && let Some(identity) = &user.identity
+        {
+            inner.remember_identity(&svc.key, &user.sid, identity);
+        }
         user
     };
     let status = if faults.has(Fault::Create200) {
@@ -654,12 +850,14 @@ async fn create(
     Ok(json_response(status, &ctx.user(&user, View::Write), faults))
 }
 
-/// Looks up the `{Sid}` segment under the store lock and hands the user's sequence number on.
+/// Looks up the `{Sid}` segment for the operation `op` under the store lock and hands the
+/// user's sequence number on.
 fn with_user<R>(
     state: &AppState,
     svc: &Svc,
     segment: &str,
     path: &str,
+    op: Op,
     faults: &Faults,
     f: impl FnOnce(&mut Inner, u64) -> R,
 ) -> Result<R, ApiError> {
@@ -667,7 +865,7 @@ fn with_user<R>(
     let mut inner = state.store().lock();
     let seq = inner
         .service(&svc.key)
-        .and_then(|users| find(users, &value, faults))
+        .and_then(|users| find(users, &value, op, faults))
         .ok_or_else(|| ApiError::not_found(path))?;
     Ok(f(&mut inner, seq))
 }
@@ -679,9 +877,13 @@ fn fetch(
     path: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Response, ApiError> {
-    let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
-        inner.service(&svc.key).and_then(|s| s.get(seq)).cloned()
-    })?
+    let user = if aliased(state, svc) {
+        aliased_fetch(state, svc, segment, ctx.faults)
+    } else {
+        let stored =
+            |inner: &mut Inner, seq| inner.service(&svc.key).and_then(|s| s.get(seq)).cloned();
+        with_user(state, svc, segment, path, Op::Fetch, ctx.faults, stored)?
+    }
     .ok_or_else(|| ApiError::not_found(path))?;
     let status = if ctx.faults.has(Fault::Fetch201) {
         StatusCode::CREATED
@@ -695,7 +897,17 @@ fn fetch(
     ))
 }
 
-fn update(
+/// Fetch through the `alias-stale` fault's cache: each user as this form first showed it, found
+/// in the store or, once gone from it, in the cache.
+fn aliased_fetch(state: &AppState, svc: &Svc, segment: &str, faults: &Faults) -> Option<User> {
+    let value = lookup_value(segment, faults)?;
+    let mut inner = state.store().lock();
+    let users = inner.service_mut(&svc.key)?;
+    let seq = find(users, &value, Op::Fetch, faults).or_else(|| users.alias_find(&value))?;
+    users.alias_shown(seq)
+}
+
+async fn update(
     state: &AppState,
     svc: &Svc,
     segment: &str,
@@ -707,7 +919,7 @@ fn update(
     let form = Form::parse(body)?;
     let attributes = form
         .get("Attributes")
-        .map(|a| check_attributes(a, faults))
+        .map(|a| check_attributes(a, faults, state.freedoms()))
         .transpose()?;
     let role_sid = form
         .get("RoleSid")
@@ -717,34 +929,101 @@ fn update(
         .get("FriendlyName")
         .map(|n| stored_friendly_name(n, faults));
     let clears = faults.has(Fault::UpdateClearsUnspecified);
-    let user = with_user(state, svc, segment, path, faults, |inner, seq| {
-        let ignored = faults.has(Fault::UpdateIgnored);
-        let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
-            return Ok(None);
-        };
-        if !ignored {
-            if friendly_name.is_some() || clears {
-                user.friendly_name = friendly_name;
-            }
-            if attributes.is_some() || clears {
-                user.attributes = attributes;
-            }
-            match role_sid {
-                Some(r) => user.role_sid = r,
-                None if clears => user.role_sid = svc.config.default_role_sid.clone(),
-                None => {}
-            }
-            let t = now();
-            if faults.has(Fault::CreatedMoves) {
-                user.date_created = t.max(user.date_created.saturating_add(1));
-            }
-            user.date_updated = t.max(user.date_updated).max(user.date_created);
+    // This update's changes, made to a user as stored.
+    let change = |user: &mut User| {
+        if faults.has(Fault::UpdateIgnored) {
+            return;
         }
-        inner.replace(&svc.key, user.clone())?;
-        Ok(Some(user))
-    })?
-    .map_err(|e| not_saved(&e))?
-    .ok_or_else(|| ApiError::not_found(path))?;
+        match &friendly_name {
+            Some(n) => user.friendly_name = n.clone(),
+            None if clears => user.friendly_name = None,
+            None => {}
+        }
+        if attributes.is_some() || clears {
+            user.attributes = attributes.clone();
+        }
+        match &role_sid {
+            Some(r) => user.role_sid = r.clone(),
+            None if clears => user.role_sid = svc.config.default_role_sid.clone(),
+            None => {}
+        }
+        let t = now();
+        if faults.has(Fault::CreatedMoves) {
+            user.date_created = t.max(user.date_created.saturating_add(1));
+        }
+        user.date_updated = t.max(user.date_updated).max(user.date_created);
+    };
+    let aliased = aliased(state, svc);
+    let cross = faults.has(Fault::UpdateCrossService) && names_identity(segment, faults);
+    // What else the written user's update reaches under the faults: the alias cache, and the
+    // users of other services that hold its identity (`UPDATE … WHERE identity = ?` without
+    // the service).
+    let beyond = |inner: &mut Inner, user: &User| -> Result<(), WriteError> {
+        if aliased && let Some(users) = inner.service_mut(&svc.key) {
+            users.alias_forget(user.seq);
+        }
+        if cross && let Some(identity) = &user.identity {
+            for (key, seq) in inner.holders_elsewhere(&svc.key, identity) {
+                if let Some(mut other) = inner.service(&key).and_then(|s| s.get(seq)).cloned() {
+                    change(&mut other);
+                    inner.replace(&key, other)?;
+                }
+            }
+        }
+        Ok(())
+    };
+    let racy = faults.has(Fault::UpdateLostConcurrent) || faults.has(Fault::DeleteUpdateResurrect);
+    let user = if racy {
+        // Read, let the store go, and write back later from what was read.
+        let stored_now =
+            |inner: &mut Inner, seq| inner.service(&svc.key).and_then(|s| s.get(seq)).cloned();
+        let read = with_user(state, svc, segment, path, Op::Update, faults, stored_now)?
+            .ok_or_else(|| ApiError::not_found(path))?;
+        tokio::time::sleep(RACE_WINDOW).await;
+        let mut inner = state.store().lock();
+        let stored = inner
+            .service(&svc.key)
+            .and_then(|s| s.get(read.seq))
+            .cloned();
+        let written = match stored {
+            // `update-lost-concurrent`: the whole user as read, with this update's changes, over
+            // whatever changed meanwhile.
+            Some(_) if faults.has(Fault::UpdateLostConcurrent) => {
+                let mut user = read;
+                change(&mut user);
+                inner.replace(&svc.key, user.clone()).map(|()| user)
+            }
+            // `delete-update-resurrect` upserts: a user still there gets only the changes…
+            Some(mut user) => {
+                change(&mut user);
+                inner.replace(&svc.key, user.clone()).map(|()| user)
+            }
+            // …and one deleted meanwhile is inserted again as read, with the changes.
+            None if faults.has(Fault::DeleteUpdateResurrect) => {
+                let mut user = read;
+                change(&mut user);
+                inner.create(&svc.key, user.clone()).map(|()| user)
+            }
+            None => return Err(ApiError::not_found(path)),
+        };
+        written
+            .and_then(|user| beyond(&mut inner, &user).map(|()| user))
+            .map_err(|e| not_saved(&e))?
+    } else {
+        // Read and write under one hold of the store.
+        let write = |inner: &mut Inner, seq| -> Result<Option<User>, WriteError> {
+            let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
+                return Ok(None);
+            };
+            change(&mut user);
+            inner.replace(&svc.key, user.clone())?;
+            beyond(inner, &user)?;
+            Ok(Some(user))
+        };
+        with_user(state, svc, segment, path, Op::Update, faults, write)?
+            .map_err(|e| not_saved(&e))?
+            .ok_or_else(|| ApiError::not_found(path))?
+    };
     let status = if faults.has(Fault::Update201) {
         StatusCode::CREATED
     } else {
@@ -753,7 +1032,7 @@ fn update(
     Ok(json_response(status, &ctx.user(&user, View::Write), faults))
 }
 
-fn delete(
+async fn delete(
     state: &AppState,
     svc: &Svc,
     segment: &str,
@@ -761,22 +1040,65 @@ fn delete(
     ctx: &Ctx<'_>,
 ) -> Result<Response, ApiError> {
     let faults = ctx.faults;
-    let user = with_user(state, svc, segment, path, faults, |inner, seq| {
-        if faults.has(Fault::DeleteIneffective) {
-            Ok(inner.service(&svc.key).and_then(|s| s.get(seq)).cloned())
-        } else {
-            let removed = inner.remove(&svc.key, seq)?;
-            // A soft delete: the row goes out of sight, its identity stays in the unique index.
-            if faults.has(Fault::RecreateConflict)
-                && let Some(identity) = removed.as_ref().and_then(|u| u.identity.as_deref())
-            {
-                inner.retire(&svc.key, identity);
-            }
-            Ok(removed)
+    let ineffective = faults.has(Fault::DeleteIneffective);
+    let cross = faults.has(Fault::DeleteCrossService) && names_identity(segment, faults);
+    // The delete, and what else it takes under the faults.
+    let remove = |inner: &mut Inner, seq: u64| -> Result<Option<User>, WriteError> {
+        if ineffective {
+            return Ok(inner.service(&svc.key).and_then(|s| s.get(seq)).cloned());
         }
-    })?
-    .map_err(|e| not_saved(&e))?
-    .ok_or_else(|| ApiError::not_found(path))?;
+        let removed = inner.remove(&svc.key, seq)?;
+        if aliased(state, svc)
+            && let Some(users) = inner.service_mut(&svc.key)
+        {
+            users.alias_forget(seq);
+        }
+        let Some(identity) = removed.as_ref().and_then(|u| u.identity.as_deref()) else {
+            return Ok(removed);
+        };
+        // A soft delete: the row goes out of sight, its identity stays in the unique index.
+        if faults.has(Fault::RecreateConflict) {
+            inner.retire(&svc.key, identity);
+        }
+        // A cleanup of the identity's sub-keys (`identity-…`, `identity_…`, `identity.…`,
+        // `identity:…`) that takes every user whose identity is shaped so.
+        if faults.has(Fault::DeletePrefixCascade) {
+            let subkeys: Vec<u64> = inner.service(&svc.key).map_or_else(Vec::new, |users| {
+                users
+                    .iter()
+                    .filter(|u| {
+                        u.identity
+                            .as_deref()
+                            .and_then(|i| i.strip_prefix(identity))
+                            .is_some_and(|rest| rest.starts_with(['-', '_', '.', ':']))
+                    })
+                    .map(|u| u.seq)
+                    .collect()
+            });
+            for seq in subkeys {
+                inner.remove(&svc.key, seq)?;
+            }
+        }
+        // `DELETE … WHERE identity = ?` without the service.
+        if cross {
+            for (key, seq) in inner.holders_elsewhere(&svc.key, identity) {
+                inner.remove(&key, seq)?;
+            }
+        }
+        Ok(removed)
+    };
+    let user = with_user(state, svc, segment, path, Op::Delete, faults, remove)?
+        .map_err(|e| not_saved(&e))?
+        .ok_or_else(|| ApiError::not_found(path))?;
+    if faults.has(Fault::CreateDeleteIndexRace)
+        && !ineffective
+        && let Some(identity) = &user.identity
+    {
+        // The identity index is cleaned a round trip later, by identity: a user created with
+        // that identity meanwhile loses its entry.
+        tokio::time::sleep(RACE_WINDOW).await;
+        state.store().lock().unindex_identity(&svc.key, identity);
+    }
     if faults.has(Fault::Delete200Body) {
         return Ok(json_response(
             StatusCode::OK,
@@ -812,7 +1134,8 @@ fn presence(
         }
     };
     let (online, notifiable) = (flag("Online")?, flag("Notifiable")?);
-    let user = with_user(state, svc, segment, path, ctx.faults, |inner, seq| {
+    let aliased = aliased(state, svc);
+    let mark = |inner: &mut Inner, seq| -> Result<Option<User>, WriteError> {
         let Some(mut user) = inner.service(&svc.key).and_then(|s| s.get(seq)).cloned() else {
             return Ok(None);
         };
@@ -823,10 +1146,14 @@ fn presence(
             user.notifiable = notifiable;
         }
         inner.replace(&svc.key, user.clone())?;
+        if aliased && let Some(users) = inner.service_mut(&svc.key) {
+            users.alias_forget(seq);
+        }
         Ok(Some(user))
-    })?
-    .map_err(|e| not_saved(&e))?
-    .ok_or_else(|| ApiError::not_found(path))?;
+    };
+    let user = with_user(state, svc, segment, path, Op::Presence, ctx.faults, mark)?
+        .map_err(|e| not_saved(&e))?
+        .ok_or_else(|| ApiError::not_found(path))?;
     Ok(json_response(
         StatusCode::OK,
         &ctx.user(&user, View::Fetch),
@@ -885,6 +1212,12 @@ impl Token {
     }
 }
 
+/// The most users a page shows under `page-cap-200`.
+const PAGE_CAP: usize = 200;
+
+/// How many users of a collection Read reaches under `read-window-1000`.
+const READ_WINDOW: usize = 1000;
+
 fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let faults = ctx.faults;
     let q = Form::parse(query.as_bytes())?;
@@ -938,9 +1271,21 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
     };
     let n = size as usize;
 
+    // Under `page-cache-stale`: the page kept for this very URL, whatever changed since.
+    let kept_as = faults
+        .has(Fault::PageCacheStale)
+        .then(|| format!("{}{}?{query}", ctx.base, svc.form.collection_path()));
     let mut inner = state.store().lock();
+    let kept = kept_as
+        .as_deref()
+        .and_then(|url| inner.service(&svc.key)?.kept_page(url).cloned());
+    if let Some(kept) = kept {
+        drop(inner);
+        return Ok(page_response(&kept.users, &kept.meta, faults));
+    }
     let empty = ServiceUsers::default();
     let users = inner.service(&svc.key).unwrap_or(&empty);
+    let changes = users.changes();
     let seq = |u: &User| u.seq;
     let mut items: Vec<u64> = match token {
         None => match usize::try_from(page).ok().and_then(|p| p.checked_mul(n)) {
@@ -958,22 +1303,51 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
             v
         }
     };
+    // Under `read-window-1000`: nothing past the 1000th user of the collection, and no next
+    // page after the page that reaches it.
+    let mut window_ended = false;
+    if faults.has(Fault::ReadWindow1000)
+        && let Some(&first) = items.first()
+    {
+        let room = READ_WINDOW.saturating_sub(users.range(..first).count());
+        if items.len() >= room {
+            items.truncate(room);
+            window_ended = true;
+        }
+    }
     let first_seq = items.first().copied();
     let last_seq = items.last().copied();
     // The user a next page would start with: keyset paging resumes after the last one shown.
     let following: Option<u64> = match (last_seq, token) {
+        _ if window_ended => None,
         (Some(l), _) => users.range((Excluded(l), Unbounded)).next().map(|u| u.seq),
         (None, Some(Token::Before(s))) => users.range(s..).next().map(|u| u.seq),
         (None, _) => None,
     };
     // Under `page-repeated`: the token that shows this same page again.
     let before_first = first_seq.map(|f| users.range(..f).next_back().map_or(0, |u| u.seq));
+    // Under `page-cap-200`: the page shows its first 200 users only, while its links are
+    // reckoned from all it should have held.
+    if faults.has(Fault::PageCap200) {
+        items.truncate(PAGE_CAP);
+    }
     if faults.has(Fault::ReadDuplicate)
         && let Some(first) = first_seq
     {
         items.push(first);
     }
-    let list = ctx.page_users(&mut inner, &svc.key, &items);
+    let list = if aliased(state, svc) {
+        // Under `alias-stale`: each user as this form first showed it.
+        inner.service_mut(&svc.key).map_or_else(Vec::new, |users| {
+            items
+                .iter()
+                .filter_map(|seq| users.alias_shown(*seq))
+                .map(|u| Arc::from(ctx.user(&u, View::Read).to_string()))
+                .collect()
+        })
+    } else {
+        ctx.page_users(&mut inner, &svc.key, &items)
+    };
     drop(inner);
 
     let meta_base = if faults.has(Fault::MetaForeignHost) {
@@ -1053,6 +1427,15 @@ fn read(state: &AppState, svc: &Svc, query: &str, ctx: &Ctx<'_>) -> Result<Respo
             "next_page_url": next,
             "key": key,
     });
+    if let Some(url) = kept_as
+        && let Some(users) = state.store().lock().service_mut(&svc.key)
+    {
+        let page = KeptPage {
+            users: list.clone(),
+            meta: meta.clone(),
+        };
+        users.keep_page(url, changes, page);
+    }
     Ok(page_response(&list, &meta, faults))
 }
 
@@ -1142,6 +1525,105 @@ mod tests {
     }
 
     #[test]
+    fn value_faults_bend_only_their_values() {
+        let text = r#"{"o":1e400,"m":-2E+999,"u":1e-400,"d":0.1234567890123456789,"e":1.2345678901234567e10,"b":1234567890123456789.5,"i":12345678901234567890,"s":"1e400","k":0.5}"#;
+        let overflow: Faults = [Fault::AttributesExponentOverflow].into_iter().collect();
+        assert_eq!(
+            stored_attributes(text, &overflow),
+            r#"{"o":null,"m":null,"u":1e-400,"d":0.1234567890123456789,"e":1.2345678901234567e10,"b":1234567890123456789.5,"i":12345678901234567890,"s":"1e400","k":0.5}"#
+        );
+        let decimal: Faults = [Fault::AttributesDecimalTruncated].into_iter().collect();
+        assert_eq!(
+            stored_attributes(text, &decimal),
+            r#"{"o":1e400,"m":-2E+999,"u":1e-400,"d":0.123456789012345,"e":1.23456789012345e10,"b":1234567890123450000,"i":12345678901234567890,"s":"1e400","k":0.5}"#
+        );
+        assert_eq!(
+            truncated_digits("-0.000123456789012345678", 15).as_deref(),
+            Some("-0.000123456789012345")
+        );
+        assert_eq!(truncated_digits("0.123456789012345", 15), None);
+        assert_eq!(truncated_digits("1.00000000000000", 15), None);
+        assert_eq!(
+            truncated_digits("1.0000000000000000", 15).as_deref(),
+            Some("1.00000000000000")
+        );
+        let numeric: Faults = [Fault::FriendlyNameNumericAffinity].into_iter().collect();
+        for (name, stored) in [
+            ("00123", "123"),
+            ("+7", "7"),
+            ("1.50", "1.5"),
+            ("3.0e+5", "300000"),
+            ("-0.0", "0"),
+            ("0.1234567890123456789", "0.12345678901234568"),
+            ("12abc", "12abc"),
+            ("0x10", "0x10"),
+            ("Jo 7", "Jo 7"),
+            ("", ""),
+        ] {
+            assert_eq!(
+                stored_friendly_name(name, &numeric).as_deref(),
+                Some(stored),
+                "{name}"
+            );
+        }
+        let null: Faults = [Fault::FriendlyNameNullLiteral].into_iter().collect();
+        for name in ["null", "NULL", "Null", "nUlL"] {
+            assert_eq!(stored_friendly_name(name, &null), None, "{name}");
+            assert_eq!(
+                stored_friendly_name(name, &Faults::default()).as_deref(),
+                Some(name)
+            );
+        }
+        assert_eq!(
+            stored_friendly_name("nullable", &null).as_deref(),
+            Some("nullable")
+        );
+    }
+
+    #[test]
+    fn attributes_are_checked_by_the_json_grammar() {
+        for ok in [
+            r#"{}"#,
+            r#"{"a":1e400,"b":[-2E+999,0.5e-1]}"#,
+            &format!(r#"{{"n":1{}}}"#, "0".repeat(400)),
+        ] {
+            assert!(is_json_object(ok), "{ok}");
+        }
+        for bad in [
+            r#"[1e400]"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":--1}"#,
+            r#"{"a":1e400x}"#,
+            r#"{"a":1 2}"#,
+            r#"{"a":-Infinity}"#,
+        ] {
+            assert!(!is_json_object(bad), "{bad}");
+        }
+        for ok in ["0", "-0", "10", "1.5", "1e5", "1E+5", "-0.5e-10"] {
+            assert!(is_json_number(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_take_underscore_and_percent_only() {
+        let like = |p: &str, t: &str| {
+            like_match(
+                &p.chars().collect::<Vec<_>>(),
+                &t.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert!(like("a_c", "abc") && like("a_c", "aüc") && !like("a_c", "ac"));
+        assert!(like("a%", "a") && like("%b%d", "abcd") && like("%", "") && like("a%c%", "abcbc"));
+        assert!(!like("a%d", "abc") && !like("A_c", "abc") && !like("abc", "abcd"));
+        assert!(like("a.c", "a.c") && !like("a.c", "abc"));
+        assert_eq!(nfkc_folded("\u{FF41}\u{FB01}\u{212A}"), "afik");
+    }
+
+    #[test]
     fn identity_faults_bend_only_their_part() {
         let none = Faults::default();
         let odd = "e\u{301} x \t";
@@ -1156,10 +1638,10 @@ mod tests {
         assert_eq!(stored_identity(&long[..128], &cut), long[..128]);
         let markup: Faults = [Fault::FriendlyNameMarkupEscaped].into_iter().collect();
         assert_eq!(
-            stored_friendly_name("<b>&amp;</b>", &markup),
-            "&lt;b&gt;&amp;&lt;/b&gt;"
+            stored_friendly_name("<b>&amp;</b>", &markup).as_deref(),
+            Some("&lt;b&gt;&amp;&lt;/b&gt;")
         );
-        assert_eq!(stored_friendly_name("<b>", &none), "<b>");
+        assert_eq!(stored_friendly_name("<b>", &none).as_deref(), Some("<b>"));
     }
 
     #[test]

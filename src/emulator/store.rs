@@ -1,9 +1,12 @@
 //! The emulator's users: a thread-safe in-memory store, fresh SIDs, and the `--state` database.
 //!
 //! One `std::sync::Mutex` guards everything, held only for short, synchronous sections, so a
-//! create checks for a duplicate identity and inserts in one atomic step (only the
-//! `duplicate-race` fault takes the lock twice, for the check and for the insert, as a racy
-//! server would; nothing here forbids two holders of one identity). Every user carries a
+//! create checks for a duplicate identity and inserts in one atomic step, an update reads and
+//! writes in one, a delete removes a user and its index entries in one (only the concurrency
+//! faults take the lock twice, as a racy server would: `duplicate-race` for a create's check
+//! and insert, `update-lost-concurrent` and `delete-update-resurrect` for an update's read and
+//! write, `create-delete-index-race` for a delete's removal and index cleanup; nothing here
+//! forbids two holders of one identity). Every user carries a
 //! sequence number that only grows: it gives Read its stable creation order and lets a page
 //! token resume after the last user shown, whatever else is created or deleted meanwhile.
 //!
@@ -105,12 +108,36 @@ pub struct ServiceUsers {
     /// Identities of deleted users that stay taken: filled only under the `recreate-conflict`
     /// fault, and kept in memory only (a restart forgets them).
     retired: HashSet<String>,
+    /// The identity each user sid was created with, kept after its user is gone: filled only
+    /// under the `sid-reused-after-recreate` fault, in memory only.
+    former_identities: HashMap<String, String>,
+    /// Users as the default service's service form first showed them, kept however the user
+    /// changes or goes until a write to it goes through that form: filled only under the
+    /// `alias-stale` fault.
+    alias: BTreeMap<u64, User>,
+    /// Read pages by request URL, dropped by a create or a delete but by no other change:
+    /// filled only under the `page-cache-stale` fault.
+    pages: HashMap<String, KeptPage>,
+    /// How many creates and deletes the service has seen, so that a page made before one of
+    /// them is not kept after it.
+    changes: u64,
+}
+
+/// A Read page as the `page-cache-stale` fault keeps it: its users' texts and its `meta`.
+#[derive(Debug, Clone)]
+pub struct KeptPage {
+    /// The users' JSON texts, in order.
+    pub users: Vec<Arc<str>>,
+    /// The page's `meta` object.
+    pub meta: serde_json::Value,
 }
 
 impl ServiceUsers {
     /// Adds `user`; the caller has checked for duplicates where it must.
     fn insert(&mut self, user: User) {
         self.rendered.remove(&user.seq);
+        self.pages.clear();
+        self.changes += 1;
         self.by_sid.insert(user.sid.clone(), user.seq);
         if let Some(identity) = &user.identity {
             self.by_identity
@@ -125,6 +152,8 @@ impl ServiceUsers {
     fn remove(&mut self, seq: u64) -> Option<User> {
         self.rendered.remove(&seq);
         let user = self.users.remove(&seq)?;
+        self.pages.clear();
+        self.changes += 1;
         self.by_sid.remove(&user.sid);
         if let Some(identity) = &user.identity
             && let Some(holders) = self.by_identity.get_mut(identity)
@@ -218,6 +247,56 @@ impl ServiceUsers {
         range: impl std::ops::RangeBounds<u64>,
     ) -> impl DoubleEndedIterator<Item = &User> {
         self.users.range(range).map(|(_, u)| u)
+    }
+
+    /// The identity the user `sid` was created with, whether or not it is still there (kept
+    /// only under the `sid-reused-after-recreate` fault, by [`Inner::remember_identity`]).
+    pub fn former_identity(&self, sid: &str) -> Option<&str> {
+        self.former_identities.get(sid).map(String::as_str)
+    }
+
+    /// The user with sequence number `seq` as the default service's service form first showed
+    /// it (the `alias-stale` fault): the one kept, or else the stored one, kept from now on.
+    pub fn alias_shown(&mut self, seq: u64) -> Option<User> {
+        if let Some(kept) = self.alias.get(&seq) {
+            return Some(kept.clone());
+        }
+        let user = self.users.get(&seq)?.clone();
+        self.alias.insert(seq, user.clone());
+        Some(user)
+    }
+
+    /// The first kept user (in creation order) of the `alias-stale` fault's cache whose SID
+    /// or identity is `value`: it may be gone from the store.
+    pub fn alias_find(&self, value: &str) -> Option<u64> {
+        self.alias
+            .values()
+            .find(|u| u.sid == value || u.identity.as_deref() == Some(value))
+            .map(|u| u.seq)
+    }
+
+    /// Drops the user `seq` from the `alias-stale` fault's cache: a write to it went through
+    /// that form.
+    pub fn alias_forget(&mut self, seq: u64) {
+        self.alias.remove(&seq);
+    }
+
+    /// The Read page kept for `url` (the `page-cache-stale` fault).
+    pub fn kept_page(&self, url: &str) -> Option<&KeptPage> {
+        self.pages.get(url)
+    }
+
+    /// How many creates and deletes the service has seen.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Keeps `page` for `url` (the `page-cache-stale` fault), unless a create or a delete came
+    /// since it was made, when the service had seen `changes` of them.
+    pub fn keep_page(&mut self, url: String, changes: u64, page: KeptPage) {
+        if changes == self.changes {
+            self.pages.insert(url, page);
+        }
     }
 
     /// How many users the service has.
@@ -383,6 +462,41 @@ impl Inner {
             .or_default()
             .retired
             .insert(identity.to_owned());
+    }
+
+    /// Remembers that the user `sid` under `key` was created with `identity`, for good (the
+    /// `sid-reused-after-recreate` fault, in memory only).
+    pub fn remember_identity(&mut self, key: &str, sid: &str, identity: &str) {
+        self.services
+            .entry(key.to_owned())
+            .or_default()
+            .former_identities
+            .insert(sid.to_owned(), identity.to_owned());
+    }
+
+    /// Drops `identity` from the identity index under `key`, whichever users it names by now
+    /// (the `create-delete-index-race` fault, in memory only): they stay, found by SID only.
+    pub fn unindex_identity(&mut self, key: &str, identity: &str) {
+        if let Some(users) = self.services.get_mut(key) {
+            users.by_identity.remove(identity);
+        }
+    }
+
+    /// Every user holding `identity` under another key than `key`, as (key, sequence number),
+    /// in key order and then creation order.
+    pub fn holders_elsewhere(&self, key: &str, identity: &str) -> Vec<(String, u64)> {
+        self.services
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .flat_map(|(k, users)| {
+                users
+                    .by_identity
+                    .get(identity)
+                    .into_iter()
+                    .flatten()
+                    .map(move |seq| (k.clone(), *seq))
+            })
+            .collect()
     }
 
     /// Removes the user with sequence number `seq` from under `key`: from the state file
@@ -630,6 +744,34 @@ fn load(db: &Db, inner: &mut Inner, known_service: &dyn Fn(&str) -> bool) -> any
         inner.next_seq = inner.next_seq.max(used);
     }
     Ok(())
+}
+
+/// `value` as SQLite gives it back from a column of NUMERIC affinity (the
+/// `friendly-name-numeric-affinity` fault): a well-formed integer or real text is stored as
+/// that number and read back as SQLite writes it (`00123` is `123`, `1.50` is `1.5`, `3.0e+5`
+/// is `300000`); any other text is kept as it is. The bundled SQLite itself decides, through a
+/// one-row table of its own.
+pub fn numeric_affinity(value: &str) -> String {
+    static COLUMN: std::sync::OnceLock<Option<Mutex<Connection>>> = std::sync::OnceLock::new();
+    let column = COLUMN.get_or_init(|| {
+        let conn = Connection::open_in_memory().ok()?;
+        conn.execute_batch("CREATE TABLE n (k INTEGER PRIMARY KEY, v NUMERIC)")
+            .ok()?;
+        Some(Mutex::new(conn))
+    });
+    let Some(column) = column else {
+        return value.to_owned();
+    };
+    let conn = column.lock().unwrap_or_else(|e| e.into_inner());
+    let stored = conn.query_row(
+        "INSERT OR REPLACE INTO n (k, v) VALUES (1, ?1) RETURNING typeof(v), CAST(v AS TEXT)",
+        [value],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+    );
+    match stored {
+        Ok((kind, text)) if kind != "text" => text,
+        _ => value.to_owned(),
+    }
 }
 
 /// The current time in Unix seconds.

@@ -349,138 +349,46 @@ pub fn reversed(value: &Value) -> Value {
 /// `text`, a JSON text, re-serialized for the `attributes-canonical` freedom: compact, every
 /// object's keys sorted (a key given twice keeps its last value, as JSON readers take it),
 /// every number in [`canonical_number`]'s form and every string escaped only where JSON
-/// requires it. The same JSON value, never a rounded one: numbers are rewritten on their text,
-/// not read into doubles. `None` when `text` is not JSON, or holds an exponent beyond `i64`.
+/// requires it. The same JSON value, never a rounded one: numbers are rewritten on their text
+/// (read by `crate::json`, which keeps it), not read into doubles. `None` when `text` is not
+/// JSON, or holds an exponent beyond `i64`.
 pub(super) fn canonical_json(text: &str) -> Option<String> {
-    let mut reader = Canonical { text, at: 0 };
     let mut out = String::with_capacity(text.len());
-    reader.value(&mut out)?;
-    reader.space();
-    (reader.at == text.len()).then_some(out)
+    canonical(&crate::json::parse(text).ok()?, &mut out)?;
+    Some(out)
 }
 
-/// A cursor over a JSON text, writing each value it reads in canonical form.
-struct Canonical<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl Canonical<'_> {
-    fn rest(&self) -> &str {
-        &self.text[self.at..]
-    }
-
-    /// Steps over JSON's whitespace.
-    fn space(&mut self) {
-        let rest = self.rest();
-        self.at += rest.len() - rest.trim_start_matches([' ', '\t', '\n', '\r']).len();
-    }
-
-    /// Steps over whitespace and then `c`, when `c` comes next.
-    fn eat(&mut self, c: char) -> bool {
-        self.space();
-        let next = self.rest().starts_with(c);
-        if next {
-            self.at += c.len_utf8();
-        }
-        next
-    }
-
-    fn value(&mut self, out: &mut String) -> Option<()> {
-        self.space();
-        match self.rest().chars().next()? {
-            '{' => {
-                self.at += 1;
-                let mut members = BTreeMap::new();
-                if !self.eat('}') {
-                    loop {
-                        self.space();
-                        let key = self.string()?;
-                        if !self.eat(':') {
-                            return None;
-                        }
-                        let mut value = String::new();
-                        self.value(&mut value)?;
-                        members.insert(key, value);
-                        if self.eat('}') {
-                            break;
-                        }
-                        if !self.eat(',') {
-                            return None;
-                        }
-                    }
+fn canonical(v: &crate::json::Json, out: &mut String) -> Option<()> {
+    use crate::json::Json;
+    match v {
+        Json::Obj(members) => {
+            let sorted: BTreeMap<&str, &Json> =
+                members.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            out.push('{');
+            for (i, (key, value)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
                 }
-                out.push('{');
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::to_string(key).ok()?);
-                    out.push(':');
-                    out.push_str(value);
-                }
-                out.push('}');
+                out.push_str(&serde_json::to_string(key).ok()?);
+                out.push(':');
+                canonical(value, out)?;
             }
-            '[' => {
-                self.at += 1;
-                out.push('[');
-                if !self.eat(']') {
-                    loop {
-                        self.value(out)?;
-                        if self.eat(']') {
-                            break;
-                        }
-                        if !self.eat(',') {
-                            return None;
-                        }
-                        out.push(',');
-                    }
-                }
-                out.push(']');
-            }
-            '"' => {
-                let s = self.string()?;
-                out.push_str(&serde_json::to_string(&s).ok()?);
-            }
-            't' | 'f' | 'n' => {
-                let word = ["true", "false", "null"]
-                    .into_iter()
-                    .find(|w| self.rest().starts_with(w))?;
-                self.at += word.len();
-                out.push_str(word);
-            }
-            _ => {
-                let rest = self.rest();
-                let len = rest
-                    .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
-                    .unwrap_or(rest.len());
-                out.push_str(&canonical_number(&rest[..len])?);
-                self.at += len;
-            }
+            out.push('}');
         }
-        Some(())
-    }
-
-    /// The string token at the cursor, decoded.
-    fn string(&mut self) -> Option<String> {
-        let rest = self.rest();
-        if !rest.starts_with('"') {
-            return None;
+        Json::Arr(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out)?;
+            }
+            out.push(']');
         }
-        // Up to the first quote not escaped by a backslash.
-        let mut escaped = false;
-        let end = rest[1..]
-            .char_indices()
-            .find(|&(_, c)| {
-                let closes = c == '"' && !escaped;
-                escaped = c == '\\' && !escaped;
-                closes
-            })
-            .map(|(j, _)| j + 2)?;
-        let decoded = serde_json::from_str(&rest[..end]).ok()?;
-        self.at += end;
-        Some(decoded)
+        Json::Num(n) => out.push_str(&canonical_number(n)?),
+        other => out.push_str(&other.render()),
     }
+    Some(())
 }
 
 /// A JSON number literal written in canonical form, of exactly its decimal value: no `+`, no

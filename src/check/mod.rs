@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::spec::{self, Doc, Edition, Operation, Severity, UrlForm};
 
-pub use page::{PageRequest, page_body, walk};
+pub use page::{Listed, PageRequest, SparsePage, page_body, sparse_body, sparse_page, walk};
 pub use relations::{UpdateParams, created, same_user, updated};
 pub use user::user_body;
 
@@ -288,6 +288,19 @@ pub fn exchange_checks(op: Operation) -> Vec<&'static str> {
             .map(|c| c.id.as_str())
             .filter(|id| applies(id)),
     );
+    out
+}
+
+/// Checks a Read success as [`exchange`] does, with the page already parsed in part (see
+/// [`sparse_page`]): the metadata against every user, each kept user in full.
+pub fn sparse_exchange(ex: &Exchange, ctx: &Context, page: &SparsePage) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if ex.status != Operation::Read.success_status() {
+        return exchange(ex, ctx);
+    }
+    out.extend(content_type(ex));
+    let req = PageRequest::from_url(&ex.url);
+    out.extend(sparse_body(page, ctx, req.as_ref()));
     out
 }
 

@@ -56,6 +56,98 @@ impl Query {
 /// `req` is what was asked for; without it (offline validation) the page is held to its own
 /// `meta.url`.
 pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Finding> {
+    page_body_of(v, ctx, req, None)
+}
+
+/// What a sparse page knows of the users it did not parse: how many there are and their
+/// sids, in page order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listed {
+    /// Each user's sid, where it has a string one.
+    pub sids: Vec<Option<String>>,
+}
+
+/// A page parsed in part: every user's sid and identity read, and only the users a caller
+/// asks for parsed whole (a run judges its own users; a page of a live collection holds
+/// thousands of others).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparsePage {
+    /// The page with `users` holding only the kept users.
+    pub body: Value,
+    /// Each kept user's index in the page.
+    pub kept: Vec<usize>,
+    /// Every user's sid.
+    pub listed: Listed,
+}
+
+#[derive(serde::Deserialize)]
+struct Names<'a> {
+    #[serde(borrow, default)]
+    sid: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    identity: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Parses a page, whole but for the users whose identity `keep` refuses: those are only read
+/// for their sid. None when the body is no JSON object with a `users` array of objects (the
+/// caller then judges it whole).
+pub fn sparse_page(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<SparsePage> {
+    use serde_json::value::RawValue;
+    let raw: BTreeMap<String, &RawValue> = serde_json::from_slice(bytes).ok()?;
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get("users")?.get()).ok()?;
+    let mut top = serde_json::Map::new();
+    for (key, value) in &raw {
+        if key != "users" {
+            top.insert(key.clone(), serde_json::from_str(value.get()).ok()?);
+        }
+    }
+    let mut kept = Vec::new();
+    let mut users = Vec::new();
+    let mut listed = Listed::default();
+    for (i, item) in items.iter().enumerate() {
+        let names: Names = serde_json::from_str(item.get()).ok()?;
+        listed
+            .sids
+            .push(names.sid.map(std::borrow::Cow::into_owned));
+        if names.identity.as_deref().is_some_and(keep) {
+            kept.push(i);
+            users.push(serde_json::from_str::<Value>(item.get()).ok()?);
+        }
+    }
+    top.insert("users".to_owned(), Value::Array(users));
+    Some(SparsePage {
+        body: Value::Object(top),
+        kept,
+        listed,
+    })
+}
+
+/// Checks a sparse page as [`page_body`] checks a whole one: its metadata against every
+/// user's count and sids, and the kept users themselves (findings point at their place in
+/// the page).
+pub fn sparse_body(p: &SparsePage, ctx: &Context, req: Option<&PageRequest>) -> Vec<Finding> {
+    let mut out = page_body_of(&p.body, ctx, req, Some(&p.listed));
+    for f in &mut out {
+        if let Some(rest) = f.pointer.strip_prefix("/users/") {
+            let (i, tail) = rest.split_once('/').map_or((rest, ""), |(i, t)| (i, t));
+            if let Some(orig) = i.parse::<usize>().ok().and_then(|i| p.kept.get(i)) {
+                f.pointer = if tail.is_empty() {
+                    format!("/users/{orig}")
+                } else {
+                    format!("/users/{orig}/{tail}")
+                };
+            }
+        }
+    }
+    out
+}
+
+fn page_body_of(
+    v: &Value,
+    ctx: &Context,
+    req: Option<&PageRequest>,
+    listed: Option<&Listed>,
+) -> Vec<Finding> {
     let mut out = schema(Doc::UsersPage, v);
     let Some(obj) = v.as_object() else {
         return out;
@@ -66,23 +158,35 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
     };
     let users = obj.get("users").and_then(Value::as_array);
     if let Some(users) = users {
-        let mut seen = BTreeSet::new();
         for (i, u) in users.iter().enumerate() {
             if u.is_object() {
                 out.extend(user_rules(u, &read_ctx, &format!("/users/{i}")));
             }
-            if let Some(sid) = u.get("sid").and_then(Value::as_str)
-                && !seen.insert(sid)
-            {
-                out.push(Finding::new(
-                    "page.users.unique",
-                    format!("/users/{i}/sid"),
-                    "a user not already in this page",
-                    format!("`{sid}` again"),
-                ));
-            }
         }
     }
+    // Every sid once: read from the page itself, or from what a sparse page listed.
+    let sids: Vec<Option<&str>> = match listed {
+        Some(l) => l.sids.iter().map(Option::as_deref).collect(),
+        None => users
+            .into_iter()
+            .flatten()
+            .map(|u| u.get("sid").and_then(Value::as_str))
+            .collect(),
+    };
+    let mut seen = BTreeSet::new();
+    for (i, sid) in sids.iter().enumerate() {
+        if let Some(sid) = sid
+            && !seen.insert(*sid)
+        {
+            out.push(Finding::new(
+                "page.users.unique",
+                format!("/users/{i}/sid"),
+                "a user not already in this page",
+                format!("`{sid}` again"),
+            ));
+        }
+    }
+    let count = listed.map(|l| l.sids.len()).or(users.map(Vec::len));
     let Some(meta) = obj.get("meta").and_then(Value::as_object) else {
         return out;
     };
@@ -124,14 +228,14 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
             ));
         }
     }
-    if let (Some(users), Some(size)) = (users, size)
-        && users.len() as i64 > size
+    if let (Some(count), Some(size)) = (count, size)
+        && count as i64 > size
     {
         out.push(Finding::new(
             "page.users.size",
             "/users",
             format!("at most {size} users"),
-            format!("{} users", users.len()),
+            format!("{count} users"),
         ));
     }
 
@@ -215,8 +319,8 @@ pub fn page_body(v: &Value, ctx: &Context, req: Option<&PageRequest>) -> Vec<Fin
 
     let next = meta.get("next_page_url");
     let next_set = next.is_some_and(|n| !n.is_null());
-    let short_page = match (users, size) {
-        (Some(u), Some(s)) => (u.len() as i64) < s,
+    let short_page = match (count, size) {
+        (Some(n), Some(s)) => (n as i64) < s,
         _ => false,
     };
     if !next_set && ctx.known.last_page == Some(false) {

@@ -224,3 +224,83 @@ fn a_users_link_must_lead_to_a_page_of_conversations() {
         ["user.links.resolve"]
     );
 }
+
+/// A page of `n` users named `alice0…`, the `bad`-th with a sid that breaks its pattern.
+fn page_of(n: usize, bad: Option<usize>, size: usize, next: Option<&str>) -> Value {
+    let users: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut u = good_user();
+            u["sid"] = json!(format!("US{i:032x}"));
+            u["identity"] = json!(format!("alice{i}"));
+            if Some(i) == bad {
+                u["sid"] = json!("USnot-a-sid");
+            }
+            u["url"] = json!(format!("http://127.0.0.1:4010/v1/Users/{}", u["sid"].as_str().unwrap()));
+            u["links"] = json!({"user_conversations": format!("{}/Conversations", u["url"].as_str().unwrap())});
+            u
+        })
+        .collect();
+    let url = format!("http://127.0.0.1:4010/v1/Users?PageSize={size}&Page=0");
+    json!({
+        "users": users,
+        "meta": {"page": 0, "page_size": size, "first_page_url": url, "previous_page_url": null,
+                 "url": url, "next_page_url": next, "key": "users"}
+    })
+}
+
+#[test]
+fn a_sparse_page_is_judged_like_the_whole_page_for_the_users_it_keeps() {
+    let ctx = Context {
+        base_url: Some("http://127.0.0.1:4010".into()),
+        ..Context::for_op(Operation::Read, UrlForm::Shortened, Edition::Docs)
+    };
+    let req = PageRequest::from_url("http://127.0.0.1:4010/v1/Users?PageSize=5");
+    let keep_odd = |i: &str| {
+        i.trim_start_matches("alice")
+            .parse::<usize>()
+            .is_ok_and(|n| n % 2 == 1)
+    };
+    // A bad user the caller keeps is found at its place in the page; one it does not keep is
+    // left to whoever owns it.
+    for (bad, found) in [(Some(3), true), (Some(2), false), (None, false)] {
+        let whole = page_of(4, bad, 5, None);
+        let bytes = whole.to_string().into_bytes();
+        let sparse = sparse_page(&bytes, &keep_odd).expect("a page");
+        assert_eq!(sparse.kept, [1, 3]);
+        let f = sparse_body(&sparse, &ctx, req.as_ref());
+        assert_eq!(
+            f.iter().any(|f| f.pointer == "/users/3/sid"),
+            found,
+            "{bad:?}: {f:#?}"
+        );
+        if !found {
+            assert!(f.is_empty(), "{f:#?}");
+        }
+    }
+    // The metadata is held against every user, parsed or not: six users on a page of five,
+    // a short page with a next link, one sid twice.
+    let over = page_of(6, None, 5, None);
+    let sparse = sparse_page(over.to_string().as_bytes(), &keep_odd).expect("a page");
+    assert!(ids(&sparse_body(&sparse, &ctx, req.as_ref())).contains(&"page.users.size"));
+    let short = page_of(
+        3,
+        None,
+        5,
+        Some("http://127.0.0.1:4010/v1/Users?PageSize=5&Page=1"),
+    );
+    let sparse = sparse_page(short.to_string().as_bytes(), &|_| false).expect("a page");
+    assert!(
+        ids(&sparse_body(&sparse, &ctx, req.as_ref())).contains(&"page.meta.next_page_url.last")
+    );
+    let mut twice = page_of(4, None, 5, None);
+    twice["users"][2]["sid"] = twice["users"][0]["sid"].clone();
+    let sparse = sparse_page(twice.to_string().as_bytes(), &|_| false).expect("a page");
+    let f = sparse_body(&sparse, &ctx, req.as_ref());
+    assert!(
+        f.iter()
+            .any(|f| f.check == "page.users.unique" && f.pointer == "/users/2/sid"),
+        "{f:#?}"
+    );
+    assert!(sparse_page(b"[]", &|_| true).is_none());
+    assert!(sparse_page(br#"{"users":[1]}"#, &|_| true).is_none());
+}

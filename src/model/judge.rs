@@ -715,21 +715,24 @@ impl Model {
                 v.diverged = true;
                 return;
             }
-            // Pages hold other cases' users too, so the same page text rarely comes twice:
-            // each page is checked.
-            v.findings.extend(check::exchange(ex, &ctx));
-            let Ok(body) = check::parse_json(Doc::UsersPage, &ex.response_body) else {
+            // A page of a shared collection holds every other case's and client's users:
+            // only the sequence's own are parsed whole and judged, the page's metadata
+            // against all of them.
+            let namespace = self.namespace.clone();
+            let Some(sparse) =
+                check::sparse_page(&ex.response_body, &|i| i.starts_with(&namespace))
+            else {
+                v.findings.extend(check::exchange(ex, &ctx));
                 v.diverged = true;
                 return;
             };
-            let users = body.get("users").and_then(Value::as_array).cloned();
-            for (i, listed) in users.into_iter().flatten().enumerate() {
+            v.findings.extend(check::sparse_exchange(ex, &ctx, &sparse));
+            let users = sparse.body.get("users").and_then(Value::as_array);
+            for (k, listed) in users.into_iter().flatten().enumerate() {
+                let i = sparse.kept[k];
                 let Some(identity) = listed.get("identity").and_then(Value::as_str) else {
                     continue;
                 };
-                if !identity.starts_with(&self.namespace) {
-                    continue;
-                }
                 let sid = listed.get("sid").and_then(Value::as_str);
                 let known = self
                     .users

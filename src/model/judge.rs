@@ -744,7 +744,7 @@ impl Model {
                             && self.same_collection(self.users[u].view, view) =>
                     {
                         seen.push((u, page));
-                        let mut agree = self.agree(u, &listed, "read");
+                        let mut agree = self.agree(u, listed, "read");
                         for f in &mut agree {
                             f.pointer = format!("/users/{i}{}", f.pointer);
                         }

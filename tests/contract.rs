@@ -1419,10 +1419,11 @@ fn apply_page_mut(
             let out = vec![s("page.meta.previous_page_url.value")];
             (out.clone(), out)
         }
+        // A later page that says no page comes before it: a server paging by keys says so
+        // when every user before the page is gone, and the documentation allows it.
         PageMut::NoPreviousLater => {
             v["meta"]["previous_page_url"] = Value::Null;
-            let out = vec![s("page.meta.previous_page_url.value")];
-            (out.clone(), out)
+            (vec![], vec![])
         }
         PageMut::UrlSize(other) => {
             let other = if *other == size { size + 1 } else { *other };

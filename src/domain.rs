@@ -154,6 +154,12 @@ const EXTENSIONS: &[&str] = &[
     "?x",
     "#",
     "A",
+    // Hierarchical keys: a separator and a segment, as sub-keys of the base would be named.
+    "-1",
+    "_a",
+    ".x",
+    ":y",
+    "/z",
 ];
 
 /// Characters [`relate`] inserts for a [`Relation::NearMiss`].
@@ -661,7 +667,7 @@ fn near_miss(chars: &[char], salt: usize) -> String {
 /// exponents and fractions, JSON and YAML literals, sids, dates in several formats. A store
 /// that infers types (a column of numeric affinity, a `JSON.parse` attempt, a YAML loader)
 /// changes them; they must come back as the same strings.
-const TYPE_LOOKING: &[&str] = &[
+pub const TYPE_LOOKING: &[&str] = &[
     "0",
     "00123",
     "007",

@@ -276,10 +276,11 @@ pub fn exchange_checks(op: Operation) -> Vec<&'static str> {
             true
         };
         let user = id.starts_with("user.") && id != "user.links.resolve" && about_op;
+        // The page's own checks: its body, `meta` and `users` (not the walk's).
+        let mut parts = id.split('.');
         let page = op == Operation::Read
-            && ["page.body.", "page.meta.", "page.users."]
-                .iter()
-                .any(|p| id.starts_with(p));
+            && parts.next() == Some("page")
+            && matches!(parts.next(), Some("body" | "meta" | "users"));
         user || page
     };
     out.extend(

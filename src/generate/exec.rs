@@ -10,7 +10,7 @@ use super::resolve::resolve;
 use crate::check::{Exchange, Finding};
 use crate::client::{Request, TransportError};
 use crate::model::observe::Answer;
-use crate::model::{Invalid, InvalidUpdate, Model, Probe, Scope, Step, Verdict};
+use crate::model::{Invalid, InvalidUpdate, Model, Probe, Scope, Sent, Step, Verdict};
 use crate::runner::{CaseRun, Observe, Stop};
 use crate::spec::{Severity, UrlForm, identity};
 
@@ -136,7 +136,7 @@ async fn run_step(
     if exs.is_empty() {
         return Ok((logged(step, Verdict::default(), exs, Vec::new()), false));
     }
-    if let Step::Group { kind, steps } = step {
+    if let Step::Group { kind, steps, .. } = step {
         // Judged against every serial order, with the world read back afterwards; a
         // disagreement is read back again with the collections held still before it is
         // believed.
@@ -471,19 +471,26 @@ async fn send(
                 .collect();
             Ok((at_once(r, reqs, Some(&forms(view))).await?, true))
         }
-        Step::Populate { view, users } => {
+        Step::Populate { view, users, sent } => {
             let reqs = users
                 .iter()
-                .map(|u| {
-                    Request::new(Method::POST, r.collection_url(model.form(*view)))
-                        .param("Identity", &model.users[*u].identity)
+                .enumerate()
+                .map(|(i, u)| {
+                    let mut req = Request::new(Method::POST, r.collection_url(model.form(*view)))
+                        .param("Identity", &model.users[*u].identity);
+                    for (k, v) in sent.get(i).map(Sent::params).unwrap_or_default() {
+                        req = req.param(k, v);
+                    }
+                    req
                 })
                 .collect();
             Ok((at_once(r, reqs, Some(&forms(*view))).await?, true))
         }
-        Step::Group { steps, .. } => {
-            // Each request of the group on a side run of its own, all at once.
+        Step::Group { steps, gap_ms, .. } => {
+            // Each request of the group on a side run of its own, all at once, or each
+            // `gap_ms` after the one before.
             let mut set = tokio::task::JoinSet::new();
+            let gap = std::time::Duration::from_millis(u64::from(*gap_ms));
             for (i, s) in steps.iter().enumerate() {
                 let Some(req) = request(r, model, s) else {
                     continue;
@@ -493,7 +500,11 @@ async fn send(
                     Step::Create { view, .. } => Some(forms(*view)),
                     _ => None,
                 };
+                let wait = gap * i as u32;
                 set.spawn(async move {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
                     let res = match create {
                         Some(form) => side.post_create(&form, req).await.map(|(ex, _)| ex),
                         None => side.send(req).await,

@@ -161,7 +161,7 @@ fn forms(r: &CaseRun, family: Family) -> Vec<UrlForm> {
 
 /// The steps of a planned path: a little longer than a random sequence, so that fewer
 /// paths take every transition.
-const PATH_STEPS: usize = 14;
+const PATH_STEPS: usize = 18;
 
 fn shape(r: &CaseRun) -> Shape {
     let g = &r.session.plan.generation;

@@ -26,6 +26,13 @@ pub enum Template {
     },
     /// Requests on one user at once (`race` indexes `super::program::race`'s kinds).
     Race(usize),
+    /// Every matching engine's near misses, with each action, of a user of this form.
+    Misses(usize),
+    /// Writes on a user of this form beside its neighbours (the same identity in the other
+    /// form, an extension, a prefix, another case).
+    Neighbours(usize),
+    /// Users of this form created each with another of the values stores change.
+    Values(usize),
     /// Random operations.
     Random,
 }
@@ -38,6 +45,9 @@ impl Template {
             Template::Path(_) => format!("path:{index}"),
             Template::Populate { form, size } => format!("populate:{form}:{size}"),
             Template::Race(k) => format!("race:{k}"),
+            Template::Misses(f) => format!("misses:{f}"),
+            Template::Neighbours(f) => format!("neighbours:{f}"),
+            Template::Values(f) => format!("values:{f}"),
             Template::Random => "random".to_owned(),
         }
     }
@@ -151,8 +161,9 @@ fn route(
 pub const RACES: usize = 5;
 
 /// The templates of a run's stateful sequences, in order: the planned paths interleaved
-/// with the collections (sizes up to `max_collection`) and the races, then random ones, so
-/// that a smaller budget still reaches some of each.
+/// with the neighbourhoods, near misses and values of each form, the collections (sizes up to
+/// `max_collection`) and the races, then random ones, so that a smaller budget still reaches
+/// some of each.
 pub fn templates(forms: usize, path_len: usize, max_collection: usize) -> Vec<Template> {
     let paths: Vec<Template> = paths(forms, path_len)
         .into_iter()
@@ -163,6 +174,11 @@ pub fn templates(forms: usize, path_len: usize, max_collection: usize) -> Vec<Te
         .filter(|&n| n <= max_collection)
         .collect();
     let mut specials: VecDeque<Template> = VecDeque::new();
+    for form in 0..forms.max(1) {
+        specials.push_back(Template::Neighbours(form));
+        specials.push_back(Template::Misses(form));
+        specials.push_back(Template::Values(form));
+    }
     for i in 0..sizes.len().max(RACES) {
         if let Some(&size) = sizes.get(i) {
             specials.push_back(Template::Populate {
@@ -208,6 +224,14 @@ pub fn from_code(code: &str, plan: &[Template]) -> Template {
             .ok()
             .filter(|k| *k < RACES)
             .map_or(Template::Random, Template::Race),
+        (Some(kind @ ("misses" | "neighbours" | "values")), Some(f), None) => {
+            match (kind, f.parse::<usize>()) {
+                ("misses", Ok(f)) => Template::Misses(f),
+                ("neighbours", Ok(f)) => Template::Neighbours(f),
+                ("values", Ok(f)) => Template::Values(f),
+                _ => Template::Random,
+            }
+        }
         _ => Template::Random,
     }
 }

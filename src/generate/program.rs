@@ -249,12 +249,16 @@ pub enum Op {
         /// The identities' tails (distinct).
         tails: Vec<String>,
     },
-    /// Many users created, a collection larger than a common cap.
+    /// Many users created, a collection larger than a common cap; or, `valued`, users
+    /// created each with another of the values stores change (`domain::TYPE_LOOKING` names,
+    /// `domain::NUMBER_LITERALS` in attributes).
     Populate {
         /// The URL form.
         form: Index,
         /// How many users (bounded by the run's largest collection).
         size: usize,
+        /// Whether each create sends its values.
+        valued: bool,
     },
     /// Requests on one known user sent at once.
     Race {
@@ -265,6 +269,10 @@ pub enum Op {
         /// How each request names the user: by sid (false) or identity (true), and through
         /// its own view (false) or its alias (true).
         ways: [(bool, bool); 2],
+        /// Whether the second request leaves first.
+        swap: bool,
+        /// Milliseconds between them.
+        gap_ms: u8,
     },
     /// A create or read that must be refused.
     Invalid {
@@ -439,7 +447,8 @@ pub fn op(shape: Shape) -> BoxedStrategy<Op> {
                 form,
                 tails: tails.into_iter().collect()
             }),
-        2 => (pick(), race(), ways()).prop_map(|(user, race, ways)| Op::Race { user, race, ways }),
+        2 => (pick(), race(), ways(), any::<bool>(), prop_oneof![Just(0u8), Just(3u8)])
+            .prop_map(|(user, race, ways, swap, gap_ms)| Op::Race { user, race, ways, swap, gap_ms }),
         1 => (pick(), invalid(shape.max_page_size))
             .prop_map(|(form, what)| Op::Invalid { form, what }),
         1 => (pick(), invalid_update())
@@ -527,6 +536,7 @@ pub fn templated(
                 .filter(|r| r.is_engine())
                 .collect();
             let mut misses = offset;
+            let mut updates = offset;
             let steps: Vec<BoxedStrategy<(usize, Focus)>> = nodes
                 .iter()
                 .map(|&(kind, form)| {
@@ -535,9 +545,14 @@ pub fn templated(
                             params(false).prop_map(Focus::Create).boxed()
                         }
                         Kind::Fetch => by().prop_map(Focus::Fetch).boxed(),
-                        Kind::Update => (by(), params(true))
-                            .prop_map(|(b, p)| Focus::Update(b, p))
-                            .boxed(),
+                        Kind::Update => {
+                            // Each planned update sends the next of the values stores change.
+                            let n = updates;
+                            updates += 1;
+                            (by(), params(true))
+                                .prop_map(move |(b, p)| Focus::Update(b, valued(n, p)))
+                                .boxed()
+                        }
                         Kind::Delete => by().prop_map(Focus::Delete).boxed(),
                         Kind::NearMiss => {
                             let relation = engines[misses % engines.len()];
@@ -589,7 +604,11 @@ pub fn templated(
                             who: Who::Fresh(tail),
                             params: Params::default(),
                         },
-                        Op::Populate { form, size },
+                        Op::Populate {
+                            form,
+                            size,
+                            valued: false,
+                        },
                     ];
                     for page_size in [
                         PageChoice::Around(-1),
@@ -614,15 +633,18 @@ pub fn templated(
                 .boxed()
         }
         &Template::Race(k) => {
-            let race = race_of(k);
+            // The race twice, on two users: each request leaving first once, a few
+            // milliseconds before the other, so a window between a server's read and its
+            // write is met whichever it is in.
             (
                 (pick(), domain::identity_tail(), params(false)),
-                race,
-                ways(),
-                extra(),
+                domain::identity_tail(),
+                (race_of(k), race_of(k)),
+                (ways(), ways()),
             )
-                .prop_map(|((form, tail, params), race, ways, extra)| {
-                    let mut ops = vec![
+                .prop_map(|((form, tail, params), other, (a, b), (wa, wb))| {
+                    let again = format!("{tail}~");
+                    vec![
                         Op::Create {
                             form,
                             who: Who::Fresh(tail),
@@ -630,16 +652,175 @@ pub fn templated(
                         },
                         Op::Race {
                             user: Index(0),
-                            race,
-                            ways,
+                            race: a,
+                            ways: wa,
+                            swap: false,
+                            gap_ms: 3,
                         },
-                    ];
-                    ops.extend(extra);
-                    ops
+                        Op::Create {
+                            form,
+                            who: Who::Fresh(if other == again {
+                                format!("{other}~")
+                            } else {
+                                other
+                            }),
+                            params: Params::default(),
+                        },
+                        Op::Race {
+                            user: Index(0),
+                            race: b,
+                            ways: wb,
+                            swap: true,
+                            gap_ms: 3,
+                        },
+                    ]
+                })
+                .boxed()
+        }
+        &Template::Misses(form) => misses(form),
+        &Template::Neighbours(form) => neighbours(form, shape),
+        &Template::Values(form) => {
+            let form = Index(form as u16);
+            (params(true), by())
+                .prop_map(move |(update, by)| {
+                    vec![
+                        Op::Populate {
+                            form,
+                            size: domain::TYPE_LOOKING.len(),
+                            valued: true,
+                        },
+                        Op::Read {
+                            view: form,
+                            page_size: PageChoice::Max,
+                        },
+                        Op::Update {
+                            user: Index(0),
+                            by,
+                            via: Via::Alias,
+                            params: update,
+                        },
+                    ]
                 })
                 .boxed()
         }
     }
+}
+
+/// The `n`-th planned update's parameters: a name from `domain::TYPE_LOOKING` and attributes
+/// holding a number from `domain::NUMBER_LITERALS` and a type-looking string, in turn, so that
+/// a run's updates send each of them.
+fn valued(n: usize, mut p: Params) -> Params {
+    let v = valued_params(n);
+    p.friendly_name = v.friendly_name;
+    p.attributes = v.attributes;
+    p
+}
+
+/// The `n`-th of the values stores change, as parameters (see [`valued`]).
+pub fn valued_params(n: usize) -> Params {
+    let mut p = Params::default();
+    let name = domain::TYPE_LOOKING[n % domain::TYPE_LOOKING.len()];
+    let number = domain::NUMBER_LITERALS[n % domain::NUMBER_LITERALS.len()];
+    p.friendly_name = Some(name.to_owned());
+    p.attributes = Some(format!(
+        "{{\"n\":{number},\"s\":{}}}",
+        serde_json::Value::from(name)
+    ));
+    p
+}
+
+/// A plain tail: every engine's variants of it mean what they say.
+fn plain_tail() -> BoxedStrategy<String> {
+    "[a-z]{3,8}[0-9]{1,2}".boxed()
+}
+
+/// Every matching engine's near misses of one live user created through `form`, each with a
+/// fetch, an update and a delete, through its own view and its alias in turn, wrapped and
+/// edited in turn.
+fn misses(form: usize) -> BoxedStrategy<Vec<Op>> {
+    let engines: Vec<Relation> = Relation::ALL
+        .into_iter()
+        .filter(|r| r.is_engine())
+        .collect();
+    let n = engines.len() * 3;
+    (
+        plain_tail(),
+        proptest::collection::vec(any::<u32>(), n),
+        params(true),
+    )
+        .prop_map(move |(tail, salts, update)| {
+            let mut ops = vec![Op::Focus {
+                tail: tail.clone(),
+                form,
+                step: Focus::Create(Params::default()),
+            }];
+            for (i, salt) in salts.into_iter().enumerate() {
+                let action = match i % 3 {
+                    0 => Miss::Fetch,
+                    1 => Miss::Update(update.clone()),
+                    _ => Miss::Delete,
+                };
+                ops.push(Op::NearMiss {
+                    user: Index(0),
+                    relation: engines[i / 3],
+                    salt,
+                    wrap: i % 2 == 1,
+                    action,
+                    via: if (i / 2) % 2 == 0 {
+                        Via::Own
+                    } else {
+                        Via::Alias
+                    },
+                });
+            }
+            ops
+        })
+        .boxed()
+}
+
+/// A user with neighbours (the same identity in the other service, an extension of it by a
+/// hierarchical separator, a prefix, another case) and writes on it by sid and identity,
+/// through its view and its alias, that must leave every neighbour as it was.
+fn neighbours(form: usize, shape: Shape) -> BoxedStrategy<Vec<Op>> {
+    let other = (form + 1) % 2;
+    let seps = ["-", "_", ".", ":"];
+    (
+        plain_tail(),
+        params(true),
+        params(true),
+        0..seps.len(),
+        extra_ops(shape),
+    )
+        .prop_map(move |(tail, first, second, sep, extra)| {
+            let focus = |t: &str, f: usize, step: Focus| Op::Focus {
+                tail: t.to_owned(),
+                form: f,
+                step,
+            };
+            let create = || Focus::Create(Params::default());
+            let sub = format!("{tail}{}n", seps[sep]);
+            let prefix: String = tail.chars().take(tail.chars().count() - 1).collect();
+            let upper = tail.to_uppercase();
+            let mut ops = vec![
+                focus(&tail, form, create()),
+                focus(&tail, other, create()),
+                focus(&sub, form, create()),
+                focus(&prefix, form, create()),
+                focus(&upper, form, create()),
+                focus(&tail, form, Focus::Update(By::Identity, first)),
+                focus(&tail, form, Focus::Update(By::Sid, second)),
+                focus(&tail, form, Focus::Delete(By::Identity)),
+                focus(&tail, form, create()),
+                focus(&tail, form, Focus::Delete(By::Sid)),
+            ];
+            ops.extend(extra);
+            ops
+        })
+        .boxed()
+}
+
+fn extra_ops(shape: Shape) -> BoxedStrategy<Vec<Op>> {
+    proptest::collection::vec(op(shape), 0..3).boxed()
 }
 
 /// Race kind `k` (in `race`'s order).

@@ -113,23 +113,48 @@ pub fn resolve(m: &mut Model, op: &Op) -> Option<Step> {
             let users = fresh.into_iter().map(|t| m.new_user(view, t)).collect();
             Some(Step::BurstDistinct { users })
         }
-        Op::Populate { form, size } => {
+        Op::Populate { form, size, valued } => {
             let view = form.nth(m.forms);
             if *size == 0 {
                 return None;
             }
-            let label = m.mint("pop");
+            let label = m.mint(if *valued { "val" } else { "pop" });
             let users = (0..*size)
                 .map(|i| m.new_user(view, format!("{label}-{i}")))
                 .collect();
-            Some(Step::Populate { view, users })
+            let sent = (0..*size)
+                .map(|i| {
+                    if *valued {
+                        sent(m, view, &super::program::valued_params(i))
+                    } else {
+                        Sent::default()
+                    }
+                })
+                .collect();
+            Some(Step::Populate { view, users, sent })
         }
-        Op::Race { user, race, ways } => {
+        Op::Race {
+            user,
+            race,
+            ways,
+            swap,
+            gap_ms,
+        } => {
             let u = pick(m, *user, By::Sid)?;
             if m.users[u].life != Life::Alive {
                 return None;
             }
-            Some(race_step(m, u, race, ways))
+            let mut step = race_step(m, u, race, ways);
+            if let Step::Group {
+                steps, gap_ms: g, ..
+            } = &mut step
+            {
+                if *swap {
+                    steps.reverse();
+                }
+                *g = *gap_ms;
+            }
+            Some(step)
         }
         Op::Invalid { form, what } => {
             let view = form.nth(m.forms);
@@ -364,6 +389,7 @@ fn race_step(m: &mut Model, u: usize, race: &Race, ways: &[(bool, bool); 2]) -> 
     Step::Group {
         kind: race.label(),
         steps,
+        gap_ms: 0,
     }
 }
 

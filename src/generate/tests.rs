@@ -211,12 +211,14 @@ fn a_race_resolves_into_a_group_on_one_live_user() {
         user: Index(0),
         race: Race::DeleteDelete,
         ways: [(false, false), (true, true)],
+        swap: false,
+        gap_ms: 0,
     };
     assert!(resolve(&mut m, &none).is_none(), "no user yet");
     let u = m.new_user(0, "r".to_owned());
     m.users[u].life = Life::Alive;
     m.users[u].sid = Some("US00000000000000000000000000000001".to_owned());
-    let Some(Step::Group { kind, steps }) = resolve(&mut m, &none) else {
+    let Some(Step::Group { kind, steps, .. }) = resolve(&mut m, &none) else {
         panic!("a group")
     };
     assert_eq!(kind, "delete-delete");
@@ -240,6 +242,8 @@ fn a_race_resolves_into_a_group_on_one_live_user() {
         user: Index(0),
         race: Race::CreateDelete,
         ways: [(false, false), (false, false)],
+        swap: false,
+        gap_ms: 0,
     };
     let Some(Step::Group { steps, .. }) = resolve(&mut m, &create) else {
         panic!("a group")

@@ -72,15 +72,8 @@ impl Model {
                 self.judge_read(*view, *page_size, exs, ended, &mut v)
             }
             Step::Burst { user, n } => self.judge_burst(*user, *n, exs, &mut v),
-            Step::BurstDistinct { users } | Step::Populate { users, .. } => {
-                v.expected = format!("201 for each of {} identities", users.len());
-                for (u, ex) in users.iter().zip(exs) {
-                    let view = self.users[*u].view;
-                    let mut one = Verdict::default();
-                    self.judge_create(view, *u, &Sent::default(), ex, &mut one);
-                    v.absorb(one);
-                }
-            }
+            Step::BurstDistinct { users } => self.judge_creates(users, &[], exs, &mut v),
+            Step::Populate { users, sent, .. } => self.judge_creates(users, sent, exs, &mut v),
             Step::Group { .. } => {
                 // Judged with the world read back afterwards: see `serial`.
                 v.expected = "some serial order of the requests".to_owned();
@@ -91,6 +84,19 @@ impl Model {
             }
         }
         v
+    }
+
+    /// Creates of distinct users, each answered by its exchange; `sent[i]` is what the i-th
+    /// sent besides its identity (nothing when left out).
+    fn judge_creates(&mut self, users: &[usize], sent: &[Sent], exs: &[Exchange], v: &mut Verdict) {
+        v.expected = format!("201 for each of {} identities", users.len());
+        let none = Sent::default();
+        for (i, (u, ex)) in users.iter().zip(exs).enumerate() {
+            let view = self.users[*u].view;
+            let mut one = Verdict::default();
+            self.judge_create(view, *u, sent.get(i).unwrap_or(&none), ex, &mut one);
+            v.absorb(one);
+        }
     }
 
     /// The exchange checks of a success, once per distinct body seen through an operation

@@ -158,19 +158,25 @@ pub enum Step {
         /// The model users.
         users: Vec<usize>,
     },
-    /// Many users created (a few at a time), to make a collection larger than common caps.
+    /// Many users created (a few at a time), to make a collection larger than common caps
+    /// or to send many values at once.
     Populate {
         /// The view.
         view: usize,
         /// The model users, in the order their creates are sent.
         users: Vec<usize>,
+        /// What each create sends besides the identity.
+        sent: Vec<Sent>,
     },
     /// Single-request steps sent at once: judged against every serial order of them.
     Group {
         /// What the race is, for coverage and messages (`update-update`, …).
         kind: &'static str,
-        /// The requests, each a single-request step.
+        /// The requests, each a single-request step, in the order they leave.
         steps: Vec<Step>,
+        /// Milliseconds between one request leaving and the next (0: all at once), so that
+        /// a race window a server has between its reads and writes is hit in either order.
+        gap_ms: u8,
     },
     /// A create or read that must be refused.
     Invalid {
@@ -498,12 +504,17 @@ impl Model {
             }
             Step::Burst { .. } => self.tracker.coverage.family("race:duplicate-create"),
             Step::BurstDistinct { .. } => self.tracker.coverage.family("race:distinct-creates"),
-            Step::Populate { users, .. } => {
-                self.tracker
-                    .coverage
-                    .family(format!("collection:{}", users.len()));
+            Step::Populate { users, sent, .. } => {
+                if sent.iter().all(Sent::is_empty) {
+                    self.tracker
+                        .coverage
+                        .family(format!("collection:{}", users.len()));
+                }
+                for s in sent {
+                    sent_families(self, s);
+                }
             }
-            Step::Group { kind, steps } => {
+            Step::Group { kind, steps, .. } => {
                 self.tracker.coverage.family(format!("race:{kind}"));
                 for s in steps {
                     self.cover(s, &[]);
@@ -558,10 +569,12 @@ impl Model {
             ),
             Step::Burst { user, n } => format!("{n} creates of user #{user} at once"),
             Step::BurstDistinct { users } => format!("{} creates at once", users.len()),
-            Step::Populate { users, view } => {
+            Step::Populate { users, view, .. } => {
                 format!("{} creates via {}", users.len(), via(*view))
             }
-            Step::Group { kind, steps } => format!("{} requests at once ({kind})", steps.len()),
+            Step::Group { kind, steps, .. } => {
+                format!("{} requests at once ({kind})", steps.len())
+            }
             Step::Invalid { .. } | Step::InvalidUpdate { .. } => "a request to refuse".to_owned(),
             Step::Fetch { .. } | Step::Read { .. } => "a read".to_owned(),
         }

@@ -590,6 +590,7 @@ fn a_walk_of_a_large_collection_must_show_every_user_once() {
     let step = Step::Populate {
         view: SHORT,
         users: users.clone(),
+        sent: Vec::new(),
     };
     let v = m.judge(&step, &creates, true);
     assert!(v.findings.is_empty(), "{:#?}", v.findings);
@@ -630,6 +631,7 @@ fn racing(m: &mut Model) -> (usize, Step) {
         Step::Group {
             kind: "update-update",
             steps,
+            gap_ms: 0,
         },
     )
 }
@@ -638,7 +640,7 @@ fn racing(m: &mut Model) -> (usize, Step) {
 fn concurrent_updates_are_accepted_in_any_serial_order_and_a_lost_one_is_found() {
     let mut m = model();
     let (u, group) = racing(&mut m);
-    let Step::Group { kind, steps } = &group else {
+    let Step::Group { kind, steps, .. } = &group else {
         unreachable!()
     };
     // Name first, then attributes: the second answer shows both.

@@ -485,6 +485,103 @@ impl Parser<'_> {
     }
 }
 
+/// `text`, a JSON text, re-serialized in one canonical form of its value (the emulator's
+/// `attributes-canonical` freedom; how snapshots record `Attributes`): compact, every
+/// object's keys sorted (a key given twice keeps its last value, as JSON readers take it),
+/// every number in [`canonical_number`]'s form and every string escaped only where JSON
+/// requires it. The same JSON value, never a rounded one: numbers are rewritten on their text
+/// (read by [`parse`], which keeps it), not read into doubles. `None` when `text` is not
+/// JSON, or holds an exponent beyond `i64`.
+pub fn canonical(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    write_canonical(&parse(text).ok()?, &mut out)?;
+    Some(out)
+}
+
+fn write_canonical(v: &Json, out: &mut String) -> Option<()> {
+    match v {
+        Json::Obj(members) => {
+            let sorted: BTreeMap<&str, &Json> =
+                members.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            out.push('{');
+            for (i, (key, value)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(key).ok()?);
+                out.push(':');
+                write_canonical(value, out)?;
+            }
+            out.push('}');
+        }
+        Json::Arr(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(']');
+        }
+        Json::Num(n) => out.push_str(&canonical_number(n)?),
+        other => out.push_str(&other.render()),
+    }
+    Some(())
+}
+
+/// A JSON number literal written in canonical form, of exactly its decimal value: no `+`, no
+/// leading zeros, no trailing zeros after a decimal point, the sign of a negative zero kept;
+/// written out in full when it is an integer that ends in fewer than 21 zeros (so integers of
+/// any length keep every digit) or a fraction whose first significant digit is fewer than 7
+/// places after the point, and otherwise as one digit, the others after a point, and `e` with
+/// the exponent (`1E+2` is `100`, `1.50` is `1.5`, `0.10e1` is `1`, `-0.0` is `-0`, `1e400`
+/// stays `1e400`, `0.00000010` is `1e-7`). `None` when it is no number or its exponent is
+/// beyond `i64`.
+pub fn canonical_number(literal: &str) -> Option<String> {
+    let (sign, unsigned) = match literal.strip_prefix('-') {
+        Some(unsigned) => ("-", unsigned),
+        None => ("", literal),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The value is `digits` × 10^`exponent`, `digits` without leading or trailing zeros.
+    let all = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0');
+    let digits = significant.trim_end_matches('0');
+    let dropped = i64::try_from(significant.len() - digits.len()).ok()?;
+    let exponent = exponent
+        .checked_sub(i64::try_from(frac.len()).ok()?)?
+        .checked_add(dropped)?;
+    if digits.is_empty() {
+        return Some(format!("{sign}0"));
+    }
+    // Where the decimal point falls: after this many of `digits` (before them when negative).
+    let point = i64::try_from(digits.len()).ok()?.checked_add(exponent)?;
+    Some(if (0..21).contains(&exponent) {
+        format!(
+            "{sign}{digits}{}",
+            "0".repeat(usize::try_from(exponent).ok()?)
+        )
+    } else if exponent < 0 && point > 0 {
+        let (whole, part) = digits.split_at(usize::try_from(point).ok()?);
+        format!("{sign}{whole}.{part}")
+    } else if exponent < 0 && point > -6 {
+        let zeros = "0".repeat(usize::try_from(-point).ok()?);
+        format!("{sign}0.{zeros}{digits}")
+    } else {
+        let (first, others) = digits.split_at(1);
+        let dot = if others.is_empty() { "" } else { "." };
+        format!("{sign}{first}{dot}{others}e{}", point.checked_sub(1)?)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,5 +666,59 @@ mod tests {
         assert!(!parse(r#"{"a":1.5}"#).expect("parses").plain());
         let deep = "[".repeat(600) + &"]".repeat(600);
         assert!(parse(&deep).is_err());
+    }
+    #[test]
+    fn canonical_numbers_keep_their_exact_value() {
+        for (literal, canonical) in [
+            ("0", "0"),
+            ("-0", "-0"),
+            ("-0.0", "-0"),
+            ("0e-5", "0"),
+            ("1E+2", "100"),
+            ("1.50", "1.5"),
+            ("0.10e1", "1"),
+            ("100", "100"),
+            ("1e20", "100000000000000000000"),
+            ("1e21", "1e21"),
+            ("1e400", "1e400"),
+            ("-2E+999", "-2e999"),
+            ("123.456", "123.456"),
+            ("0.000001", "0.000001"),
+            ("0.00000010", "1e-7"),
+            ("1.5e-300", "1.5e-300"),
+            ("12.5e-1", "1.25"),
+            ("-12345e-2", "-123.45"),
+            ("18446744073709551617", "18446744073709551617"),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567890",
+            ),
+            ("0.1234567890123456789", "0.1234567890123456789"),
+        ] {
+            assert_eq!(
+                canonical_number(literal).as_deref(),
+                Some(canonical),
+                "{literal}"
+            );
+        }
+        assert_eq!(canonical_number("1e99999999999999999999"), None);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_keeps_strings() {
+        assert_eq!(
+            canonical(r#" {"b" : 1E+2, "a":[1.50, -0.0, {}, []], "c":"x"} "#).as_deref(),
+            Some(r#"{"a":[1.5,-0,{},[]],"b":100,"c":"x"}"#)
+        );
+        // Escapes only where JSON needs them; the same characters either way.
+        assert_eq!(
+            canonical(r#"{"s":"\u00e9\/\"\\\n\u0001","é":true,"":null,"e":false}"#).as_deref(),
+            Some("{\"\":null,\"e\":false,\"s\":\"é/\\\"\\\\\\n\\u0001\",\"é\":true}")
+        );
+        // A key given twice keeps its last value.
+        assert_eq!(canonical(r#"{"k":1,"k":2}"#).as_deref(), Some(r#"{"k":2}"#));
+        for bad in ["", "{", "{\"a\":}", "[1,]", "{} {}", "tru", "{\"a\" 1}"] {
+            assert_eq!(canonical(bad), None, "{bad}");
+        }
     }
 }

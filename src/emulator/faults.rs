@@ -172,7 +172,7 @@ pub enum Fault {
     LookupLikeWildcards,
     /// Lookup by identity falls back to reading the value as a regular expression.
     LookupRegex,
-    /// Lookup by identity falls back to NFKC-normalized, case-folded identities.
+    /// Lookup by identity falls back to NFKC-normalized identities.
     LookupNfkcFolded,
     /// A Read page holds at most 200 users, and its next page starts after `PageSize`.
     PageCap200,
@@ -690,7 +690,7 @@ impl Fault {
             LookupNfkcFolded => (
                 "lookup-nfkc-folded",
                 "lookup",
-                "lookup by identity compares NFKC-normalized, case-folded identities when none equals the value",
+                "lookup by identity compares NFKC-normalized identities (fullwidth letters, ligatures) when none equals the value, as username canonicalization does",
             ),
             PageCap200 => (
                 "page-cap-200",

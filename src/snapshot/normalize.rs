@@ -136,6 +136,14 @@ impl Normalizer<'_> {
                 {
                     return Value::String(shape.to_owned());
                 }
+                // `Attributes` hold a JSON value: its layout, key order and the spelling of
+                // its numbers are the server's to choose, so a recording keeps the value in
+                // one canonical form.
+                if key == Some("attributes")
+                    && let Some(canonical) = crate::json::canonical(s)
+                {
+                    return Value::String(self.text(&canonical));
+                }
                 Value::String(self.text(s))
             }
             Value::Array(items) => Value::Array(items.iter().map(|i| self.value(i, key)).collect()),

@@ -449,6 +449,14 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
 
 /// Shrinks a failing sequence to a minimal one that still raises `check`. Returns the
 /// operations, their trace and how many sequences it ran.
+///
+/// First the operations the failure does not need go: those after the failing step, then
+/// chunks of the rest, halves first, then quarters, down to single operations (delta
+/// debugging: a failure that needs two operations of eighteen is found in a few runs, where
+/// one removal at a time would run eighteen). Then proptest's value tree simplifies what
+/// remains (shorter identities, simpler values), each candidate cut to the operations kept.
+/// A sequence with requests at once gets a second try at each candidate, since a race may
+/// not happen every time.
 #[allow(clippy::too_many_arguments)]
 async fn shrink(
     r: &mut CaseRun,
@@ -461,80 +469,101 @@ async fn shrink(
     g: &Generation,
     index: usize,
 ) -> (Vec<Op>, Trace, usize) {
-    let (mut best_ops, mut best) = failing;
+    let (original, mut best) = failing;
     let raises = |t: &Trace| t.findings().any(|f| f.check == check);
     let mut runs = 0;
     let started = Instant::now();
-    let mut next = tree.step(Move::Simplify).await;
-    while let Some(ops) = next {
-        if runs >= g.shrink_runs
+    // The operations kept, by index into the original sequence.
+    let mut kept: Vec<usize> = (0..original.len()).collect();
+    if let Some(k) = best
+        .steps
+        .iter()
+        .find(|s| s.findings.iter().any(|f| f.check == check))
+        .map(|s| s.op)
+        && k < original.len()
+    {
+        kept.truncate(k + 1);
+    }
+    let tries = if original.iter().any(Op::is_burst) {
+        2
+    } else {
+        1
+    };
+    let out_of_budget = |runs: usize, r: &CaseRun| {
+        runs >= g.shrink_runs
             || started.elapsed() >= g.shrink_time
             || sent.load(Ordering::SeqCst) >= g.max_requests
             || r.session.halt.is_stopping()
-        {
+    };
+    let pick = |ops: &[Op], kept: &[usize]| -> Vec<Op> {
+        kept.iter().filter_map(|&i| ops.get(i).cloned()).collect()
+    };
+    let mut current = original.clone();
+    let mut chunk = kept.len().div_ceil(2).max(1);
+    'removal: loop {
+        let mut at = 0;
+        while at < kept.len() && kept.len() > 1 {
+            if out_of_budget(runs, r) {
+                break 'removal;
+            }
+            let end = (at + chunk).min(kept.len());
+            let mut candidate = kept.clone();
+            candidate.drain(at..end);
+            if candidate.is_empty() {
+                at = end;
+                continue;
+            }
+            let mut found = None;
+            for _ in 0..tries {
+                runs += 1;
+                let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
+                let trace = attempt(&mut side, forms, &pick(&current, &candidate), bounds, sent)
+                    .await
+                    .trace;
+                r.waited_for(&side);
+                if raises(&trace) {
+                    found = Some(trace);
+                    break;
+                }
+            }
+            match found {
+                Some(trace) => {
+                    kept = candidate;
+                    best = trace;
+                }
+                None => at = end,
+            }
+        }
+        if chunk == 1 {
             break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+    // Then simpler values, from proptest's tree, each candidate cut to the kept operations
+    // (a candidate whose length the tree changed is not comparable, and is passed over).
+    let mut next = tree.step(Move::Simplify).await;
+    while let Some(ops) = next {
+        if out_of_budget(runs, r) {
+            break;
+        }
+        if ops.len() != current.len() {
+            next = tree.step(Move::Complicate).await;
+            continue;
         }
         runs += 1;
         let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
-        let trace = attempt(&mut side, forms, &ops, bounds, sent).await.trace;
+        let trace = attempt(&mut side, forms, &pick(&ops, &kept), bounds, sent)
+            .await
+            .trace;
         // Each shrinking run waits for the one before.
         r.waited_for(&side);
         next = if raises(&trace) {
-            best_ops = ops;
+            current = ops;
             best = trace;
             tree.step(Move::Simplify).await
         } else {
             tree.step(Move::Complicate).await
         };
     }
-    // Then the operations the failure does not need: those after the failing step, and any
-    // single one whose removal still fails the same way (a sequence with a burst gets a
-    // second try, since a race may not happen every time).
-    if let Some(k) = best
-        .steps
-        .iter()
-        .find(|s| s.findings.iter().any(|f| f.check == check))
-        .map(|s| s.op)
-        && k < best_ops.len()
-    {
-        best_ops.truncate(k + 1);
-    }
-    let tries = if best_ops.iter().any(Op::is_burst) {
-        2
-    } else {
-        1
-    };
-    let mut i = 0;
-    while i < best_ops.len() && best_ops.len() > 1 {
-        if runs >= 2 * g.shrink_runs
-            || started.elapsed() >= 2 * g.shrink_time
-            || sent.load(Ordering::SeqCst) >= g.max_requests
-            || r.session.halt.is_stopping()
-        {
-            break;
-        }
-        let mut candidate = best_ops.clone();
-        candidate.remove(i);
-        let mut kept = None;
-        for _ in 0..tries {
-            runs += 1;
-            let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
-            let trace = attempt(&mut side, forms, &candidate, bounds, sent)
-                .await
-                .trace;
-            r.waited_for(&side);
-            if raises(&trace) {
-                kept = Some(trace);
-                break;
-            }
-        }
-        match kept {
-            Some(trace) => {
-                best_ops = candidate;
-                best = trace;
-            }
-            None => i += 1,
-        }
-    }
-    (best_ops, best, runs)
+    (pick(&current, &kept), best, runs)
 }

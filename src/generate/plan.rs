@@ -157,8 +157,9 @@ fn route(
     None
 }
 
-/// How many race kinds there are (`super::program::race`).
-pub const RACES: usize = 5;
+/// How many race templates there are: one per kind of `super::program::Race`, and one of
+/// creates at once (of one identity, and of distinct ones).
+pub const RACES: usize = super::program::RACE_KINDS + 1;
 
 /// The templates of a run's stateful sequences, in order: the planned paths interleaved
 /// with the neighbourhoods, near misses and values of each form, the collections (sizes up to
@@ -278,10 +279,25 @@ mod tests {
     }
 
     #[test]
-    fn two_forms_need_about_twenty_paths_of_fourteen_steps() {
+    fn the_default_plan_fits_the_default_budget_with_room_for_random_sequences() {
         let n = paths(2, 14).len();
-        assert!((14..=24).contains(&n), "{n} paths");
-        let t = templates(2, 14, 1001);
+        assert!((14..=24).contains(&n), "{n} paths of 14 steps");
+        let t = templates(2, 18, 1001);
+        let random = crate::runner::DEFAULT_SEQUENCES.saturating_sub(t.len());
+        assert!(
+            random >= 2,
+            "{} templates leave {random} random sequences",
+            t.len()
+        );
+        for form in 0..2 {
+            for want in [
+                Template::Misses(form),
+                Template::Neighbours(form),
+                Template::Values(form),
+            ] {
+                assert!(t.contains(&want), "{want:?}");
+            }
+        }
         assert_eq!(
             t.iter().filter(|t| matches!(t, Template::Race(_))).count(),
             RACES
@@ -292,7 +308,7 @@ mod tests {
                 .count(),
             5
         );
-        let small = templates(2, 14, 26);
+        let small = templates(2, 18, 26);
         assert_eq!(
             small
                 .iter()

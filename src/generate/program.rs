@@ -405,9 +405,12 @@ pub fn page_choice(max: u32) -> BoxedStrategy<PageChoice> {
     .boxed()
 }
 
+/// How many kinds of [`Race`] there are.
+pub const RACE_KINDS: usize = 5;
+
 /// Requests on one user at once, of any kind.
 pub fn race() -> BoxedStrategy<Race> {
-    (0..super::plan::RACES).prop_flat_map(race_of).boxed()
+    (0..RACE_KINDS).prop_flat_map(race_of).boxed()
 }
 
 /// How each request of a race names its user.
@@ -632,6 +635,34 @@ pub fn templated(
                 })
                 .boxed()
         }
+        &Template::Race(k) if k >= RACE_KINDS => {
+            // Creates at once: of one identity on each form (one may succeed), and of
+            // distinct identities (all must).
+            let max = shape.max_burst.max(2);
+            (
+                (domain::identity_tail(), domain::identity_tail()),
+                proptest::collection::btree_set(domain::identity_tail(), 2..=max),
+            )
+                .prop_map(move |((a, b), tails)| {
+                    vec![
+                        Op::Burst {
+                            form: Index(0),
+                            tail: a,
+                            n: max,
+                        },
+                        Op::Burst {
+                            form: Index(1),
+                            tail: b,
+                            n: max,
+                        },
+                        Op::BurstDistinct {
+                            form: Index(0),
+                            tails: tails.into_iter().collect(),
+                        },
+                    ]
+                })
+                .boxed()
+        }
         &Template::Race(k) => {
             // The race twice, on two users: each request leaving first once, a few
             // milliseconds before the other, so a window between a server's read and its
@@ -825,7 +856,7 @@ fn extra_ops(shape: Shape) -> BoxedStrategy<Vec<Op>> {
 
 /// Race kind `k` (in `race`'s order).
 fn race_of(k: usize) -> BoxedStrategy<Race> {
-    match k % super::plan::RACES {
+    match k % RACE_KINDS {
         0 => (domain::friendly_name(), domain::attributes_text())
             .prop_map(|(name, attributes)| Race::UpdateUpdate { name, attributes })
             .boxed(),

@@ -135,7 +135,20 @@ fn every_template_draws_and_the_specials_do_what_they_say() {
                 );
                 assert!(ops.iter().filter(|o| matches!(o, Op::Read { .. })).count() >= 4);
             }
-            Template::Race(_) => assert!(ops.iter().any(|o| matches!(o, Op::Race { .. }))),
+            Template::Race(k) if k < super::program::RACE_KINDS => {
+                assert_eq!(
+                    ops.iter().filter(|o| matches!(o, Op::Race { .. })).count(),
+                    2
+                );
+            }
+            Template::Race(_) => assert!(ops.iter().any(|o| matches!(o, Op::Burst { .. }))),
+            Template::Misses(_) => assert_eq!(
+                ops.iter()
+                    .filter(|o| matches!(o, Op::NearMiss { .. }))
+                    .count(),
+                18,
+                "each of six engines with each of three actions"
+            ),
             _ => {}
         }
     }

@@ -664,47 +664,38 @@ pub fn templated(
                 .boxed()
         }
         &Template::Race(k) => {
-            // The race twice, on two users: each request leaving first once, a few
-            // milliseconds before the other, so a window between a server's read and its
-            // write is met whichever it is in.
+            // The race five times, each on a user of its own: at once, then each request
+            // leaving first, 4 ms and 12 ms before the other, so a window between a
+            // server's read and its write is met whichever request it is in, short or long,
+            // on a busy machine too.
+            let timings = [(false, 0u8), (false, 4), (true, 4), (false, 12), (true, 12)];
             (
-                (pick(), domain::identity_tail(), params(false)),
-                domain::identity_tail(),
-                (race_of(k), race_of(k)),
-                (ways(), ways()),
+                pick(),
+                proptest::collection::vec(
+                    (domain::identity_tail(), race_of(k), ways()),
+                    timings.len(),
+                ),
             )
-                .prop_map(|((form, tail, params), other, (a, b), (wa, wb))| {
-                    let again = format!("{tail}~");
-                    vec![
-                        Op::Create {
+                .prop_map(move |(form, draws)| {
+                    let mut ops = Vec::new();
+                    for (i, ((tail, race, ways), (swap, gap_ms))) in
+                        draws.into_iter().zip(timings).enumerate()
+                    {
+                        ops.push(Op::Create {
                             form,
-                            who: Who::Fresh(tail),
-                            params,
-                        },
-                        Op::Race {
-                            user: Index(0),
-                            race: a,
-                            ways: wa,
-                            swap: false,
-                            gap_ms: 3,
-                        },
-                        Op::Create {
-                            form,
-                            who: Who::Fresh(if other == again {
-                                format!("{other}~")
-                            } else {
-                                other
-                            }),
+                            // Distinct tails, whatever was drawn.
+                            who: Who::Fresh(format!("{tail}~{i}")),
                             params: Params::default(),
-                        },
-                        Op::Race {
+                        });
+                        ops.push(Op::Race {
                             user: Index(0),
-                            race: b,
-                            ways: wb,
-                            swap: true,
-                            gap_ms: 3,
-                        },
-                    ]
+                            race,
+                            ways,
+                            swap,
+                            gap_ms,
+                        });
+                    }
+                    ops
                 })
                 .boxed()
         }

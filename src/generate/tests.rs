@@ -138,7 +138,7 @@ fn every_template_draws_and_the_specials_do_what_they_say() {
             Template::Race(k) if k < super::program::RACE_KINDS => {
                 assert_eq!(
                     ops.iter().filter(|o| matches!(o, Op::Race { .. })).count(),
-                    2
+                    5
                 );
             }
             Template::Race(_) => assert!(ops.iter().any(|o| matches!(o, Op::Burst { .. }))),

@@ -121,10 +121,11 @@ impl Model {
         found
     }
 
-    /// Whoever holds `identity` in `view`'s collection now, else `user`: a request by
-    /// identity reaches the user that has it when it is answered.
+    /// Whoever holds `user`'s identity in `view`'s collection now, else `user`: a request by
+    /// identity reaches the user that has it there when it is answered (one created again
+    /// after `user` was deleted, or the user of another service that has the same identity).
     fn holder(&self, user: usize, view: usize, by: By) -> usize {
-        if by == By::Identity && self.users[user].life != Life::Alive {
+        if by == By::Identity {
             return self
                 .alive_with(view, &self.users[user].identity)
                 .unwrap_or(user);

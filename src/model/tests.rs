@@ -254,6 +254,29 @@ fn a_faithful_world_read_back_raises_nothing() {
 }
 
 #[test]
+fn by_identity_another_service_reaches_its_own_user_of_that_identity() {
+    let mut m = model();
+    let a = created(&mut m, SHORT, "cal", 1);
+    let step = Step::Fetch {
+        user: a,
+        view: SERVICE,
+        by: By::Identity,
+    };
+    // No such identity there yet: 404.
+    let v = m.judge(&step, &[not_found("/v1/x")], true);
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    let body = user(SERVICE, &sid(2), "cal", None, "{}");
+    let v = m
+        .clone()
+        .judge(&step, &[answer("GET", "/v1/x", 200, Some(&body))], true);
+    assert_eq!(checks(&v), ["service.isolation"]);
+    // Once that service has its own user of the identity, the identity names it there.
+    created(&mut m, SERVICE, "cal", 2);
+    let v = m.judge(&step, &[answer("GET", "/v1/x", 200, Some(&body))], true);
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+}
+
+#[test]
 fn a_write_that_changes_the_same_identity_in_another_service_is_found() {
     let mut m = model();
     let a = created(&mut m, SHORT, "cy", 1);

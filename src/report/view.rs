@@ -863,6 +863,62 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_case_marks_the_cells_whose_checks_held_and_only_those() {
+        let mut held = crate::runner::report::HeldChecks::new();
+        held.entry("update".to_owned())
+            .or_default()
+            .entry("service".to_owned())
+            .or_default()
+            .insert("update.others.unchanged".to_owned());
+        let record = CaseRecord {
+            id: "stateful::sequences".to_owned(),
+            kind: "stateful".to_owned(),
+            form: "shortened".to_owned(),
+            outcome: Outcome::Passed,
+            duration_ms: 0,
+            findings: Vec::new(),
+            exchanges: Vec::new(),
+            error: None,
+            chain: 1,
+            coverage: None,
+            held,
+        };
+        let report = |cases: Vec<CaseRecord>| Report {
+            convcheck_version: "0".to_owned(),
+            target: "x".to_owned(),
+            edition: "docs".to_owned(),
+            started_at: "2026-01-01T00:00:00Z".to_owned(),
+            duration_ms: 0,
+            strict: false,
+            summary: crate::runner::Summary::of(&cases),
+            notes: Vec::new(),
+            cases,
+        };
+        let cell = |r: &Report, op, form| {
+            let m = matrix(r);
+            let row = m
+                .rows
+                .iter()
+                .find(|(c, _)| c == "op.update.params")
+                .expect("the clause's row");
+            row.1[Matrix::column(op, form).expect("a column")]
+        };
+        let with = report(vec![record.clone()]);
+        assert_eq!(cell(&with, Operation::Update, "service"), Cell::Passed);
+        assert_ne!(cell(&with, Operation::Update, "shortened"), Cell::Passed);
+        let mut failed = record;
+        failed.outcome = Outcome::Failed;
+        failed.held.clear();
+        let mut f = Finding::new("update.others.unchanged", "/friendly_name", "a", "b");
+        f.request = Some("POST /v1/Services/IS1/Users/US1".to_owned());
+        failed.findings.push(f);
+        assert_eq!(
+            cell(&report(vec![failed]), Operation::Update, "service"),
+            Cell::Failed
+        );
+    }
+
+    #[test]
     fn evidence_names_known_cases_operations_and_checks() {
         let names: BTreeSet<String> = crate::suite::all()
             .iter()

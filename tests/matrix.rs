@@ -26,6 +26,11 @@ use convcheck::spec::Severity;
 use convcheck::suite;
 use serde_json::Value;
 
+/// The binary's allocator (`src/main.rs`): these runs allocate and free many large page
+/// bodies from many threads, as a real run does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn run_with(faults: Vec<Fault>, edition: Edition) -> Vec<CaseRecord> {
     run_captured(faults, edition)
         .await

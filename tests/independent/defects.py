@@ -393,10 +393,7 @@ class LostUpdate:
 
     def update(self, service_sid, key, changes):
         with self.lock:
-            svc = self._service(service_sid)
-            user = self.lookup(svc, key)
-            if user is None:
-                raise self.missing(service_sid, key)
+            svc, user = self._found(service_sid, key)
             draft = dict(user)
         time.sleep(RACE_WINDOW)
         self.apply_changes(draft, changes)
@@ -418,10 +415,7 @@ class UpdateResurrectsDeleted:
 
     def update(self, service_sid, key, changes):
         with self.lock:
-            svc = self._service(service_sid)
-            user = self.lookup(svc, key)
-            if user is None:
-                raise self.missing(service_sid, key)
+            svc, user = self._found(service_sid, key)
             draft = dict(user)
         time.sleep(RACE_WINDOW)
         with self.lock:
@@ -445,10 +439,7 @@ class DeleteCreateRace:
 
     def delete(self, service_sid, key):
         with self.lock:
-            svc = self._service(service_sid)
-            user = self.lookup(svc, key)
-            if user is None:
-                raise self.missing(service_sid, key)
+            svc, user = self._found(service_sid, key)
             identity = user["identity"]
             svc.by_identity.pop(identity, None)
         time.sleep(RACE_WINDOW)

@@ -11,8 +11,12 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-export CONVCHECK="${CONVCHECK:-$ROOT/target/debug/convcheck}"
-[ -x "$CONVCHECK" ] || (cd "$ROOT" && cargo build --quiet --bin convcheck) || exit 2
+# The binary of this checkout, built now so that a stale one is never judged (or the one
+# CONVCHECK names).
+if [ -z "${CONVCHECK:-}" ]; then
+  (cd "$ROOT" && cargo build --quiet --bin convcheck) || exit 2
+  export CONVCHECK="$ROOT/target/debug/convcheck"
+fi
 SEEDS=("$@")
 [ ${#SEEDS[@]} -gt 0 ] || SEEDS=(1 2)
 DEFECTS=(none $(python3 -c "import sys; sys.path.insert(0, '$HERE'); import defects; print(' '.join(sorted(defects.DEFECTS)))"))

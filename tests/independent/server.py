@@ -189,6 +189,14 @@ class Store:
             raise not_found(f"/v1/Services/{service_sid}")
         return svc
 
+    def _found(self, service_sid, key):
+        """The service and the user {Sid} names in it, or 404; the caller holds the lock."""
+        svc = self._service(service_sid)
+        user = self.lookup(svc, key)
+        if user is None:
+            raise self.missing(service_sid, key)
+        return svc, user
+
     # ---- operations --------------------------------------------------
     def create(self, service_sid, identity, friendly_name, attributes, role_sid):
         with self.lock:
@@ -213,27 +221,18 @@ class Store:
 
     def fetch(self, service_sid, key):
         with self.lock:
-            svc = self._service(service_sid)
-            user = self.lookup(svc, key)
-            if user is None:
-                raise self.missing(service_sid, key)
+            _, user = self._found(service_sid, key)
             return dict(user)
 
     def update(self, service_sid, key, changes):
         with self.lock:
-            svc = self._service(service_sid)
-            user = self.lookup(svc, key)
-            if user is None:
-                raise self.missing(service_sid, key)
+            _, user = self._found(service_sid, key)
             self.apply_changes(user, changes)
             return dict(user)
 
     def delete(self, service_sid, key):
         with self.lock:
-            svc = self._service(service_sid)
-            user = self.lookup(svc, key)
-            if user is None:
-                raise self.missing(service_sid, key)
+            svc, user = self._found(service_sid, key)
             self._remove(svc, user)
 
     def page(self, service_sid, size, token):

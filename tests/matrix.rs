@@ -342,7 +342,7 @@ async fn response_changing_faults_fail_verification_at_their_json_path() {
             .expect("the case ran");
         let now = capture.normalize(Dates::Shape).doc;
         let (_, want) = &shipped[&rec.id];
-        let (diffs, findings) = snapshot::verify(Some(want), &now, "x.snap");
+        let (diffs, findings) = snapshot::verify(Some(want), &now, "x.snap", &capture.judged);
         assert!(
             diffs.iter().any(|d| d.path == path),
             "{name}: no difference at {path}: {diffs:#?}"
@@ -507,11 +507,11 @@ fn imprecision(
             continue;
         }
         let now = capture.normalize(Dates::Shape).doc;
-        let (_, findings) = snapshot::verify_open(
+        let (_, findings) = snapshot::verify(
             shipped.get(&rec.id).map(|(_, v)| v),
             &now,
             "x.snap",
-            &capture.open,
+            &capture.judged,
         );
         for f in findings.iter().filter(|f| f.severity == Severity::Must) {
             out.push(format!(

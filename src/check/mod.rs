@@ -443,11 +443,28 @@ impl Refusal {
     }
 }
 
+/// The check [`link_page`] applies.
+pub const LINK_CHECK: &str = "user.links.resolve";
+
+/// The checks [`refusal`] applies to the body of a refusal: its content type and every error
+/// body check, the code and status preferences among them.
+pub fn refusal_checks() -> Vec<&'static str> {
+    let mut out = vec!["response.content-type"];
+    out.extend(
+        spec::catalogue()
+            .checks
+            .iter()
+            .map(|c| c.id.as_str())
+            .filter(|id| id.starts_with("error.")),
+    );
+    out
+}
+
 /// Checks the answer to a GET of a user's `links.user_conversations`: a page of that user's
 /// conversations (key `conversations`). The User resource's documentation shows the link but
 /// not the resource behind it, so this is a SHOULD.
 pub fn link_page(ex: &Exchange) -> Vec<Finding> {
-    const ID: &str = "user.links.resolve";
+    const ID: &str = LINK_CHECK;
     if ex.status != 200 {
         return vec![Finding::new(ID, "@status", "200", ex.status.to_string())];
     }

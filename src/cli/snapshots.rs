@@ -152,17 +152,15 @@ impl SnapshotRun {
             if self.mode == Mode::Verify {
                 let path = self.path_of(&rec.id);
                 let recorded = self.recorded.get(&rec.id).map(|(_, d)| d);
-                // Where the contract leaves the answer open, a difference is advice.
-                let (diffs, findings) = snapshot::verify_open(
-                    recorded,
-                    &doc,
-                    &path.display().to_string(),
-                    &capture.open,
-                );
+                // A difference weighs no more than the checks that judged its exchange.
+                let (diffs, findings) =
+                    snapshot::verify(recorded, &doc, &path.display().to_string(), &capture.judged);
                 if let Some(rec_doc) = recorded {
                     info = diffs
                         .iter()
-                        .filter(|d| snapshot::diff::level(d, rec_doc, &doc) == Level::Info)
+                        .filter(|d| {
+                            snapshot::diff::level(d, rec_doc, &doc, &capture.judged) == Level::Info
+                        })
                         .map(|d| d.path.clone())
                         .collect();
                 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
-use crate::snapshot::{self, Capture, Dates};
+use crate::snapshot::{self, Capture, Dates, Judgement};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
 pub use budget::{COLLECTION_SIZES, DEFAULT_SEQUENCES, Generation, Observe, random_seed};
 pub use case::{CaseDef, CaseFuture, Kind, Scope};
@@ -384,9 +384,9 @@ pub struct CaseRun {
     own: BTreeSet<String>,
     /// Identities outside the namespace that this case generated (sid-shaped ones).
     minted: BTreeSet<String>,
-    /// Exchanges (by index) whose answer the contract leaves open: probes judged only by
-    /// SHOULD checks, where a correct target may answer otherwise than the recording.
-    open: BTreeSet<usize>,
+    /// How strictly the checks applied to each exchange (by index) judge it: the most a
+    /// snapshot difference there may weigh.
+    judged: BTreeMap<usize, Judgement>,
     /// The exchanges as they were, kept in memory for normalization only.
     raw: Vec<Exchange>,
     counter: usize,
@@ -540,12 +540,41 @@ impl CaseRun {
         })
     }
 
-    /// Marks the last exchange as one whose answer the contract leaves open (a probe judged
-    /// by SHOULD checks only): a snapshot difference there is advice, not a failure.
-    pub fn leave_open(&mut self) {
-        if let Some(last) = self.raw.len().checked_sub(1) {
-            self.open.insert(last);
+    /// Notes that checks `status` (judging the status) and `body` (judging the rest) were
+    /// applied to `ex`, one of this run's exchanges: a snapshot difference there weighs no
+    /// more than they do ([`Judgement`]). The `check_*` methods note it for the checks they
+    /// apply; a case that judges an exchange by hand notes its checks here.
+    pub fn judged_by(&mut self, ex: &Exchange, status: &[&str], body: &[&str]) {
+        if let Some(i) = self.raw.iter().rposition(|r| r == ex) {
+            self.judged.entry(i).or_default().add(status, body);
         }
+    }
+
+    /// Judges `ex` as a success of `ctx`'s operation ([`check::exchange`]) and reports it.
+    pub fn check_exchange(&mut self, ex: &Exchange, ctx: &Context) {
+        if let Some(op) = ctx.operation {
+            let status = ctx
+                .status_check
+                .clone()
+                .unwrap_or_else(|| format!("{op}.status"));
+            let body = check::exchange_checks(op);
+            self.judged_by(ex, &[status.as_str()], &body);
+        }
+        self.report(check::exchange(ex, ctx));
+    }
+
+    /// Judges `ex` as a refusal ([`check::refusal`]) and reports it.
+    pub fn check_refusal(&mut self, ex: &Exchange, refusal: &check::Refusal) {
+        self.judged_by(ex, &[refusal.check.as_str()], &check::refusal_checks());
+        self.report(check::refusal(ex, refusal));
+    }
+
+    /// Judges `ex` as the answer to a user's `links.user_conversations` ([`check::link_page`])
+    /// and reports it.
+    pub fn check_link(&mut self, ex: &Exchange) {
+        let id = check::LINK_CHECK;
+        self.judged_by(ex, &[id], &[id]);
+        self.report(check::link_page(ex));
     }
 
     /// Records findings, each stamped with the request it follows. A finding of the same
@@ -651,7 +680,7 @@ impl CaseRun {
         ctx.known.identity = Some(identity.to_owned());
         ctx.known.ever_online = Some(false);
         ctx.known.ever_registered = Some(false);
-        self.report(check::exchange(&ex, &ctx));
+        self.check_exchange(&ex, &ctx);
         // A user the ledger does not hold is not this run's: no later step may touch it.
         if ex.status != Operation::Create.success_status() || !recorded {
             return Err(Stop::Failed);
@@ -675,7 +704,7 @@ impl CaseRun {
         ctx.known.identity = Some(identity.to_owned());
         ctx.known.ever_online = Some(false);
         ctx.known.ever_registered = Some(false);
-        self.report(check::exchange(&ex, &ctx));
+        self.check_exchange(&ex, &ctx);
         if ex.status != 200 {
             return Err(Stop::Failed);
         }
@@ -715,7 +744,7 @@ impl CaseRun {
             created: Vec::new(),
             own: BTreeSet::new(),
             minted: BTreeSet::new(),
-            open: BTreeSet::new(),
+            judged: BTreeMap::new(),
             raw: Vec::new(),
             counter: 0,
             last_request: None,
@@ -758,7 +787,8 @@ impl CaseRun {
         self.created.append(&mut other.created);
         self.own.append(&mut other.own);
         self.minted.append(&mut other.minted);
-        self.open.extend(other.open.iter().map(|i| i + offset));
+        self.judged
+            .extend(other.judged.iter().map(|(i, j)| (i + offset, *j)));
         if other.last_request.is_some() {
             self.last_request = other.last_request.take();
         }
@@ -876,7 +906,7 @@ pub async fn run_case_captured(
         case_id: case.id(&form),
         exchanges: std::mem::take(&mut run.raw),
         own: std::mem::take(&mut run.own),
-        open: std::mem::take(&mut run.open),
+        judged: std::mem::take(&mut run.judged),
         base_url: session.plan.base_url.clone(),
         run_prefix: session.plan.run_prefix.clone(),
         namespace: run.namespace.clone(),

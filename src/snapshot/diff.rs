@@ -1,7 +1,7 @@
 //! Structural differences between two normalized case documents, by JSON pointer, and what
 //! they become: findings of a verify run, lines of the parity diff.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -30,6 +30,68 @@ pub enum Level {
     Info,
 }
 
+impl Level {
+    fn of(severity: Severity) -> Level {
+        match severity {
+            Severity::Must => Level::Strict,
+            Severity::Should => Level::Should,
+        }
+    }
+}
+
+/// How strictly the checks a case applied to one exchange judge it: the most a snapshot
+/// difference in that exchange may weigh. Built from the severities the catalogue declares
+/// for those checks (`specs/checks.json`), never from a list of exchanges: an exchange no
+/// check judged, such as a new probe that reports its findings by hand, gives SHOULD
+/// differences at most.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Judgement {
+    /// The least strict of the checks that judged the exchange's status: where one check
+    /// lets a correct target answer otherwise (a SHOULD), the status is not fixed.
+    pub status: Option<Severity>,
+    /// The strictest of the checks that judged its body and headers.
+    pub body: Option<Severity>,
+}
+
+impl Judgement {
+    /// The judgement of checks `status` (that judge the status) and `body` (that judge the
+    /// rest of the answer), by their ids in the catalogue. An id the catalogue does not
+    /// know counts as SHOULD.
+    pub fn of(status: &[&str], body: &[&str]) -> Judgement {
+        let mut j = Judgement::default();
+        j.add(status, body);
+        j
+    }
+
+    /// Adds more checks that judged the same exchange.
+    pub fn add(&mut self, status: &[&str], body: &[&str]) {
+        let severity = |id: &str| {
+            crate::spec::catalogue()
+                .check(id)
+                .map_or(Severity::Should, |c| c.severity)
+        };
+        for id in status {
+            let s = severity(id);
+            // The least strict wins: `Should` orders after `Must`.
+            self.status = Some(self.status.map_or(s, |t| t.max(s)));
+        }
+        for id in body {
+            let s = severity(id);
+            self.body = Some(self.body.map_or(s, |t| t.min(s)));
+        }
+    }
+
+    /// The most a difference in the status (or the exchange as a whole) weighs.
+    fn status_cap(&self) -> Level {
+        Level::of(self.status.unwrap_or(Severity::Should))
+    }
+
+    /// The most a difference in the body or headers weighs.
+    fn body_cap(&self) -> Level {
+        Level::of(self.body.unwrap_or(Severity::Should))
+    }
+}
+
 /// Every key a schema of the contract documents (User, Users page, error body).
 fn documented(key: &str) -> bool {
     use std::sync::OnceLock;
@@ -54,12 +116,41 @@ fn essence(v: Option<&Value>) -> Option<String> {
     })
 }
 
-/// How much `d` weighs, given the two case documents it comes from.
-pub fn level(d: &Difference, expected: &Value, actual: &Value) -> Level {
+/// How much `d` weighs, given the two case documents it comes from and how strictly the
+/// case's checks judged each exchange (`judged`, by exchange index): never more than those
+/// checks allow (see [`Judgement`]).
+pub fn level(
+    d: &Difference,
+    expected: &Value,
+    actual: &Value,
+    judged: &BTreeMap<usize, Judgement>,
+) -> Level {
     let (index, rest) = split(&d.path);
     let Some(i) = index else {
         return Level::Strict;
     };
+    let judgement = judged.get(&i).copied().unwrap_or_default();
+    let status_of = |doc: &Value| doc.pointer(&format!("/{i}/status")).cloned();
+    // An answer of another status is another kind of answer: its body differs because its
+    // status does, and weighs what the status does.
+    let cap = if rest.is_empty() || rest == "/status" || status_of(expected) != status_of(actual) {
+        judgement.status_cap()
+    } else {
+        judgement.body_cap()
+    };
+    let request_side = !rest.is_empty()
+        && rest != "/status"
+        && rest != "/content_type"
+        && !rest.starts_with("/response");
+    if request_side {
+        // What the run sent: a difference means the case itself ran otherwise.
+        return Level::Strict;
+    }
+    own_level(d, i, rest, expected, actual).max(cap)
+}
+
+/// What a difference weighs by what the contract says of its field alone.
+fn own_level(d: &Difference, i: usize, rest: &str, expected: &Value, actual: &Value) -> Level {
     if rest == "/content_type" {
         return if essence(d.expected.as_ref()).is_some()
             && essence(d.expected.as_ref()) == essence(d.actual.as_ref())
@@ -77,17 +168,25 @@ pub fn level(d: &Difference, expected: &Value, actual: &Value) -> Level {
     if one_sided && !key.is_empty() && key.parse::<usize>().is_err() && !documented(key) {
         return Level::Info;
     }
-    // An error body (it carries a numeric `code` on both sides) may word its message freely.
+    // An error body (it carries a numeric `code` on both sides) may word its message freely,
+    // and its code is fixed only as far as the code check is (`error.code.expected`): the
+    // codes are not all confirmed. `more_info` names the code.
     let is_error = |doc: &Value| {
         doc.pointer(&format!("/{i}/response/code"))
             .is_some_and(Value::is_number)
     };
-    if matches!(inner, "/message" | "/detail")
-        && !one_sided
-        && is_error(expected)
-        && is_error(actual)
-    {
-        return Level::Should;
+    if !one_sided && is_error(expected) && is_error(actual) {
+        if matches!(inner, "/message" | "/detail") {
+            return Level::Should;
+        }
+        let same_shape = shape(d.expected.as_ref()) == shape(d.actual.as_ref());
+        if matches!(inner, "/code" | "/more_info") && same_shape {
+            return Level::of(
+                crate::spec::catalogue()
+                    .check("error.code.expected")
+                    .map_or(Severity::Should, |c| c.severity),
+            );
+        }
     }
     Level::Strict
 }
@@ -267,10 +366,16 @@ pub fn pointer(path: &str) -> String {
 
 /// The findings of a verify run for one case: one per strict or SHOULD-level difference (at
 /// most [`MAX_FINDINGS`], then one that counts the rest); information makes none.
-pub fn findings(diffs: &[Difference], recorded: &Value, now: &Value, file: &str) -> Vec<Finding> {
+pub fn findings(
+    diffs: &[Difference],
+    recorded: &Value,
+    now: &Value,
+    file: &str,
+    judgements: &BTreeMap<usize, Judgement>,
+) -> Vec<Finding> {
     let judged: Vec<(&Difference, Level)> = diffs
         .iter()
-        .map(|d| (d, level(d, recorded, now)))
+        .map(|d| (d, level(d, recorded, now, judgements)))
         .filter(|(_, l)| *l != Level::Info)
         .collect();
     let mut out: Vec<Finding> = judged
@@ -356,6 +461,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every exchange of a `n`-exchange case judged by MUST checks, status and body.
+    fn must(n: usize) -> BTreeMap<usize, Judgement> {
+        (0..n)
+            .map(|i| (i, Judgement::of(&["fetch.status"], &["user.body.type"])))
+            .collect()
+    }
+
     #[test]
     fn differences_name_their_json_path() {
         let a = json!([{"request": "GET <base>/v1/Users/<US:1>", "status": 200,
@@ -379,7 +491,7 @@ mod tests {
         assert_eq!(pointer("/0/status"), "@status");
         assert_eq!(pointer("/1"), "@exchange");
         assert_eq!(pointer("/0/form/Identity"), "@request/form/Identity");
-        let f = findings(&d, &a, &b, "x.snap");
+        let f = findings(&d, &a, &b, "x.snap", &must(2));
         assert_eq!(f[1].pointer, "/attributes");
         assert_eq!(
             f[1].request.as_deref(),
@@ -432,7 +544,7 @@ mod tests {
         ]);
         let levels: Vec<(String, Level)> = diff(&rec, &now)
             .iter()
-            .map(|d| (d.path.clone(), level(d, &rec, &now)))
+            .map(|d| (d.path.clone(), level(d, &rec, &now, &must(2))))
             .collect();
         assert_eq!(
             levels,
@@ -449,17 +561,25 @@ mod tests {
         );
         let other_type = json!([{"status": 404, "content_type": "text/plain", "response": null}]);
         let d = diff(&rec, &other_type);
-        assert_eq!(level(&d[0], &rec, &other_type), Level::Strict, "{:?}", d[0]);
+        assert_eq!(
+            level(&d[0], &rec, &other_type, &must(1)),
+            Level::Strict,
+            "{:?}",
+            d[0]
+        );
         let code = json!([{"status": 404, "content_type": "application/json",
              "response": {"code": 20400, "message": "x", "more_info": "y", "status": 404}}]);
         for d in diff(&rec, &code) {
-            let l = level(&d, &rec, &code);
+            let l = level(&d, &rec, &code, &must(2));
             match d.path.as_str() {
-                "/0/response/message" => assert_eq!(l, Level::Should),
+                // The codes are a SHOULD (`error.code.expected`), and `more_info` names one.
+                "/0/response/message" | "/0/response/code" | "/0/response/more_info" => {
+                    assert_eq!(l, Level::Should, "{}", d.path)
+                }
                 _ => assert_eq!(l, Level::Strict, "{}", d.path),
             }
         }
-        let f = findings(&diff(&rec, &now), &rec, &now, "x.snap");
+        let f = findings(&diff(&rec, &now), &rec, &now, "x.snap", &must(2));
         assert_eq!(f.len(), 5, "information makes no finding: {f:#?}");
         assert_eq!(
             f.iter().filter(|f| f.severity == Severity::Should).count(),
@@ -471,8 +591,55 @@ mod tests {
     fn many_differences_are_capped() {
         let a = json!((0..30).collect::<Vec<_>>());
         let b = json!((100..130).collect::<Vec<_>>());
-        let f = findings(&diff(&a, &b), &a, &b, "x.snap");
+        let f = findings(&diff(&a, &b), &a, &b, "x.snap", &must(30));
         assert_eq!(f.len(), MAX_FINDINGS + 1);
         assert_eq!(f[MAX_FINDINGS].actual, "10 more");
+    }
+
+    #[test]
+    fn a_difference_weighs_no_more_than_the_checks_that_judged_its_exchange() {
+        let rec = json!([{"request": "GET <base>/v1/Users/<US:1>/Conversations", "status": 200,
+                          "content_type": "application/json",
+                          "response": {"conversations": [], "meta": {"key": "conversations"}}}]);
+        let now = json!([{"request": "GET <base>/v1/Users/<US:1>/Conversations", "status": 404,
+                          "content_type": "application/json",
+                          "response": {"code": 20404, "message": "not found", "status": 404,
+                                       "more_info": "https://www.twilio.com/docs/errors/20404"}}]);
+        let d = diff(&rec, &now);
+        assert!(d.len() >= 5, "{d:#?}");
+        let levels = |judged: &BTreeMap<usize, Judgement>| -> BTreeSet<Level> {
+            d.iter().map(|d| level(d, &rec, &now, judged)).collect()
+        };
+        // Judged by a SHOULD check only, or by no check at all: advice and information.
+        let should = [(
+            0,
+            Judgement::of(&["user.links.resolve"], &["user.links.resolve"]),
+        )];
+        assert!(!levels(&should.into()).contains(&Level::Strict));
+        assert!(!levels(&BTreeMap::new()).contains(&Level::Strict));
+        // A status one check fixes (MUST) and another leaves open (SHOULD) is open.
+        let mixed = [(
+            0,
+            Judgement::of(&["create.status", "create.attributes.invalid"], &[]),
+        )];
+        assert!(!levels(&mixed.into()).contains(&Level::Strict));
+        // Judged by MUST checks: the status and what it brings are strict.
+        assert!(levels(&must(1)).contains(&Level::Strict));
+        // The same status, a body MUST checks judged: a documented field is strict, even
+        // where the status was left open.
+        let now_same = json!([{"request": "GET <base>/v1/Users/<US:1>", "status": 200,
+                               "content_type": "application/json",
+                               "response": {"conversations": [], "meta": {"key": "users"}}}]);
+        let d = diff(&rec, &now_same);
+        let open_status = [(
+            0,
+            Judgement::of(&["page.size.refused"], &["page.meta.key.value"]),
+        )];
+        let l: Vec<Level> = d
+            .iter()
+            .filter(|d| d.path.ends_with("/key"))
+            .map(|d| level(d, &rec, &now_same, &open_status.into()))
+            .collect();
+        assert_eq!(l, [Level::Strict]);
     }
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::check::{Exchange, Finding};
-pub use diff::{Difference, diff as differences};
+pub use diff::{Difference, Judgement, diff as differences};
 pub use normalize::{Dates, Normalized, Scope, normalize};
 
 /// What a case leaves in memory for normalization: its raw exchanges (never written
@@ -30,8 +30,9 @@ pub struct Capture {
     pub exchanges: Vec<Exchange>,
     /// Sids of the users the case created.
     pub own: BTreeSet<String>,
-    /// Exchanges (by index) whose answer the contract leaves open.
-    pub open: BTreeSet<usize>,
+    /// How strictly the case's checks judged each exchange (by index); an exchange no check
+    /// judged is missing.
+    pub judged: BTreeMap<usize, Judgement>,
     /// The target's base URL.
     pub base_url: String,
     /// The run's identity prefix.
@@ -124,16 +125,19 @@ pub fn target_kind(base_url: &str, embedded: bool) -> String {
 }
 
 /// Compares a case with its recording: the differences (empty when it matches) and the
-/// findings they make. No recording at all is one finding at `@exchange`.
+/// findings they make, each as strict as the checks the case applied to its exchange allow
+/// (`judged`, by exchange index; see [`Judgement`]). No recording at all is one finding at
+/// `@exchange`.
 pub fn verify(
     recorded: Option<&Value>,
     now: &Value,
     file: &str,
+    judged: &BTreeMap<usize, Judgement>,
 ) -> (Vec<Difference>, Vec<Finding>) {
     match recorded {
         Some(rec) => {
             let diffs = differences(rec, now);
-            let findings = diff::findings(&diffs, rec, now, file);
+            let findings = diff::findings(&diffs, rec, now, file, judged);
             (diffs, findings)
         }
         None => {
@@ -153,30 +157,6 @@ pub fn verify(
             (Vec::new(), vec![f])
         }
     }
-}
-
-/// Compares a case with its recording like [`verify`], where the answers of the exchanges in
-/// `open` (indices) are ones the contract leaves open: a difference there is a SHOULD
-/// finding, advice rather than a failure.
-pub fn verify_open(
-    recorded: Option<&Value>,
-    now: &Value,
-    file: &str,
-    open: &BTreeSet<usize>,
-) -> (Vec<Difference>, Vec<Finding>) {
-    let (diffs, mut findings) = verify(recorded, now, file);
-    for f in &mut findings {
-        let index = f
-            .request
-            .as_deref()
-            .and_then(|r| r.strip_prefix('#'))
-            .and_then(|r| r.split(' ').next())
-            .and_then(|n| n.parse::<usize>().ok());
-        if index.is_some_and(|i| open.contains(&i)) {
-            f.severity = crate::spec::Severity::Should;
-        }
-    }
-    (diffs, findings)
 }
 
 /// Groups volatile paths by the field they end in: `date_created` → how many paths.
@@ -257,12 +237,17 @@ mod tests {
     }
 
     #[test]
-    fn differences_in_open_answers_are_advice() {
+    fn differences_where_only_should_checks_judged_are_advice() {
         let rec = json!([{"request": "GET <base>/v1/Users?PageSize=0", "status": 400},
                          {"request": "GET <base>/v1/Users", "status": 200}]);
         let now = json!([{"request": "GET <base>/v1/Users?PageSize=0", "status": 200},
                          {"request": "GET <base>/v1/Users", "status": 500}]);
-        let (_, f) = verify_open(Some(&rec), &now, "x.snap", &[0].into());
+        let judged = [
+            (0, Judgement::of(&["page.size.refused"], &[])),
+            (1, Judgement::of(&["read.status"], &[])),
+        ]
+        .into();
+        let (_, f) = verify(Some(&rec), &now, "x.snap", &judged);
         let severities: Vec<_> = f.iter().map(|f| f.severity).collect();
         assert_eq!(
             severities,

@@ -68,11 +68,23 @@ static RFC2822: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-/// Numbers SIDs by kind in order of first appearance: `<US:1>`, `<US:2>`, `<RL:1>`.
+/// The kinds of sid whose identity the contract states, wherever they appear: the user a
+/// create answered is the user a fetch, a walk or an update returns (`US`); a service-form
+/// user carries that service's sid and the shortened form's that of the default service
+/// (`IS`); every user belongs to the caller's account (`AC`).
+const RELATED_KINDS: [&str; 3] = ["US", "IS", "AC"];
+
+/// Numbers SIDs by kind in order of first appearance: `<US:1>`, `<US:2>`, `<RL:1>`. Only where
+/// the contract relates them: a sid of another kind (a role) is numbered when the case sent
+/// it (the role a create named is the role it answers); one it never sent relates to nothing
+/// the contract states (the default roles of two services may be one role or two), and is
+/// written `<RL>`.
 #[derive(Debug, Default)]
 struct Sids {
     refs: BTreeMap<String, String>,
     counts: BTreeMap<String, usize>,
+    /// Sids the case sent, in a URL, a header or a form.
+    sent: BTreeSet<String>,
 }
 
 impl Sids {
@@ -81,6 +93,9 @@ impl Sids {
             return r.clone();
         }
         let kind = sid[..2].to_owned();
+        if !RELATED_KINDS.contains(&kind.as_str()) && !self.sent.contains(sid) {
+            return format!("<{kind}>");
+        }
         let n = self.counts.entry(kind.clone()).or_insert(0);
         *n += 1;
         let r = format!("<{kind}:{n}>");
@@ -273,7 +288,8 @@ fn continues(raw: &[Exchange], i: usize) -> bool {
 
 /// Normalizes a case's exchanges. Every SID becomes a reference numbered by kind in order of
 /// first appearance (request URL, request headers, form, then response, exchange by
-/// exchange); the base URL becomes `<base>`, page tokens `<token>`, the case namespace
+/// exchange), where the contract relates it (see [`RELATED_KINDS`]; a role only when the
+/// case sent it); the base URL becomes `<base>`, page tokens `<token>`, the case namespace
 /// `<ns>`; users the case did not create are left out; dates follow `dates`.
 ///
 /// In the document, the pages of a walk (each request following the `next_page_url` of the
@@ -286,7 +302,21 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
     let mut n = Normalizer {
         scope,
         dates,
-        sids: Sids::default(),
+        sids: Sids {
+            sent: raw
+                .iter()
+                .flat_map(|ex| {
+                    let headers = ex.request_headers.iter().map(|(_, v)| v.as_str());
+                    let body = std::str::from_utf8(&ex.request_body).unwrap_or("");
+                    std::iter::once(ex.url.as_str())
+                        .chain(headers)
+                        .chain(std::iter::once(body))
+                        .flat_map(|t| SID.find_iter(t).map(|m| m.as_str().to_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            ..Sids::default()
+        },
         upper_namespace: scope.namespace.to_uppercase(),
         upper_prefix: scope.run_prefix.to_uppercase(),
     };
@@ -549,6 +579,63 @@ mod tests {
         assert_eq!(doc[1]["request"], "GET <base>/v1/Users/<US:1>");
         assert_eq!(doc[1]["response"], doc[0]["response"]);
         assert_eq!(n.responses.len(), 2);
+    }
+
+    #[test]
+    fn roles_are_related_only_where_the_case_sent_them() {
+        const IS1: &str = "IS11111111111111111111111111111111";
+        const IS2: &str = "IS22222222222222222222222222222222";
+        const RL_DEFAULT: &str = "RLdddddddddddddddddddddddddddddddd";
+        const RL_SENT: &str = "RLeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+        let with_role = |sid: &str, service: &str, role: &str| {
+            let mut u = user(sid, "convcheck-1a2b3c4d-c3-1-x");
+            u["chat_service_sid"] = json!(service);
+            u["role_sid"] = json!(role);
+            u
+        };
+        let own: BTreeSet<String> = [US1.to_owned(), US2.to_owned()].into();
+        // Two services answering with one default role: a relation the contract never states.
+        let one = |role2: &str| {
+            let mut named = ex(
+                "POST",
+                &format!("{BASE}/v1/Services/{IS2}/Users"),
+                201,
+                with_role(US2, IS2, RL_SENT),
+            );
+            named.request_body = format!("Identity=x&RoleSid={RL_SENT}").into_bytes();
+            normalize(
+                &[
+                    ex(
+                        "POST",
+                        &format!("{BASE}/v1/Services/{IS1}/Users"),
+                        201,
+                        with_role(US1, IS1, RL_DEFAULT),
+                    ),
+                    ex(
+                        "GET",
+                        &format!("{BASE}/v1/Services/{IS2}/Users/{US2}"),
+                        200,
+                        with_role(US2, IS2, role2),
+                    ),
+                    named,
+                ],
+                scope(&own),
+                Dates::Shape,
+            )
+            .doc
+        };
+        let shared = one(RL_DEFAULT);
+        let distinct = one("RLffffffffffffffffffffffffffffffff");
+        assert_eq!(shared[0], distinct[0]);
+        assert_eq!(shared[1], distinct[1]);
+        assert_eq!(shared[0]["response"]["role_sid"], "<RL>");
+        // The role a create named is the role it answers: numbered, so a change shows.
+        assert_eq!(shared[2]["form"]["RoleSid"], "<RL:1>");
+        assert_eq!(shared[2]["response"]["role_sid"], "<RL:1>");
+        // Services and users keep their numbers.
+        assert_eq!(shared[0]["response"]["chat_service_sid"], "<IS:1>");
+        assert_eq!(shared[1]["response"]["chat_service_sid"], "<IS:2>");
+        assert_eq!(shared[1]["response"]["sid"], "<US:2>");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use reqwest::Method;
 
 use super::{errors, random_u128, together};
-use crate::check::{self, Refusal};
+use crate::check::Refusal;
 use crate::client::{Auth, Request};
 use crate::runner::{CaseRun, Step, side_job};
 use crate::spec::SidKind;
@@ -28,7 +28,7 @@ pub(super) async fn auth_missing(r: &mut CaseRun) -> Step<()> {
                         None => s.send(req).await?,
                     };
                     let unauth = Refusal::of("auth.rejected", &errors().unauthenticated);
-                    s.report(check::refusal(&ex, &unauth));
+                    s.check_refusal(&ex, &unauth);
                     Ok(())
                 })
             })
@@ -42,9 +42,9 @@ pub(super) async fn auth_wrong(r: &mut CaseRun) -> Step<()> {
     let ex = r
         .send(Request::new(Method::GET, r.collection_url(&form)).auth(Auth::WrongSecret))
         .await?;
-    r.report(check::refusal(
+    r.check_refusal(
         &ex,
         &Refusal::of("auth.rejected", &errors().unauthenticated),
-    ));
+    );
     Ok(())
 }

@@ -24,7 +24,7 @@ pub(super) async fn create_minimal(r: &mut CaseRun) -> Step<()> {
         .filter(|l| r.session.client.on_origin(l))
     {
         let ex = r.send(Request::new(Method::GET, link.to_owned())).await?;
-        r.report(check::link_page(&ex));
+        r.check_link(&ex);
     }
     Ok(())
 }
@@ -85,7 +85,7 @@ async fn webhook_round(r: &mut CaseRun, value: &'static str, id: String) -> Step
     let mut ctx = r.context(Operation::Create, &form);
     ctx.known.identity = Some(id.clone());
     ctx.status_check = Some("webhook.header.accepted".into());
-    r.report(check::exchange(&ex, &ctx));
+    r.check_exchange(&ex, &ctx);
     if ex.status != 201 {
         return Err(Stop::Failed);
     }
@@ -97,7 +97,7 @@ async fn webhook_round(r: &mut CaseRun, value: &'static str, id: String) -> Step
     let mut ctx = r.context(Operation::Update, &form);
     ctx.known.identity = Some(id.clone());
     ctx.status_check = Some("webhook.header.accepted".into());
-    r.report(check::exchange(&ex, &ctx));
+    r.check_exchange(&ex, &ctx);
     let req = Request::new(Method::DELETE, r.item_url(&form, &sid)).header(&header, value);
     let ex = r.send(req).await?;
     if ex.status == 204 {
@@ -105,6 +105,6 @@ async fn webhook_round(r: &mut CaseRun, value: &'static str, id: String) -> Step
     }
     let mut ctx = r.context(Operation::Delete, &form);
     ctx.status_check = Some("webhook.header.accepted".into());
-    r.report(check::exchange(&ex, &ctx));
+    r.check_exchange(&ex, &ctx);
     Ok(())
 }

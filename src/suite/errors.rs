@@ -3,7 +3,7 @@
 use reqwest::Method;
 
 use super::{errors, random_u128, together};
-use crate::check::{self, Refusal};
+use crate::check::Refusal;
 use crate::client::Request;
 use crate::runner::{CaseRun, Step, side_job};
 use crate::spec::{self, Operation, SidKind};
@@ -13,10 +13,10 @@ pub(super) async fn missing_identity(r: &mut CaseRun) -> Step<()> {
     let req =
         Request::new(Method::POST, r.collection_url(&form)).param("FriendlyName", "no identity");
     let (ex, _) = r.post_create(&form, req).await?;
-    r.report(check::refusal(
+    r.check_refusal(
         &ex,
         &Refusal::of("create.identity.required", &errors().missing_identity),
-    ));
+    );
     Ok(())
 }
 
@@ -26,10 +26,10 @@ pub(super) async fn duplicate_identity(r: &mut CaseRun) -> Step<()> {
     r.create(&form, &id, &[]).await?;
     let req = Request::new(Method::POST, r.collection_url(&form)).param("Identity", &id);
     let (ex, _) = r.post_create(&form, req).await?;
-    r.report(check::refusal(
+    r.check_refusal(
         &ex,
         &Refusal::any_4xx("create.identity.duplicate", &errors().duplicate_identity),
-    ));
+    );
     Ok(())
 }
 
@@ -38,10 +38,10 @@ pub(super) async fn sid_shaped_identity(r: &mut CaseRun) -> Step<()> {
     let id = r.mint(SidKind::User.from_u128(random_u128()));
     let req = Request::new(Method::POST, r.collection_url(&form)).param("Identity", &id);
     let (ex, _) = r.post_create(&form, req).await?;
-    r.report(check::refusal(
+    r.check_refusal(
         &ex,
         &Refusal::any_4xx("create.identity.sid-shaped", &errors().sid_shaped_identity),
-    ));
+    );
     Ok(())
 }
 
@@ -53,7 +53,7 @@ pub(super) async fn malformed_role(r: &mut CaseRun) -> Step<()> {
         .param("RoleSid", "RL123");
     let (ex, _) = r.post_create(&form, req).await?;
     let refusal = Refusal::status("create.role_sid.malformed", 400);
-    r.report(check::refusal(&ex, &refusal));
+    r.check_refusal(&ex, &refusal);
     Ok(())
 }
 
@@ -70,15 +70,14 @@ pub(super) async fn attributes_invalid(r: &mut CaseRun) -> Step<()> {
                         .param("Identity", &id)
                         .param("Attributes", attrs);
                     let (ex, _) = r.post_create(&form, req).await?;
-                    r.leave_open();
                     if (200..300).contains(&ex.status) {
                         // Accepted: what comes back must still be a JSON object.
                         let mut ctx = r.context(Operation::Create, &form);
                         ctx.known.identity = Some(id);
-                        r.report(check::exchange(&ex, &ctx));
+                        r.check_exchange(&ex, &ctx);
                     }
                     let refusal = Refusal::client_error("create.attributes.invalid", Some(400));
-                    r.report(check::refusal(&ex, &refusal));
+                    r.check_refusal(&ex, &refusal);
                     Ok(())
                 })
             })
@@ -94,8 +93,7 @@ pub(super) async fn webhook_invalid(r: &mut CaseRun) -> Step<()> {
         .param("Identity", &id)
         .header(&spec::rules().webhook_header.name, "maybe");
     let (ex, _) = r.post_create(&form, req).await?;
-    r.leave_open();
     let refusal = Refusal::client_error("webhook.header.invalid", Some(400));
-    r.report(check::refusal(&ex, &refusal));
+    r.check_refusal(&ex, &refusal);
     Ok(())
 }

@@ -15,6 +15,7 @@ pub(super) async fn lookup_same(r: &mut CaseRun) -> Step<()> {
     let user = r.create(&form, &id, &[]).await?;
     let by_sid = r.fetch_ok(&form, &sid_of(&user), &id).await?;
     let (ex, by_identity) = r.fetch(&form, &id).await?;
+    r.judged_by(&ex, &["lookup.identity.same"], &["lookup.identity.same"]);
     if ex.status != 200 {
         r.report([check::Finding::new(
             "lookup.identity.same",
@@ -28,7 +29,7 @@ pub(super) async fn lookup_same(r: &mut CaseRun) -> Step<()> {
     ctx.known.identity = Some(id);
     ctx.known.ever_online = Some(false);
     ctx.known.ever_registered = Some(false);
-    r.report(check::exchange(&ex, &ctx));
+    r.check_exchange(&ex, &ctx);
     r.report(check::same_user(
         &by_sid,
         &by_identity,
@@ -43,6 +44,7 @@ async fn round_trip(r: &mut CaseRun, identity: &str, check_id: &str, raw: bool) 
     let form = r.form.clone();
     let req = Request::new(Method::POST, r.collection_url(&form)).param("Identity", identity);
     let (ex, user) = r.post_create(&form, req).await?;
+    r.judged_by(&ex, &[check_id], &[check_id]);
     if ex.status != 201 {
         r.report([check::Finding::new(
             check_id,
@@ -63,6 +65,7 @@ async fn round_trip(r: &mut CaseRun, identity: &str, check_id: &str, raw: bool) 
     for url in urls {
         let ex = r.send(Request::new(Method::GET, url.clone())).await?;
         let body = json(&ex, Doc::User).unwrap_or(Value::Null);
+        r.judged_by(&ex, &[check_id], &[check_id]);
         if ex.status != 200 {
             r.report([check::Finding::new(
                 check_id,
@@ -145,10 +148,10 @@ pub(super) async fn lookup_case(r: &mut CaseRun) -> Step<()> {
             side_job(move |s| {
                 Box::pin(async move {
                     let (ex, _) = s.fetch(&f1, &swapped).await?;
-                    s.report(check::refusal(
+                    s.check_refusal(
                         &ex,
                         &Refusal::of("lookup.identity.case-sensitive", &errors().not_found),
-                    ));
+                    );
                     Ok(None)
                 })
             }),
@@ -166,6 +169,8 @@ pub(super) async fn lookup_case(r: &mut CaseRun) -> Step<()> {
     let Some((ex, other)) = done.next().unwrap_or(Ok(None))? else {
         return Ok(());
     };
+    const CASE: &str = "lookup.identity.case-sensitive";
+    r.judged_by(&ex, &[CASE], &[CASE]);
     if ex.status != 201 {
         r.report([check::Finding::new(
             "lookup.identity.case-sensitive",
@@ -177,6 +182,7 @@ pub(super) async fn lookup_case(r: &mut CaseRun) -> Step<()> {
     }
     for (key, want) in [(&id, &user), (&lower, &other)] {
         let (ex, got) = r.fetch(&form, key).await?;
+        r.judged_by(&ex, &[CASE], &[CASE]);
         if ex.status == 200 {
             r.report(check::same_user(
                 want,

@@ -17,7 +17,7 @@ pub(super) async fn read_page(
     let ex = r.send(Request::new(Method::GET, url)).await?;
     let mut ctx = r.context(Operation::Read, &form);
     ctx.status_check = status_check.map(str::to_owned);
-    r.report(check::exchange(&ex, &ctx));
+    r.check_exchange(&ex, &ctx);
     Ok((ex.status, json(&ex, Doc::UsersPage).unwrap_or(Value::Null)))
 }
 
@@ -45,7 +45,7 @@ pub(super) async fn read_bounds(r: &mut CaseRun) -> Step<()> {
             .send(Request::new(Method::GET, format!("{base}?PageSize={n}")))
             .await?;
         // Refusing is advised; a page within bounds (clamping) is allowed too.
-        r.leave_open();
+        r.judged_by(&ex, &["page.size.refused"], &["page.size.bounds"]);
         if ex.status != 400 {
             r.report([check::Finding::new(
                 "page.size.refused",
@@ -56,7 +56,7 @@ pub(super) async fn read_bounds(r: &mut CaseRun) -> Step<()> {
         }
         if (400..500).contains(&ex.status) {
             let refusal = Refusal::client_error("page.size.bounds", None);
-            r.report(check::refusal(&ex, &refusal));
+            r.check_refusal(&ex, &refusal);
             continue;
         }
         let size = json(&ex, Doc::UsersPage)

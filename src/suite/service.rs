@@ -18,15 +18,13 @@ pub(super) async fn service_isolation(r: &mut CaseRun) -> Step<()> {
     let sid = sid_of(&user);
     for key in [sid.as_str(), id.as_str()] {
         let (ex, _) = r.fetch(&UrlForm::Shortened, key).await?;
-        r.report(check::refusal(
-            &ex,
-            &Refusal::of("service.isolation", &errors().not_found),
-        ));
+        r.check_refusal(&ex, &Refusal::of("service.isolation", &errors().not_found));
     }
     // Identities are unique per service: the same identity in the default service is new.
     let req =
         Request::new(Method::POST, r.collection_url(&UrlForm::Shortened)).param("Identity", &id);
     let (ex, twin) = r.post_create(&UrlForm::Shortened, req).await?;
+    r.judged_by(&ex, &["service.isolation"], &["service.isolation"]);
     if ex.status != 201 {
         r.report([check::Finding::new(
             "service.isolation",
@@ -51,11 +49,10 @@ pub(super) async fn service_unknown(r: &mut CaseRun) -> Step<()> {
     let unknown = UrlForm::Service(SidKind::Service.from_u128(random_u128()));
     let url = r.collection_url(&unknown);
     let ex = r.send(Request::new(Method::GET, url)).await?;
-    r.leave_open();
     let refusal = Refusal {
         codes: vec![errors().not_found.code.unwrap_or(20404)],
         ..Refusal::status("service.unknown", 404)
     };
-    r.report(check::refusal(&ex, &refusal));
+    r.check_refusal(&ex, &refusal);
     Ok(())
 }

@@ -34,7 +34,7 @@ async fn update(
     let mut ctx = r.context(Operation::Update, form);
     ctx.known.identity = Some(identity.to_owned());
     ctx.status_check = status_check.map(str::to_owned);
-    r.report(check::exchange(&ex, &ctx));
+    r.check_exchange(&ex, &ctx);
     if ex.status != 200 {
         return Err(Stop::Failed);
     }

@@ -75,6 +75,10 @@ pub struct ServeOptions {
     /// Serve at most this many connections at once; one more gets a 503 and is closed.
     #[arg(long, value_name = "N", default_value_t = emulator::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Say on stderr, for every connection, why it ended (the client closed it, idle, no
+    /// request head in time, an answer that closed it, the server stopping).
+    #[arg(long)]
+    pub log_connections: bool,
 }
 
 const fn duration_ms(d: Duration) -> u64 {
@@ -163,6 +167,7 @@ impl ServeOptions {
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             max_connections: self.max_connections,
+            log_connections: self.log_connections,
         };
         config.validate()?;
         Ok((config, token.shown, api_secret.shown))

@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Fault, Faults};
 pub use freedoms::{Freedom, Freedoms};
+pub use http::BODY_LIMIT;
 
 use crate::spec::Edition;
 use crate::spec::sid::SidKind;
@@ -140,6 +141,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How many connections may be open at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// Whether every connection says on stderr why it ended (`serve --log-connections`).
+    pub log_connections: bool,
 }
 
 impl Default for Config {
@@ -164,6 +167,7 @@ impl Default for Config {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            log_connections: false,
         }
     }
 }
@@ -260,6 +264,13 @@ impl AppState {
         if config.freedoms.contains(&Freedom::OtherDefaultRole) {
             for s in &mut config.services {
                 s.default_role_sid = other_role(&s.default_role_sid);
+            }
+        }
+        if config.freedoms.contains(&Freedom::SharedDefaultRole)
+            && let Some(first) = config.services.first().map(|s| s.default_role_sid.clone())
+        {
+            for s in &mut config.services {
+                s.default_role_sid.clone_from(&first);
             }
         }
         let store = match &config.state_file {
@@ -361,6 +372,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         header_timeout: c.header_timeout,
         idle_timeout: c.idle_timeout,
         max_connections: c.max_connections,
+        log_connections: c.log_connections,
     };
     let task = tokio::spawn(server::serve(listener, app(state.clone()), limits, stopped));
     Ok(Running {

@@ -5,6 +5,16 @@
 //! too (`http::read_body`), and at most `max_connections` are open at once: one more is answered
 //! 503 with Twilio's error body and `Connection: close`, then closed.
 //!
+//! A request answered before its body was read to the end (a refusal that comes before the
+//! body: wrong credentials, an invalid header, an unknown service; a body over the cap) has
+//! the rest of its body read and dropped before the answer goes out, up to [`DRAIN_LIMIT`]
+//! bytes within the header timeout. Left unread, hyper would close the connection after the
+//! answer without saying so, and a client that pooled it would see its next request fail
+//! ("connection closed before message completed", "broken pipe", "connection reset"). When
+//! the rest is too large or too slow, the answer says `Connection: close`.
+//!
+//! With `log_connections`, every connection says on stderr why it ended.
+//!
 //! hyper's own `header_read_timeout` is not used: hyper restarts it as soon as a keep-alive
 //! connection goes idle, so it cannot tell a slow head from an idle connection and would cap
 //! the idle time at the header timeout. Each connection keeps its own small clock instead
@@ -33,12 +43,18 @@ const REFUSALS_AT_ONCE: usize = 64;
 /// not reset the 503 away before the client reads it.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
+/// At most this much of a request body the router left unread is read and dropped after it
+/// answered, so that the connection stays usable; past it, the connection is closed.
+pub const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
 /// The bounds of the server.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Limits {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Whether each connection says on stderr why it ended.
+    pub log_connections: bool,
 }
 
 /// Accepts until `stop` fires (or its sender is dropped), then lets every open connection
@@ -67,12 +83,26 @@ pub(super) async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string());
         match Arc::clone(&permits).try_acquire_owned() {
             Ok(permit) => {
                 let conn = connection(stream, router.clone(), limits, closing_rx.clone(), permit);
-                tokio::spawn(conn);
+                tokio::spawn(async move {
+                    let reason = conn.await;
+                    if limits.log_connections {
+                        eprintln!("connection {peer}: {reason}");
+                    }
+                });
             }
             Err(_) => {
+                if limits.log_connections {
+                    eprintln!(
+                        "connection {peer}: refused with 503, {} connections open",
+                        limits.max_connections
+                    );
+                }
                 if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
                     tokio::spawn(refuse(stream, limits.max_connections, permit));
                 }
@@ -106,14 +136,101 @@ async fn refuse(mut stream: TcpStream, max_connections: usize, _permit: OwnedSem
     .await;
 }
 
-/// Serves one connection until it ends, times out, or the server stops.
+/// Why a connection ended, as the connection log says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Closed {
+    /// The client closed it (or it ended after a `Connection: close` answer).
+    Ended,
+    /// hyper gave up on it: a malformed request, a reset, a write that failed.
+    Failed(String),
+    /// No request head arrived within the header timeout.
+    HeadTimeout(Duration),
+    /// It was idle for the idle timeout.
+    Idle(Duration),
+    /// The server stopped, and it had finished what it was serving.
+    Stopping,
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::Ended => {
+                f.write_str("closed: the client closed it, or an answer said `Connection: close`")
+            }
+            Closed::Failed(e) => write!(f, "closed: {e}"),
+            Closed::HeadTimeout(t) => {
+                write!(f, "closed: no request head within {} ms", t.as_millis())
+            }
+            Closed::Idle(t) => write!(f, "closed: idle for {} ms", t.as_millis()),
+            Closed::Stopping => f.write_str("closed: the server is stopping"),
+        }
+    }
+}
+
+/// A request body the router reads through, which the connection can finish reading after
+/// the router answered.
+struct Shared(Arc<Mutex<Incoming>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Incoming> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl hyper::body::Body for Shared {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut *self.lock()).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.lock().is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.lock().size_hint()
+    }
+}
+
+/// Reads and drops what is left of `body`, at most [`DRAIN_LIMIT`] bytes within `limit`.
+/// Whether it came to its end (the connection may serve the next request).
+async fn drain(body: &Shared, limit: Duration) -> bool {
+    use hyper::body::Body as _;
+    if body.is_end_stream() {
+        return true;
+    }
+    let read = async {
+        let mut drained = 0usize;
+        loop {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut *body.lock()).poll_frame(cx)).await;
+            match frame {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(frame)) => {
+                    drained += frame.data_ref().map_or(0, |d| d.len());
+                    if drained > DRAIN_LIMIT {
+                        return false;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.unwrap_or(false)
+}
+
+/// Serves one connection until it ends, times out, or the server stops; says why it ended.
 async fn connection(
     stream: TcpStream,
     router: axum::Router,
     limits: Limits,
     mut closing: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
-) {
+) -> Closed {
     let clock = Arc::new(Clock::new(limits));
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -124,7 +241,22 @@ async fn connection(
         let busy = Busy::start(Arc::clone(&served));
         let router = router.clone();
         async move {
-            let response = router.oneshot(req).await;
+            let (parts, body) = req.into_parts();
+            let body = Shared(Arc::new(Mutex::new(body)));
+            let req = hyper::Request::from_parts(
+                parts,
+                axum::body::Body::new(Shared(Arc::clone(&body.0))),
+            );
+            let mut response = router.oneshot(req).await;
+            // What the router left of the body is read now, so the connection stays usable.
+            if let Ok(r) = &mut response
+                && !drain(&body, limits.header_timeout).await
+            {
+                r.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
             drop(busy);
             response
         }
@@ -140,12 +272,21 @@ async fn connection(
         let armed = clock.arm();
         let changed = clock.changed.notified();
         tokio::select! {
-            _ = conn.as_mut() => return,
+            ended = conn.as_mut() => {
+                return match ended {
+                    Ok(()) if draining => Closed::Stopping,
+                    Ok(()) => Closed::Ended,
+                    Err(e) => Closed::Failed(e.to_string()),
+                };
+            }
             _ = changed => {}
             _ = sleep_until(armed) => {
                 if clock.deadline().is_some_and(|d| d <= Instant::now()) {
                     // Dropping the connection closes the socket.
-                    return;
+                    return match clock.lock().phase {
+                        Phase::Idle(_) => Closed::Idle(limits.idle_timeout),
+                        _ => Closed::HeadTimeout(limits.header_timeout),
+                    };
                 }
             }
             _ = closing.changed(), if !draining => {

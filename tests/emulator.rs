@@ -3099,3 +3099,113 @@ mod fault_sweep {
         );
     }
 }
+
+/// A request refused before its body is read (wrong credentials, an invalid webhook header,
+/// a body over the cap) must leave the keep-alive connection it came on usable, or closed
+/// with `Connection: close`: a client that pools the connection and sends its next request on
+/// it gets an answer, never "connection reset" or "connection closed before message
+/// completed". A large body makes the race show: the refusal is written while most of the
+/// body is still in the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_the_body_leave_the_connection_usable() {
+    let config = Config::default();
+    let running = spawn(config.clone()).await.unwrap();
+    let base = running.base_url();
+    let auth = basic(&config.account_sid, &config.auth_token);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let big = "x".repeat(200 * 1024);
+    let over = "x".repeat(emulator::BODY_LIMIT + 64 * 1024);
+    let mut failures = Vec::new();
+    for i in 0..100 {
+        let refused = [
+            (basic(&config.account_sid, "wrong"), "true", &big, 401),
+            (auth.clone(), "maybe", &big, 400),
+            (auth.clone(), "true", &over, 413),
+        ];
+        for (who, hook, body, want) in refused {
+            let sent = http
+                .post(format!("{base}/v1/Users"))
+                .header("Authorization", who)
+                .header("X-Twilio-Webhook-Enabled", hook)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form(&[
+                    ("Identity", &format!("race-{i}")),
+                    ("FriendlyName", body),
+                ]))
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().as_u16() == want => {}
+                Ok(r) => failures.push(format!("{i}: {} where {want} was due", r.status())),
+                Err(e) => failures.push(format!("{i}: refusal {want}: {e:?}")),
+            }
+            let next = http
+                .get(format!("{base}/v1/Users?PageSize=1"))
+                .header("Authorization", &auth)
+                .send()
+                .await;
+            match next {
+                Ok(r) if r.status() == 200 => {}
+                Ok(r) => failures.push(format!("{i}: next request answered {}", r.status())),
+                Err(e) => failures.push(format!("{i}: next request after {want}: {e:?}")),
+            }
+        }
+    }
+    running.shutdown().await.unwrap();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `serve --log-connections` says on stderr why each connection ended: an idle one, one
+/// closed by its client, and the rest when the server stops.
+#[test]
+fn the_connection_log_says_why_each_connection_ended() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-connections",
+            "--idle-timeout-ms",
+            "300",
+        ])
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first.rsplit(' ').next().unwrap().to_owned();
+    let addr = base.trim_start_matches("http://").to_owned();
+    // One answered request, then idle until the emulator closes it.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /v1/Users HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(idle.read(&mut buf).unwrap() > 0);
+    // One the client closes at once.
+    drop(std::net::TcpStream::connect(&addr).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(err.contains("closed: idle for 300 ms"), "{err}");
+    assert!(err.contains("closed: the client closed it"), "{err}");
+    assert!(
+        err.lines().all(|l| l.starts_with("connection 127.0.0.1:")),
+        "{err}"
+    );
+}

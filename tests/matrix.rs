@@ -13,17 +13,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use convcheck::check::Finding;
 use convcheck::cli::diff::{compare, run_suite, volatile};
 use convcheck::cli::run::TargetArgs;
+use convcheck::client::Request;
 use convcheck::client::{Client, Credentials, Secret};
 use convcheck::emulator::{self, Fault, Freedom};
 use convcheck::report::view::{self, Evidence};
 use convcheck::runner::orchestrate::{Prepared, build_plan};
 use convcheck::runner::{self, CaseRecord, Outcome, Session};
 use convcheck::snapshot::{self, Capture, Dates, Difference, store};
-use convcheck::spec::Edition;
 use convcheck::spec::Severity;
+use convcheck::spec::{Edition, SidKind, UrlForm};
 use convcheck::suite;
+use reqwest::Method;
 use serde_json::Value;
 
 /// The binary's allocator (`src/main.rs`): these runs allocate and free many large page
@@ -468,7 +471,7 @@ async fn report_evidence_is_what_the_faults_raise() {
 
 /// The findings a freedom may raise without being a defect: advice (SHOULD) where the
 /// freedom takes the other reasonable choice. Anything else it raises is a precision bug.
-const FREEDOM_ADVICE: [(&str, &str); 3] = [
+const FREEDOM_ADVICE: [(&str, &str); 4] = [
     // 409 is Twilio's usual conflict status but unconfirmed here: 400 is allowed, and advised
     // against.
     ("duplicate-identity-400", "error.status.preferred"),
@@ -476,6 +479,9 @@ const FREEDOM_ADVICE: [(&str, &str); 3] = [
     // differs from the recording, which is advice too, since the contract leaves it open.
     ("page-size-clamped", "page.size.refused"),
     ("page-size-clamped", "snapshot.differs"),
+    // The documentation lists the webhook header's values, not what a server does with
+    // another: refusing it is advised, ignoring it allowed.
+    ("webhook-header-ignored", "webhook.header.invalid"),
 ];
 
 /// Failing (MUST) findings and unexpected advice of a run under `freedoms`, snapshot
@@ -562,13 +568,85 @@ async fn every_freedom_passes_alone_and_all_together() {
     );
 }
 
+/// A probe added to the suite without marking any of its exchanges: it asks for an unknown
+/// service's users and judges the answer by hand with a SHOULD check only, as a new probe
+/// might.
+fn unmarked_probe(r: &mut runner::CaseRun) -> runner::CaseFuture<'_> {
+    Box::pin(async move {
+        let unknown = UrlForm::Service(SidKind::Service.from_u128(7));
+        let url = r.collection_url(&unknown);
+        let ex = r.send(Request::new(Method::GET, url)).await?;
+        if ex.status != 404 {
+            r.report([Finding::new(
+                "service.unknown",
+                "@status",
+                "404",
+                ex.status.to_string(),
+            )]);
+        }
+        Ok(())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_should_probe_cannot_fail_a_correct_server_through_its_snapshot() {
+    let probe = runner::CaseDef {
+        name: "probe::unmarked",
+        kind: runner::Kind::Service,
+        scope: runner::Scope::Once,
+        writes: false,
+        about: "a probe that marks nothing",
+        run: unmarked_probe,
+    };
+    let cases = [probe];
+    let one = |freedoms: Vec<Freedom>| {
+        let cases = cases.clone();
+        async move {
+            let mut runs = run_cases(Vec::new(), freedoms, Edition::Docs, 1, None, &cases).await;
+            assert_eq!(runs.len(), 1);
+            runs.remove(0)
+        }
+    };
+    // Recorded against one correct server, verified against another that answers the probe
+    // otherwise (403 where the recording has 404).
+    let (_, recorded) = one(Vec::new()).await;
+    let recorded = recorded.normalize(Dates::Shape).doc;
+    let (rec, capture) = one(vec![Freedom::UnknownService403]).await;
+    assert_eq!(rec.outcome, Outcome::Passed, "{:?}", rec.findings);
+    let now = capture.normalize(Dates::Shape).doc;
+    let (diffs, findings) = snapshot::verify(Some(&recorded), &now, "probe.snap", &capture.judged);
+    assert!(
+        diffs.iter().any(|d| d.path == "/0/status"),
+        "the answers differ: {diffs:#?}"
+    );
+    assert!(!findings.is_empty(), "the difference is reported");
+    assert!(
+        findings.iter().all(|f| f.severity == Severity::Should),
+        "advice only: {findings:#?}"
+    );
+    // Had a MUST check judged the same exchange, the same difference would fail the case.
+    let strict = [(0, snapshot::Judgement::of(&["fetch.unknown-sid"], &[]))].into();
+    let (_, findings) = snapshot::verify(Some(&recorded), &now, "probe.snap", &strict);
+    assert!(
+        findings.iter().any(|f| f.severity == Severity::Must),
+        "{findings:#?}"
+    );
+}
+
 /// Fault and freedom pairs where the freedom takes away what the fault breaks, so no check
 /// can tell them apart. A pair belongs here only with its reason.
-const CONTRADICTIONS: [(&str, &str, &str); 1] = [(
-    "page-size-unvalidated",
-    "page-size-clamped",
-    "the same answer: clamping an out-of-range PageSize is allowed and advised against (page.size.refused, SHOULD) either way",
-)];
+const CONTRADICTIONS: [(&str, &str, &str); 2] = [
+    (
+        "page-size-unvalidated",
+        "page-size-clamped",
+        "the same answer: clamping an out-of-range PageSize is allowed and advised against (page.size.refused, SHOULD) either way",
+    ),
+    (
+        "webhook-header-unvalidated",
+        "webhook-header-ignored",
+        "the same answer: ignoring a webhook header value other than `true` or `false` is allowed and advised against (webhook.header.invalid, SHOULD) either way",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_is_still_caught_with_every_freedom_on() {

@@ -370,6 +370,8 @@ pub enum Statuses {
     Exactly(u16),
     /// Any 4xx.
     ClientError,
+    /// One of these statuses.
+    OneOf(Vec<u16>),
 }
 
 impl Statuses {
@@ -377,6 +379,7 @@ impl Statuses {
         match self {
             Statuses::Exactly(x) => *x == s,
             Statuses::ClientError => (400..500).contains(&s),
+            Statuses::OneOf(list) => list.contains(&s),
         }
     }
 
@@ -384,6 +387,11 @@ impl Statuses {
         match self {
             Statuses::Exactly(x) => x.to_string(),
             Statuses::ClientError => "a 4xx status".to_owned(),
+            Statuses::OneOf(list) => list
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or "),
         }
     }
 }

@@ -83,6 +83,17 @@ impl ApiError {
         e
     }
 
+    /// 403, code 20403: the request names something the account may not reach (the
+    /// `unknown-service-403` freedom's answer to an unknown service).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 403,
+            code: 20403,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
     /// 400, code 20001: a parameter has an invalid value. Twilio's wording for these
     /// (`Attributes`, `RoleSid`, `PageSize`, the webhook header) is not known, so callers
     /// pass the emulator's own words.

@@ -44,13 +44,21 @@ pub enum Freedom {
     PageSizeClamped,
     /// `Attributes` re-serialized in a canonical form of the same JSON value.
     AttributesCanonical,
+    /// An unknown service in the path is answered 403 (code 20403) instead of 404.
+    UnknownService403,
+    /// An invalid `Attributes` is refused with code 50001 instead of 20001.
+    AttributesOtherCode,
+    /// An invalid `X-Twilio-Webhook-Enabled` value is ignored instead of refused.
+    WebhookHeaderIgnored,
+    /// Every service's default role is one and the same role.
+    SharedDefaultRole,
 }
 
 use Freedom::*;
 
 impl Freedom {
     /// Every freedom, in the order `convcheck freedoms` lists them.
-    pub const ALL: [Freedom; 14] = [
+    pub const ALL: [Freedom; 18] = [
         ErrorWording,
         MediaTypeParams,
         JsonLayout,
@@ -65,6 +73,10 @@ impl Freedom {
         MissingIdentity50204,
         PageSizeClamped,
         AttributesCanonical,
+        UnknownService403,
+        AttributesOtherCode,
+        WebhookHeaderIgnored,
+        SharedDefaultRole,
     ];
 
     /// The stable kebab-case name used by `--freedom`.
@@ -154,6 +166,26 @@ impl Freedom {
                 "attributes-canonical",
                 "format",
                 "`attributes` re-serialized compactly, keys sorted, numbers in a canonical form of the same exact value (`1E+2` is `100`)",
+            ),
+            UnknownService403 => (
+                "unknown-service-403",
+                "errors",
+                "a service sid that names no service is answered 403 (code 20403) instead of 404 (the documentation says neither)",
+            ),
+            AttributesOtherCode => (
+                "attributes-other-code",
+                "errors",
+                "an invalid `Attributes` is refused with 400 and code 50001 instead of 20001 (Twilio's code is unknown)",
+            ),
+            WebhookHeaderIgnored => (
+                "webhook-header-ignored",
+                "errors",
+                "an `X-Twilio-Webhook-Enabled` value other than `true` or `false` is ignored instead of refused (the documentation lists the values, not what happens to others)",
+            ),
+            SharedDefaultRole => (
+                "shared-default-role",
+                "sid",
+                "every service's default role is one role, the first service's",
             ),
         }
     }

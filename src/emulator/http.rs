@@ -218,6 +218,11 @@ fn resolve(state: &AppState, service: Option<&str>, path: &str) -> Result<Svc, A
                 },
                 UrlForm::Service(is.to_owned()),
             ),
+            None if state.freedoms().has(Freedom::UnknownService403) => {
+                return Err(ApiError::forbidden(format!(
+                    "service `{is}` is not one of this account's"
+                )));
+            }
             None => return Err(ApiError::not_found(path)),
         },
     };
@@ -230,8 +235,12 @@ fn resolve(state: &AppState, service: Option<&str>, path: &str) -> Result<Svc, A
 }
 
 /// `X-Twilio-Webhook-Enabled` takes `true` or `false` only.
-fn check_webhook(headers: &HeaderMap, faults: &Faults) -> Result<(), ApiError> {
-    if faults.has(Fault::WebhookHeaderUnvalidated) {
+fn check_webhook(
+    headers: &HeaderMap,
+    faults: &Faults,
+    freedoms: &Freedoms,
+) -> Result<(), ApiError> {
+    if faults.has(Fault::WebhookHeaderUnvalidated) || freedoms.has(Freedom::WebhookHeaderIgnored) {
         return Ok(());
     }
     let rule = &rules().webhook_header;
@@ -263,10 +272,13 @@ fn check_attributes(value: &str, faults: &Faults, freedoms: &Freedoms) -> Result
     } else if faults.has(Fault::AttributesUnvalidated) {
         Ok(value.to_owned())
     } else {
-        // Twilio's wording for this refusal is unknown: the emulator's own words.
-        Err(ApiError::invalid(
-            "invalid `Attributes`: expected a string holding a JSON object",
-        ))
+        // Twilio's wording and code for this refusal are unknown: the emulator's own words.
+        let mut e =
+            ApiError::invalid("invalid `Attributes`: expected a string holding a JSON object");
+        if freedoms.has(Freedom::AttributesOtherCode) {
+            e.code = 50001;
+        }
+        Err(e)
     }
 }
 
@@ -674,7 +686,7 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let query = req.uri().query().unwrap_or("").to_owned();
     let (parts, body) = req.into_parts();
     if matches!(op, Op::Create | Op::Update | Op::Delete) {
-        check_webhook(&parts.headers, faults)?;
+        check_webhook(&parts.headers, faults, state.freedoms())?;
     }
     let body = if method == Method::POST {
         read_body(body, state.config().header_timeout).await?

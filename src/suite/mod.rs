@@ -248,7 +248,7 @@ pub fn all() -> Vec<CaseDef> {
             Once,
             writes = false,
             service::service_unknown,
-            "an unknown Conversation Service is 404"
+            "an unknown Conversation Service is refused with 404 or 403"
         ),
         case!(
             Generated,

@@ -3,7 +3,7 @@
 use reqwest::Method;
 
 use super::{errors, random_u128, sid_of};
-use crate::check::{self, Refusal};
+use crate::check::{self, Refusal, Statuses};
 use crate::client::Request;
 use crate::runner::{CaseRun, Step};
 use crate::spec::{SidKind, UrlForm};
@@ -49,8 +49,11 @@ pub(super) async fn service_unknown(r: &mut CaseRun) -> Step<()> {
     let unknown = UrlForm::Service(SidKind::Service.from_u128(random_u128()));
     let url = r.collection_url(&unknown);
     let ex = r.send(Request::new(Method::GET, url)).await?;
+    // The documentation does not say what an unknown service gets: 404 (the resource is not
+    // there, code 20404) or 403 (not the account's to reach, code 20403) are both sound.
     let refusal = Refusal {
-        codes: vec![errors().not_found.code.unwrap_or(20404)],
+        statuses: Statuses::OneOf(vec![404, 403]),
+        codes: vec![errors().not_found.code.unwrap_or(20404), 20403],
         ..Refusal::status("service.unknown", 404)
     };
     r.check_refusal(&ex, &refusal);

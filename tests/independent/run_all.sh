@@ -2,8 +2,8 @@
 # convcheck against servers written independently of its code (server.py, from the
 # documentation page and the facts file only; see NOTES.md): the faithful one must pass, and
 # each of the 17 defects in defects.py (DEFECTS.md) must be caught but the known misses
-# listed below, with the default flags and snapshots off (the shipped recording is the
-# emulator's, and a snapshot can still judge a correct server more strictly than the checks).
+# listed below, with the default flags and snapshots off (so that a defect counts as found by
+# the checks alone; run.sh holds the faithful server to the shipped snapshots too).
 #   tests/independent/run_all.sh [SEED ...]     (default: seeds 1 and 2)
 # Prints one line per run (defect, exit code, seed, the checks that failed) and a closing
 # 'N passed, N failed' line; exits 1 when any run ends otherwise than expected.

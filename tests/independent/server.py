@@ -605,6 +605,8 @@ def main(argv=None):
     parser.add_argument("--defect", action="append", default=[],
                         help="a defect from defects.py (repeatable, or comma-separated)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--shared-default-role", action="store_true",
+                        help="one default role for every service (the other CHOICE)")
     args = parser.parse_args(argv)
 
     services = []
@@ -625,6 +627,11 @@ def main(argv=None):
 
     httpd = Server((args.host, args.port), handler_cls)
     httpd.store = store_cls(args.account_sid, services)
+    if args.shared_default_role:
+        # CHOICE (the other one): the documentation does not say whether services share a
+        # default role; here every service's is the first service's.
+        for svc in httpd.store.services.values():
+            svc.default_role_sid = default_role_sid(services[0])
     httpd.account_sid = args.account_sid
     httpd.auth_token = args.auth_token
     httpd.default_service = services[0]

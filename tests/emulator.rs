@@ -1982,7 +1982,7 @@ impl Client {
     fn new(running: &emulator::Running) -> Client {
         let c = running.config();
         Client {
-            http: reqwest::Client::new(),
+            http: convcheck::client::http_builder().build().unwrap(),
             base: running.base_url(),
             user: c.account_sid.clone(),
             pass: c.auth_token.clone(),
@@ -2064,7 +2064,9 @@ async fn every_user_links_to_an_empty_page_of_conversations() {
             format!("The requested resource {unknown} was not found")
         );
     }
-    let res = reqwest::Client::new()
+    let res = convcheck::client::http_builder()
+        .build()
+        .unwrap()
         .get(format!("{base}/v1/Users/linked%20user/Conversations"))
         .send()
         .await
@@ -2111,7 +2113,9 @@ async fn configuration_names_the_default_service() {
         c["links"]["webhooks"],
         format!("{base}/v1/Configuration/Webhooks")
     );
-    let res = reqwest::Client::new()
+    let res = convcheck::client::http_builder()
+        .build()
+        .unwrap()
         .get(format!("{base}/v1/Configuration"))
         .send()
         .await
@@ -2130,7 +2134,7 @@ async fn freedoms_show_on_the_wire() {
     .unwrap();
     let base = running.base_url();
     let c = running.config().clone();
-    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let raw = convcheck::client::http_builder().no_gzip().build().unwrap();
     let send = |gzip: bool, method: reqwest::Method, path: &str| {
         let mut b = raw
             .request(method, format!("{base}{path}"))
@@ -2304,7 +2308,7 @@ async fn the_harness_client_asks_for_gzip_and_reads_it() {
         page["links"] = Value::Null;
         pages.push(page);
         // The same request without reqwest's decoder shows the emulator did compress.
-        let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+        let raw = convcheck::client::http_builder().no_gzip().build().unwrap();
         let res = raw
             .get(format!("{}/v1/Configuration", running.base_url()))
             .basic_auth(&c.account_sid, Some(&c.auth_token))
@@ -2344,7 +2348,9 @@ async fn spawn_serves_a_real_socket_with_its_own_base_url() {
         .await;
     assert_eq!((status, &f["sid"]), (200, &u["sid"]));
     // An API key works as well.
-    let res = reqwest::Client::new()
+    let res = convcheck::client::http_builder()
+        .build()
+        .unwrap()
         .get(format!("{base}/v1/Users"))
         .basic_auth(
             &running.config().api_key,
@@ -2472,7 +2478,9 @@ fn serve_keeps_its_state_on_sigterm() {
     assert!(banner.iter().any(|l| l.contains(S2)));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let res = reqwest::Client::new()
+        let res = convcheck::client::http_builder()
+            .build()
+            .unwrap()
             .post(format!("{base}/v1/Users"))
             .basic_auth(
                 emulator::DEFAULT_ACCOUNT_SID,
@@ -3112,7 +3120,7 @@ async fn refusals_before_the_body_leave_the_connection_usable() {
     let running = spawn(config.clone()).await.unwrap();
     let base = running.base_url();
     let auth = basic(&config.account_sid, &config.auth_token);
-    let http = reqwest::Client::builder()
+    let http = convcheck::client::http_builder()
         .pool_max_idle_per_host(1)
         .build()
         .unwrap();

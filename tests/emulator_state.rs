@@ -258,7 +258,7 @@ fn a_write_that_cannot_be_committed_is_answered_500_and_not_made() {
     let server = Server::start(&state_args(&path, &[]));
     let base = server.base();
     let rt = runtime();
-    let http = reqwest::Client::new();
+    let http = convcheck::client::http_builder().build().unwrap();
     let kept = rt.block_on(create(&http, &base, "kept"));
     assert_eq!(kept.0, 201);
     let sid = kept.1["sid"].as_str().unwrap().to_owned();
@@ -332,7 +332,7 @@ fn kill_9_loses_no_acknowledged_create() {
     let base = server.base();
     let rt = runtime();
     let acked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
-    let http = reqwest::Client::new();
+    let http = convcheck::client::http_builder().build().unwrap();
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let (http, base, acked) = (http.clone(), base.clone(), Arc::clone(&acked));
@@ -382,7 +382,7 @@ fn kill_9_loses_no_acknowledged_create() {
 fn made_state(path: &Path, second: &str) {
     let server = Server::start(&state_args(path, &["--service", second]));
     let rt = runtime();
-    let http = reqwest::Client::new();
+    let http = convcheck::client::http_builder().build().unwrap();
     let base = server.base();
     rt.block_on(async {
         assert_eq!(create(&http, &base, "one").await.0, 201);

@@ -203,7 +203,9 @@ async fn a_generated_run_passes_a_correct_server_and_leaves_no_user_behind() {
         "/v1/Users?PageSize=1000".to_owned(),
         format!("/v1/Services/{}/Users?PageSize=1000", c.services[1].sid),
     ] {
-        let body = reqwest::Client::new()
+        let body = convcheck::client::http_builder()
+            .build()
+            .unwrap()
             .get(format!("{base}{path}"))
             .basic_auth(&c.account_sid, Some(&c.auth_token))
             .send()

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// Every identity in both services of the emulator.
 async fn identities(base: &str, c: &Config) -> Vec<String> {
-    let http = reqwest::Client::new();
+    let http = convcheck::client::http_builder().build().unwrap();
     let mut out = Vec::new();
     for path in [
         "/v1/Users".to_owned(),
@@ -173,7 +173,7 @@ async fn sweep_deletes_only_the_prefix_and_asks_first() {
         .expect("emulator starts");
     let base = running.base_url();
     let c = running.config().clone();
-    let http = reqwest::Client::new();
+    let http = convcheck::client::http_builder().build().unwrap();
     for identity in [
         "convcheck-dead-1",
         "convcheck-dead-2",

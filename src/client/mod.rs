@@ -215,6 +215,14 @@ pub struct Client {
     scrubber: scrub::Scrubber,
 }
 
+/// A reqwest client builder with convcheck's TLS: rustls with the ring provider (see
+/// `Cargo.toml`), installed as the process default unless the process chose another. Every
+/// reqwest client of the process, convcheck's own or a test's, needs a provider installed.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 impl Client {
     /// A client for the target at `base_url` with these credentials (none for a target that
     /// needs none). It sends requests only to that URL's origin.
@@ -234,7 +242,7 @@ impl Client {
             .map(Credentials::scrubber)
             .unwrap_or_default();
         scrub::register(&scrubber);
-        let http = reqwest::Client::builder()
+        let http = http_builder()
             .connect_timeout(Duration::from_secs(10))
             // A kept-alive connection is dropped after 30 s unused, before servers with an
             // idle timeout of 30 s or more close it: reusing one just as the server closes it

@@ -21,7 +21,7 @@ pub type Rewrite = Arc<dyn Fn(&Method, &str, &HeaderMap, Value) -> Value + Send 
 pub async fn proxy(upstream: String, rewrite: Rewrite) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let own = format!("http://{}", listener.local_addr().unwrap());
-    let http = reqwest::Client::new();
+    let http = convcheck::client::http_builder().build().unwrap();
     let me = own.clone();
     let app = axum::Router::new().fallback(
         move |method: Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
@@ -131,7 +131,9 @@ pub fn text(out: &Output) -> String {
 }
 
 pub async fn create(base: &str, c: &Config, path: &str, identity: &str) -> Value {
-    let resp = reqwest::Client::new()
+    let resp = convcheck::client::http_builder()
+        .build()
+        .unwrap()
         .post(format!("{base}{path}"))
         .basic_auth(&c.account_sid, Some(&c.auth_token))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -147,7 +149,9 @@ pub async fn create(base: &str, c: &Config, path: &str, identity: &str) -> Value
 }
 
 pub async fn fetch_status(base: &str, c: &Config, path: &str) -> u16 {
-    reqwest::Client::new()
+    convcheck::client::http_builder()
+        .build()
+        .unwrap()
         .get(format!("{base}{path}"))
         .basic_auth(&c.account_sid, Some(&c.auth_token))
         .send()

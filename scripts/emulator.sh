@@ -1,6 +1,8 @@
 # Shared by the scripts that drive `convcheck serve` in another process (sourced, not run).
 #   build_convcheck [release]     sets BIN
 #   venv_install REQUIREMENTS     sets VENV (target/clients-venv) and installs into it
+#   npm_install DIR               `npm ci` in DIR, unless its node_modules already holds
+#                                 exactly what its package-lock.json says
 #   start_emulator [SERVE ARGS]   starts `convcheck serve --port 0 ARGS`, waits at most 30 s
 #                                 for it to listen, sets PID, LOG and BASE
 #   stop_emulator                 stops it (call from the caller's EXIT trap)
@@ -21,6 +23,16 @@ venv_install() {
   mkdir -p "$ROOT/target"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$1"
+}
+
+npm_install() {
+  # npm ci always deletes node_modules and installs again: skip it when the last one here
+  # installed this very lock file (scripts/fetch-test-tools may have, moments before).
+  local stamp="$1/node_modules/.installed-package-lock.json"
+  if [ -f "$stamp" ] && cmp -s "$1/package-lock.json" "$stamp"; then
+    return 0
+  fi
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) && cp "$1/package-lock.json" "$stamp"
 }
 
 start_emulator() {

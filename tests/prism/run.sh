@@ -13,10 +13,7 @@ mkdir -p "$WORK"
 
 echo "== installing prism and Twilio's OpenAPI description"
 npm_install "$HERE"
-SPEC="$WORK/package/twilio-oai/spec/json/twilio_conversations_v1.json"
-if [ ! -f "$SPEC" ]; then
-  (cd "$WORK" && npm pack --silent @twilio-alpha/mcp@0.7.0 >/dev/null && tar xzf twilio-alpha-mcp-0.7.0.tgz)
-fi
+openapi_spec
 
 cargo build --quiet --bin convcheck
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/convcheck"

@@ -18,45 +18,59 @@ TOKEN="run-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 DEFAULT="IS11111111111111111111111111111111"
 OTHER="IS22222222222222222222222222222222"
 OUT="$(mktemp -d)"
-SPID=""
-stop() {
-  if [ -n "$SPID" ]; then
-    kill "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-  fi
-  SPID=""
+# Each variant's server pid, in a file, so the trap can stop both whatever state they are in.
+stop_all() {
+  for f in "$OUT"/*.pid; do
+    [ -f "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+  done
 }
-trap 'stop; rm -rf "$OUT"' EXIT
+trap 'stop_all; wait; rm -rf "$OUT"' EXIT
 
-status=0
-for variant in per-service shared; do
-  extra=()
-  [ "$variant" = shared ] && extra=(--shared-default-role)
+# One variant: its own server and its own run, its output in $OUT/<variant>.*. The two run
+# at once (the Python server takes one core, and each run about 20 s here).
+variant() {
+  local name="$1" extra=() spid url="" rc=0
+  [ "$name" = shared ] && extra=(--shared-default-role)
   python3 "$ROOT/tests/independent/server.py" --port 0 --account-sid "$ACCOUNT" \
     --auth-token "$TOKEN" --services "$DEFAULT,$OTHER" "${extra[@]}" \
-    >"$OUT/server.out" 2>"$OUT/server.err" </dev/null &
-  SPID=$!
-  URL=""
+    >"$OUT/$name.server.out" 2>"$OUT/$name.server.err" </dev/null &
+  spid=$!
+  echo "$spid" >"$OUT/$name.pid"
   for _ in $(seq 1 300); do
-    URL="$(sed -n 's/^listening on //p' "$OUT/server.out")"
-    [ -n "$URL" ] && break
-    kill -0 "$SPID" 2>/dev/null || break
+    url="$(sed -n 's/^listening on //p' "$OUT/$name.server.out")"
+    [ -n "$url" ] && break
+    kill -0 "$spid" 2>/dev/null || break
     sleep 0.1
   done
-  if [ -z "$URL" ]; then
-    echo "the independent server did not start:" >&2
-    cat "$OUT/server.err" >&2
-    exit 1
-  fi
-  echo "== convcheck run against the independent server ($variant default role) at $URL"
-  if "$BIN" run --target "$URL" --account-sid "$ACCOUNT" --auth-token "$TOKEN" \
-    --default-service-sid "$DEFAULT" --service-sid "$OTHER" </dev/null >"$OUT/run.out" 2>&1; then
-    tail -n 4 "$OUT/run.out"
+  if [ -z "$url" ]; then
+    { echo "the independent server did not start ($name default role):"; cat "$OUT/$name.server.err"; } >"$OUT/$name.run.out"
+    rc=1
   else
-    echo "convcheck failed a correct server ($variant default role):" >&2
-    cat "$OUT/run.out" >&2
+    echo "== convcheck run against the independent server ($name default role) at $url" >"$OUT/$name.run.out"
+    "$BIN" run --target "$url" --account-sid "$ACCOUNT" --auth-token "$TOKEN" \
+      --default-service-sid "$DEFAULT" --service-sid "$OTHER" </dev/null >>"$OUT/$name.run.out" 2>&1 || rc=$?
+  fi
+  kill "$spid" 2>/dev/null || true
+  wait "$spid" 2>/dev/null || true
+  rm -f "$OUT/$name.pid"
+  return "$rc"
+}
+
+variant per-service &
+PER=$!
+variant shared &
+SHARED=$!
+status=0
+for pair in "per-service:$PER" "shared:$SHARED"; do
+  name="${pair%%:*}"
+  if wait "${pair#*:}"; then
+    head -n 1 "$OUT/$name.run.out"
+    tail -n 4 "$OUT/$name.run.out"
+  else
+    echo "convcheck failed a correct server ($name default role):" >&2
+    cat "$OUT/$name.run.out" >&2
     status=1
   fi
-  stop
 done
 exit "$status"

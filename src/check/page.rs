@@ -91,16 +91,17 @@ struct Names<'a> {
 /// Parses a page, whole but for the users whose identity `keep` refuses: those are only read
 /// for their sid. None when the body is no JSON object with a `users` array of objects (the
 /// caller then judges it whole).
+///
+/// The page is read once for its keys (each value but `users` parsed, `users` split into
+/// its items unparsed), then each item once for its sid and identity, and a kept item once
+/// more, whole: a walk judges every page of a collection of up to a thousand users, most of
+/// them other sequences'.
 pub fn sparse_page(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<SparsePage> {
-    use serde_json::value::RawValue;
-    let raw: BTreeMap<String, &RawValue> = serde_json::from_slice(bytes).ok()?;
-    let items: Vec<&RawValue> = serde_json::from_str(raw.get("users")?.get()).ok()?;
-    let mut top = serde_json::Map::new();
-    for (key, value) in &raw {
-        if key != "users" {
-            top.insert(key.clone(), serde_json::from_str(value.get()).ok()?);
-        }
-    }
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (mut top, items) = de.deserialize_map(PageKeys).ok()?;
+    de.end().ok()?;
+    let items = items?;
     let mut kept = Vec::new();
     let mut users = Vec::new();
     let mut listed = Listed::default();
@@ -120,6 +121,36 @@ pub fn sparse_page(bytes: &[u8], keep: &dyn Fn(&str) -> bool) -> Option<SparsePa
         kept,
         listed,
     })
+}
+
+/// A page's top level in one pass: every key but `users` parsed, `users` (the last one, as
+/// a parser keeps the last of a repeated key) split into its raw items.
+struct PageKeys;
+
+type Keys<'de> = (
+    serde_json::Map<String, Value>,
+    Option<Vec<&'de serde_json::value::RawValue>>,
+);
+
+impl<'de> serde::de::Visitor<'de> for PageKeys {
+    type Value = Keys<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys<'de>, A::Error> {
+        let mut top = serde_json::Map::new();
+        let mut users = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "users" {
+                users = Some(map.next_value()?);
+            } else {
+                top.insert(key, map.next_value()?);
+            }
+        }
+        Ok((top, users))
+    }
 }
 
 /// Checks a sparse page as [`page_body`] checks a whole one: its metadata against every

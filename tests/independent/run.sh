@@ -3,8 +3,8 @@
 # standard library only, written from the documentation page and the facts file; NOTES.md
 # says how) must pass `convcheck run` started from the repository root with the default
 # flags, so the shipped snapshots are verified and the generated cases draw a fresh seed.
-# Twice: each service with a default role of its own, then one default role shared by every
-# service (the documentation relates neither). The server is always stopped.
+# Twice, at once: each service with a default role of its own, and one default role shared
+# by every service (the documentation relates neither). Both servers are always stopped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -6,7 +6,7 @@
 # is the verification `cargo package` would do (so it runs with --no-verify: the same
 # sources built twice cost a minute and a half here), at opt-level 0 (what is checked is
 # that it builds and runs, not how fast).
-# Both builds share the repository's target directory, so the dependencies are not built again.
+# The build shares the repository's target directory, so the dependencies are not built again.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

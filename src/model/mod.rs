@@ -27,6 +27,8 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::Value;
+
 use crate::check::{Context, Exchange, Finding};
 use crate::domain::Relation;
 use crate::spec::{Operation, UrlForm};
@@ -284,6 +286,10 @@ pub struct Model {
     /// Bodies that already went through the exchange checks clean, by a hash of operation,
     /// view and bytes: seen again (the world read back unchanged), they need not be again.
     clean: BTreeSet<u64>,
+    /// Whether the model knows only part of each collection (fed by observed traffic, as by
+    /// the proxy): users it never saw may be there, so a page listing one, or a create
+    /// refused as a duplicate of an identity it never saw, is no disagreement.
+    pub partial: bool,
 }
 
 impl Model {
@@ -309,6 +315,102 @@ impl Model {
             held: Held::new(),
             steps: 0,
             clean: BTreeSet::new(),
+            partial: false,
+        }
+    }
+
+    /// A model fed by observed traffic (see [`Model::partial`]): no namespace (every identity
+    /// is the session's), no view until traffic shows one ([`Model::view_of`]).
+    pub fn observing(default_service: Option<&str>, base: Context) -> Model {
+        let mut base = base;
+        base.default_service_sid = default_service.map(str::to_owned);
+        let mut m = Model::new(String::new(), Vec::new(), None, base);
+        m.partial = true;
+        m
+    }
+
+    /// The view of a URL form, added when traffic first shows it. The shortened form's
+    /// collection is the default service's once that is known.
+    pub fn view_of(&mut self, form: &UrlForm) -> usize {
+        if let Some(v) = self.views.iter().position(|v| v.form == *form) {
+            return v;
+        }
+        let key = match form {
+            UrlForm::Shortened => self
+                .base
+                .default_service_sid
+                .clone()
+                .unwrap_or_else(|| "(default)".to_owned()),
+            UrlForm::Service(s) => s.clone(),
+        };
+        self.views.push(View {
+            form: form.clone(),
+            key,
+            alias: false,
+        });
+        self.forms = self.views.len();
+        self.views.len() - 1
+    }
+
+    /// The default service, once known (from a user the shortened form answered with): the
+    /// shortened form's collection is that service's from then on. `false` when it was
+    /// known already.
+    pub fn learn_default_service(&mut self, sid: &str) -> bool {
+        if self.base.default_service_sid.is_some() {
+            return false;
+        }
+        self.base.default_service_sid = Some(sid.to_owned());
+        for v in &mut self.views {
+            if v.form == UrlForm::Shortened {
+                v.key = sid.to_owned();
+            }
+        }
+        true
+    }
+
+    /// The account requests authenticate as, once known (from a request's credentials).
+    pub fn learn_account(&mut self, sid: &str) {
+        if self.base.account_sid.is_none() {
+            self.base.account_sid = Some(sid.to_owned());
+        }
+    }
+
+    /// The default service, when known.
+    pub fn default_service(&self) -> Option<&str> {
+        self.base.default_service_sid.as_deref()
+    }
+
+    /// A user the traffic showed without its create (a fetch or an update of a user that
+    /// existed before): alive, with its sid and identity; its other fields are not compared
+    /// until a write sets them.
+    pub fn learn(&mut self, view: usize, sid: &str, identity: &str, body: Value) -> usize {
+        let mut u = User::new(view, "", identity.to_owned());
+        u.sid = Some(sid.to_owned());
+        u.life = Life::Alive;
+        u.friendly_name.origin = Origin::Unknown;
+        u.attributes.origin = Origin::Unknown;
+        u.role_sid.origin = Origin::Unknown;
+        u.last = Some(body);
+        self.users.push(u);
+        self.users.len() - 1
+    }
+
+    /// Stops judging a user, and every user of its collection with its identity or sid: what
+    /// the target holds for them is no longer known (writes that raced, a write whose answer
+    /// never came).
+    pub fn forget(&mut self, user: usize) {
+        let (identity, sid, view) = {
+            let u = &self.users[user];
+            (u.identity.clone(), u.sid.clone(), u.view)
+        };
+        for i in 0..self.users.len() {
+            let same = self.users[i].identity == identity
+                && self.same_collection(self.users[i].view, view)
+                || (sid.is_some() && self.users[i].sid == sid);
+            if same {
+                self.users[i].life = Life::Absent;
+                self.users[i].sid = None;
+            }
         }
     }
 

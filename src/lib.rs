@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod generate;
 pub mod json;
 pub mod model;
+pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod snapshot;

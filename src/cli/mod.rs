@@ -4,6 +4,7 @@ pub mod clauses;
 pub mod diff;
 pub mod exit;
 pub mod progress;
+pub mod proxy;
 pub mod relay;
 pub mod report;
 pub mod run;
@@ -38,6 +39,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the documentation's normative clauses and the checks that enforce each.
     Clauses(clauses::ClausesArgs),
+    /// Judge the traffic of your own application: a reverse proxy in front of a target.
+    #[command(after_help = proxy::PROXY_EXAMPLES)]
+    Proxy(Box<proxy::ProxyArgs>),
     /// Serve the reference emulator of the User resource.
     Serve(serve::ServeArgs),
     /// List the emulator's named faults, one line each.
@@ -56,6 +60,7 @@ impl Command {
             Command::Validate(args) => args.exec(),
             Command::Sweep(args) => args.exec(),
             Command::Clauses(args) => args.exec(),
+            Command::Proxy(args) => args.exec(),
             Command::Serve(args) => args.exec(),
             Command::Faults(args) => args.exec(),
             Command::Freedoms(args) => args.exec(),

@@ -679,7 +679,7 @@ impl Front for TrialFront {
     }
 }
 
-fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
+pub(super) fn verdict(rec: &CaseRecord) -> Result<(), Failed> {
     use crate::report::view;
     match rec.outcome {
         Outcome::Passed | Outcome::Skipped | Outcome::ExpectedFailure => Ok(()),
@@ -724,7 +724,7 @@ fn repeated_line(g: &crate::report::view::Group<'_>) -> String {
     )
 }
 
-fn warning_lines(report: &Report) -> Vec<String> {
+pub(super) fn warning_lines(report: &Report) -> Vec<String> {
     let warnings = crate::report::view::warnings(report);
     if warnings.is_empty() {
         return Vec::new();

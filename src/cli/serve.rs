@@ -258,14 +258,14 @@ fn print_banner(running: &emulator::Running, token: &str, api_secret: &str) {
 
 /// SIGINT and SIGTERM, listened for from creation on.
 #[cfg(unix)]
-struct Signals {
+pub(super) struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
 impl Signals {
-    fn listen() -> anyhow::Result<Signals> {
+    pub(super) fn listen() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
@@ -273,7 +273,7 @@ impl Signals {
         })
     }
 
-    async fn wait(mut self) {
+    pub(super) async fn wait(mut self) {
         tokio::select! {
             _ = self.int.recv() => {}
             _ = self.term.recv() => {}
@@ -283,17 +283,17 @@ impl Signals {
 
 /// Ctrl-C, listened for from creation on.
 #[cfg(not(unix))]
-struct Signals(tokio::signal::windows::CtrlC);
+pub(super) struct Signals(tokio::signal::windows::CtrlC);
 
 #[cfg(not(unix))]
 impl Signals {
-    fn listen() -> anyhow::Result<Signals> {
+    pub(super) fn listen() -> anyhow::Result<Signals> {
         Ok(Signals(
             tokio::signal::windows::ctrl_c().context("cannot listen for ctrl-c")?,
         ))
     }
 
-    async fn wait(mut self) {
+    pub(super) async fn wait(mut self) {
         self.0.recv().await;
     }
 }

@@ -142,7 +142,10 @@ impl Model {
         v: &mut Verdict,
     ) {
         let identity = self.users[user].identity.clone();
-        let arguable = !domain::is_plain(&self.users[user].tail) || sent.arguable();
+        // An identity the server took before (then deleted) is no value it may refuse now.
+        let taken_before = self.is_recreate(user);
+        let arguable =
+            (!domain::is_plain(&self.users[user].tail) && !taken_before) || sent.arguable();
         if let Some(other) = self.alive_with(view, &identity) {
             v.expected = format!("4xx: the identity is user #{other}'s");
             // Values a server may refuse for themselves may be refused first, in their own
@@ -786,6 +789,23 @@ impl Model {
             }
         }
         if !ended {
+            // A walk cut short shows no user twice all the same.
+            for (u, user) in self.users.iter().enumerate() {
+                let pages: Vec<usize> = seen
+                    .iter()
+                    .filter(|(s, _)| *s == u)
+                    .map(|(_, p)| *p)
+                    .collect();
+                if pages.len() > 1 {
+                    v.findings.push(Finding::new(
+                        "page.walk.complete",
+                        "/users",
+                        format!("user #{u} (`{}`) once", user.sid.as_deref().unwrap_or("?")),
+                        format!("{} times, on pages {pages:?}", pages.len()),
+                    ));
+                    v.diverged = true;
+                }
+            }
             return;
         }
         let mut complete = true;

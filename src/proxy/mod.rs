@@ -665,10 +665,7 @@ async fn judge_loop(mut rx: mpsc::UnboundedReceiver<Event>, mut observer: Observ
                   history: &mut Vec<Span>,
                   exchanges: &mut Vec<Exchange>,
                   all: bool| {
-        loop {
-            let Some(i) = (0..pending.len()).min_by_key(|&i| pending[i].0.end) else {
-                break;
-            };
+        while let Some(i) = (0..pending.len()).min_by_key(|&i| pending[i].0.end) {
             let end = pending[i].0.end;
             if !all && running.values().any(|s| s.start < end) {
                 break;
@@ -761,3 +758,6 @@ async fn judge_loop(mut rx: mpsc::UnboundedReceiver<Event>, mut observer: Observ
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -138,9 +138,6 @@ struct Walk {
     pages: Vec<Seen>,
     /// `path?query` of the page the walk asks for next.
     next: Option<String>,
-    /// A write to the collection happened during the walk: its pages are judged each on
-    /// its own.
-    dirty: bool,
 }
 
 /// At most this many walks are followed at once; the oldest is judged as left unfinished.
@@ -231,11 +228,16 @@ impl Observer {
         let view = self.model.view_of(&form);
         self.learn_default_service(&form, ex);
         if target.writes() {
+            // A write ends the walks of its collection that are under way: their pages so
+            // far are judged against the world before it (a page the client asks for after
+            // it is judged on its own).
             let key = self.model.views[view].key.clone();
-            for w in &mut self.walks {
-                if self.model.views[w.view].key == key {
-                    w.dirty = true;
-                }
+            let (cut, kept): (Vec<Walk>, Vec<Walk>) = std::mem::take(&mut self.walks)
+                .into_iter()
+                .partition(|w| self.model.views[w.view].key == key);
+            self.walks = kept;
+            for w in cut {
+                self.finish(w, false);
             }
         }
         if seen.alone {
@@ -386,7 +388,15 @@ impl Observer {
         };
         let next = next_page(&seen.exchange);
         let first = !q.contains_key("Page") && !q.contains_key("PageToken");
-        let walk = if first {
+        // The page a walk asked for next continues it, whatever it looks like (a server may
+        // send a client back to a first page).
+        let following = self
+            .walks
+            .iter()
+            .position(|w| w.view == view && w.next.as_deref() == Some(here.as_str()));
+        let walk = if let Some(w) = following {
+            Some(w)
+        } else if first {
             if self.walks.len() >= MAX_WALKS {
                 let oldest = self.walks.remove(0);
                 self.finish(oldest, false);
@@ -396,13 +406,10 @@ impl Observer {
                 page_size,
                 pages: Vec::new(),
                 next: None,
-                dirty: false,
             });
             Some(self.walks.len() - 1)
         } else {
-            self.walks
-                .iter()
-                .position(|w| w.view == view && w.next.as_deref() == Some(here.as_str()))
+            None
         };
         let Some(w) = walk else {
             // A page the proxy did not see the walk of: judged with what the session knows,
@@ -420,24 +427,16 @@ impl Observer {
         }
     }
 
-    /// Judges a walk: as one read when nothing wrote to its collection meanwhile (with
-    /// completeness when it reached its last page), else each page on its own.
+    /// Judges a walk as one read (no write to its collection came between its pages): with
+    /// completeness when it reached its last page.
     fn finish(&mut self, walk: Walk, ended: bool) {
         let Walk {
             view,
             page_size,
             pages,
-            dirty,
             ..
         } = walk;
         if pages.is_empty() {
-            return;
-        }
-        if dirty {
-            for seen in pages {
-                let found = alone(&self.model.context(Operation::Read, view), &seen.exchange);
-                self.record(Operation::Read, view, &seen, found, &[]);
-            }
             return;
         }
         let step = Step::Read { view, page_size };
@@ -461,6 +460,18 @@ impl Observer {
         }
         // Whatever answers a `{Sid}` path names the user the value is the sid or identity of.
         let mut found = named(key, ex);
+        if ex.status == 404 {
+            // Twilio's code for a resource not found, as the fixed cases require it.
+            let refusal = check::Refusal::of(
+                "fetch.unknown-identity",
+                &crate::spec::rules().errors.not_found,
+            );
+            found.extend(
+                check::refusal(ex, &refusal)
+                    .into_iter()
+                    .filter(|f| f.check == "error.code.expected"),
+            );
+        }
         let known = match known {
             Some(k) => Some(k),
             None if (200..300).contains(&ex.status) && found.is_empty() => {

@@ -45,6 +45,9 @@ pub struct Normalized {
     /// The case document: a JSON array with one object per exchange, the pages of a walk
     /// folded into its first request.
     pub doc: Value,
+    /// What each numbered reference stands for (`<US:1>` → the sid it replaced): what a
+    /// replay of a recording sends where the recording shows a reference.
+    pub references: BTreeMap<String, String>,
 }
 
 /// Stands for a user object the case did not create.
@@ -392,6 +395,7 @@ pub fn normalize(raw: &[Exchange], scope: Scope<'_>, dates: Dates) -> Normalized
     Normalized {
         responses,
         doc: Value::Array(entries),
+        references: n.sids.refs.into_iter().map(|(v, r)| (r, v)).collect(),
     }
 }
 

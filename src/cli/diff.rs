@@ -240,7 +240,21 @@ impl DiffArgs {
                         dir.display()
                     );
                 }
-                Some(store::load_dir(&dir)?)
+                let mut all = store::load_dir(&dir)?;
+                // Traffic `convcheck proxy` recorded is replayed by `convcheck run`, which
+                // verifies it; the parity diff compares the suite's own cases.
+                all.retain(|id, _| !id.starts_with("proxy::"));
+                if all.is_empty() {
+                    bail!(
+                        "`{}` holds recorded traffic only: verify a target against it with `convcheck run --target URL --snapshot-dir {}`",
+                        dir.display(),
+                        self.baseline_snapshots
+                            .as_ref()
+                            .map(|d| d.display().to_string())
+                            .unwrap_or_default()
+                    );
+                }
+                Some(all)
             }
             None => None,
         };

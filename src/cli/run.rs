@@ -417,6 +417,7 @@ impl RunArgs {
             allow_writes: self.allow_writes,
             read_only: self.read_only,
             generation: self.generation(true),
+            replay: None,
         }
     }
 
@@ -435,7 +436,6 @@ impl RunArgs {
     fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
         let embedded = p.embedded.as_ref();
         let listing = self.list;
-        let mut run = Run::new(p, &suite::all(), &self.options_for(p)?, listing)?;
         let snaps = Arc::new(SnapshotRun::prepare(
             &self.snapshot,
             &self.edition.to_string(),
@@ -443,6 +443,14 @@ impl RunArgs {
             self.strict,
             listing,
         )?);
+        // Traffic `convcheck proxy` recorded there is replayed by a case of its own.
+        let mut cases = suite::all();
+        let mut opts = self.options_for(p)?;
+        if let Some(traffic) = snaps.traffic() {
+            cases.push(suite::replay::case());
+            opts.replay = Some(Arc::new(traffic));
+        }
+        let mut run = Run::new(p, &cases, &opts, listing)?;
 
         // What the filters select, found before anything is sent: an empty selection is a
         // usage error (a mistyped filter must not pass in CI).

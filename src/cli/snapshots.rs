@@ -130,6 +130,23 @@ impl SnapshotRun {
         })
     }
 
+    /// The traffic `convcheck proxy` recorded in the directory (its file and document), when
+    /// verifying.
+    pub fn traffic(&self) -> Option<(String, Value)> {
+        if self.mode != Mode::Verify {
+            return None;
+        }
+        self.recorded
+            .get(super::proxy::TRAFFIC_CASE)
+            .map(|(p, d)| (p.display().to_string(), d.clone()))
+    }
+
+    /// Whether the directory holds recordings of the suite's cases: one that holds only
+    /// recorded traffic verifies the traffic alone.
+    fn has_suite_recordings(&self) -> bool {
+        self.recorded.keys().any(|id| !id.starts_with("proxy::"))
+    }
+
     fn path_of(&self, case_id: &str) -> PathBuf {
         self.recorded
             .get(case_id)
@@ -140,10 +157,15 @@ impl SnapshotRun {
     /// Judges one finished case: compares it with its recording (verify), keeps its document
     /// for the end of the run, and applies the known deviations. Pure but for the lock.
     pub fn judge(&self, rec: &mut CaseRecord, capture: &Capture) {
-        // Generated cases draw new inputs every run: no recording can hold them.
+        // Generated cases draw new inputs every run: no recording can hold them. The replay
+        // of recorded traffic compares itself with its recording; a directory of recorded
+        // traffic alone has nothing to say about the suite's cases.
         let generated = crate::snapshot::is_generated(&rec.kind);
+        let unrecorded =
+            rec.kind == "proxy" || (self.mode == Mode::Verify && !self.has_suite_recordings());
         if self.mode != Mode::Off
             && !generated
+            && !unrecorded
             && !matches!(rec.outcome, Outcome::Errored | Outcome::Skipped)
         {
             let doc = capture.normalize(Dates::Shape).doc;
@@ -205,6 +227,13 @@ impl SnapshotRun {
                     docs.len(),
                     self.dir.display(),
                     docs.len() - written
+                ));
+            }
+            Mode::Verify if !self.has_suite_recordings() => {
+                lines.push(format!(
+                    "snapshots: `{}` holds recorded traffic only: the suite's cases ran unverified, and `{}` replayed it",
+                    self.dir.display(),
+                    super::proxy::TRAFFIC_CASE
                 ));
             }
             Mode::Verify => {

@@ -35,6 +35,8 @@ pub enum Kind {
     Generated,
     /// Model-based sequences.
     Stateful,
+    /// Traffic recorded by `convcheck proxy`, replayed.
+    Proxy,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Service => "service",
             Kind::Generated => "generated",
             Kind::Stateful => "stateful",
+            Kind::Proxy => "proxy",
         }
     }
 }

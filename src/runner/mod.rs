@@ -48,6 +48,9 @@ pub struct Plan {
     pub max_pages: usize,
     /// What the generated and stateful cases do.
     pub generation: Generation,
+    /// Traffic recorded by `convcheck proxy`, to replay and compare: the recording's file
+    /// and its document (`proxy::traffic`).
+    pub replay: Option<Arc<(String, serde_json::Value)>>,
 }
 
 /// One user the run created and has not deleted yet.

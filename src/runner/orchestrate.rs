@@ -197,6 +197,7 @@ pub fn build_plan(
         run_prefix: format!("convcheck-{}-", super::run_id()),
         max_pages: max_pages.max(1),
         generation: super::Generation::default(),
+        replay: None,
     }
 }
 
@@ -221,6 +222,8 @@ pub struct RunOptions {
     pub read_only: bool,
     /// What the generated cases do.
     pub generation: super::Generation,
+    /// Traffic recorded by `convcheck proxy` to replay (its file and document).
+    pub replay: Option<std::sync::Arc<(String, serde_json::Value)>>,
 }
 
 /// What the front end does around each case. Called from the trials, concurrently.
@@ -278,6 +281,7 @@ impl Run {
             plan.default_service_sid = Some(d.clone());
         }
         plan.generation = opts.generation.clone();
+        plan.replay = opts.replay.clone();
         if !writes_allowed && !opts.read_only && !listing {
             bail!(
                 "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates), or --read-only",

@@ -10,6 +10,7 @@ mod fetch;
 mod lookup;
 mod pagination;
 mod read;
+pub mod replay;
 mod service;
 mod update;
 

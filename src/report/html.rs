@@ -317,7 +317,7 @@ fn replay_block(g: &view::Group<'_>) -> Markup {
     html! {
         @if let Some(replay) = g.replay() {
             details.replay open {
-                summary { "replay: the shrunk sequence, step by step, and its seed" }
+                summary { (view::replay_title(g)) }
                 @if !others.is_empty() { p.rule { (others) } }
                 pre.replay { (view::replay_text(replay)) }
             }

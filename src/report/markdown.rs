@@ -186,7 +186,8 @@ fn group_entry(s: &mut String, g: &view::Group<'_>) {
         }
         let _ = write!(
             s,
-            "\n<details><summary>replay: the shrunk sequence, step by step, and its seed</summary>\n\n{}\n</details>\n",
+            "\n<details><summary>{}</summary>\n\n{}\n</details>\n",
+            view::replay_title(g),
             fenced("text", &view::replay_text(replay), "")
         );
     }

@@ -186,6 +186,16 @@ pub fn curl(ex: &ExchangeSummary, with_credentials: bool) -> String {
     s
 }
 
+/// What a group's replay is called: a generated case's is its shrunk sequence; the proxy's
+/// is the exchange it saw, with a command that sends it again.
+pub fn replay_title(g: &Group<'_>) -> &'static str {
+    if g.head().0.kind == "proxy" {
+        "reproduction: the exchange as it was sent, and curl to send it again"
+    } else {
+        "replay: the shrunk sequence, step by step, and its seed"
+    }
+}
+
 /// A replay as every format shows it: its lines as they are, but control characters other
 /// than line breaks and tabs, bidirectional embeddings, overrides and isolates, and the
 /// noncharacters U+FFFE and U+FFFF (which XML cannot hold) as `\u{…}` escapes, so that what a

@@ -88,7 +88,7 @@ impl ProxyArgs {
             [] => Ok(None),
             [mode, dir] if mode == "record" => Ok(Some(PathBuf::from(dir))),
             [mode, _] => bail!(
-                "--snapshots {mode}: the proxy records only; pass `--snapshots record DIR`, and verify later with `convcheck proxy` or `convcheck run`"
+                "--snapshots {mode}: the proxy records only; pass `--snapshots record DIR`, then verify a target against the recording with `convcheck run --target URL --snapshot-dir DIR`"
             ),
             _ => bail!("--snapshots takes two values: `record DIR`"),
         }

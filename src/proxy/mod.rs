@@ -153,6 +153,11 @@ impl Proxy {
                 opts.upstream
             );
         }
+        if !up.username().is_empty() || up.password().is_some() {
+            anyhow::bail!(
+                "invalid upstream: it holds credentials; leave them out (the proxy forwards the credentials each client sends, and adds none)"
+            );
+        }
         if up.query().is_some() || up.fragment().is_some() {
             anyhow::bail!(
                 "invalid upstream `{}`: a base URL has no query or fragment",

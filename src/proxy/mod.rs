@@ -218,6 +218,14 @@ impl Proxy {
             .fallback(forward)
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // An answer goes out in several writes (head, then the body as it streams): with
+        // Nagle's algorithm on, each would wait for the client's delayed ACK (40 ms).
+        let listener = {
+            use axum::serve::ListenerExt as _;
+            listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            })
+        };
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -3,7 +3,8 @@
 # `convcheck serve`: the official helper libraries (twilio on PyPI and on npm) run
 # tests/proxy/traffic.{py,js} through it.
 #   - the faithful emulator, and the emulator with every freedom on: no finding at all;
-#   - each fault in REACHABLE (what that traffic exercises): found (exit 1, a MUST finding);
+#   - each fault in REACHABLE (what that traffic exercises): found (a finding; exit 1 when
+#     one is a MUST);
 #   - the command's failure is the proxy's exit status; no request at all is a usage error;
 #   - `--idle` and SIGTERM end a session with its reports; `--snapshots record` writes the
 #     normalized traffic; no output holds the auth token.
@@ -32,15 +33,29 @@ mkdir -p "$OUT"
 PY=("$VENV/bin/python" "$HERE/traffic.py")
 JS=(node "$HERE/traffic.js")
 
-# The faults that traffic exercises, and the client that runs it for each (the two libraries
-# take turns, so that each fault runs once and both libraries meet faults).
+# The faults that traffic exercises (measured: each was found through both libraries), and
+# the client that runs it for each (the two take turns: each fault runs once, and both
+# libraries meet faults). The others need traffic an application does not send (invalid
+# input, no credentials, races, collections of hundreds of users, the default service's own
+# form), or they change nothing a session can see (a PageSize clamped, not refused).
 REACHABLE=(
   create-200 update-201 delete-200-body sid-lowercase-prefix sid-short attributes-object
   attributes-default-null online-in-read notifiable-missing friendly-name-empty dates-rfc2822
   updated-before-created created-moves relative-url url-always-shortened links-wrong
   chat-service-default account-sid-wrong identity-lookup-unsupported identity-case-folded
-  identity-latin1 duplicate-identity-accepted attributes-unvalidated page-size-default-20
-  meta-key-wrong
+  identity-plus-as-space identity-latin1 duplicate-identity-accepted attributes-unvalidated
+  page-size-default-20 meta-key-wrong next-on-last-page next-missing page-repeated
+  user-skipped page-size-not-echoed previous-on-first-page meta-foreign-host
+  delete-ineffective update-ignored update-clears-unspecified error-plain-text
+  error-status-mismatch not-found-code-wrong content-type-text-plain services-not-isolated
+  service-sid-lowercase-prefix role-sid-short online-in-write online-when-unreachable
+  notifiable-in-read notifiable-when-unreachable friendly-name-dropped-on-create fetch-201
+  read-duplicate page-not-echoed identity-nfc identity-trimmed identity-truncated
+  friendly-name-markup-escaped attributes-float32 attributes-big-int-rounded recreate-conflict
+  lookup-prefix-match update-cross-service delete-cross-service page-cache-stale
+  delete-prefix-cascade sid-reused-after-recreate friendly-name-numeric-affinity
+  friendly-name-null-literal attributes-exponent-overflow attributes-decimal-truncated
+  lookup-like-wildcards lookup-regex lookup-nfkc-folded
 )
 
 # judge NAME CLIENT SERVE-ARGS...: an emulator with SERVE-ARGS, CLIENT's traffic through the
@@ -102,7 +117,7 @@ r = json.load(open(sys.argv[1]))
 judged = sum(len(c["exchanges"]) for c in r["cases"])
 findings = [f for c in r["cases"] for f in c["findings"]]
 must = [f for f in findings if f["severity"] == "MUST"]
-print(judged, len(must), len(findings), ",".join(sorted({f["check"] for f in must})))
+print(judged, len(must), len(findings), ",".join(sorted({f["check"] for f in findings})) or "-")
 PY
 }
 
@@ -118,8 +133,12 @@ for f in "${REACHABLE[@]}"; do
   name="fault-$f"
   code="$(cat "$OUT/$name.code")"
   read -r judged must all checks < <(summary "$name")
-  echo "$name: exit $code, $must MUST findings ($checks)"
-  [ "$code" = 1 ] && [ "$must" -gt 0 ] || { fail "$name: not found (exit $code)"; tail -n 30 "$OUT/$name.log" >&2; }
+  echo "$name: exit $code, $all findings, $must MUST ($checks)"
+  # Found: at least one finding. It fails the session (exit 1) exactly when one is a MUST.
+  want=0
+  [ "$must" -gt 0 ] && want=1
+  [ "$all" -gt 0 ] || { fail "$name: not found (exit $code)"; tail -n 30 "$OUT/$name.log" >&2; }
+  [ "$code" = "$want" ] || fail "$name: exit $code with $must MUST findings"
 done
 
 echo "== the wrapped command's failure, and an application that bypasses the proxy"
@@ -159,7 +178,12 @@ echo "== --idle, SIGTERM, and recording"
     --report-junit "$OUT/idle.xml" >"$OUT/idle.log" 2>&1 </dev/null &
   P=$!
   started "$OUT/idle.log"
-  curl -sS -o /dev/null -u "$ACCOUNT:$TOKEN" "$URL/v1/Users?PageSize=5"
+  python3 - "$URL/v1/Users?PageSize=5" "$ACCOUNT" "$TOKEN" <<'PY'
+import base64, sys, urllib.request
+req = urllib.request.Request(sys.argv[1])
+req.add_header("Authorization", "Basic " + base64.b64encode(f"{sys.argv[2]}:{sys.argv[3]}".encode()).decode())
+urllib.request.urlopen(req).read()
+PY
   wait "$P" || { echo "FAIL --idle: exit $?" >&2; cat "$OUT/idle.log" >&2; exit 1; }
   grep -q "1 exchange judged" "$OUT/idle.log" || { echo "FAIL --idle: no summary" >&2; exit 1; }
   [ -s "$OUT/idle.xml" ] || { echo "FAIL --idle: no JUnit report" >&2; exit 1; }
@@ -178,6 +202,30 @@ echo "== --idle, SIGTERM, and recording"
   grep -q '<US:1>' "$snap" || { echo "FAIL the recording holds no normalized sid" >&2; exit 1; }
   grep -q '<base>' "$snap" || { echo "FAIL the recording holds the base URL" >&2; exit 1; }
 ) || status=1
+
+echo "== the recording replayed by convcheck run: a faithful emulator matches it, a faulty one does not"
+for fault in "" update-ignored; do
+  (
+    trap stop_emulator EXIT
+    start_emulator --account-sid "$ACCOUNT" --auth-token "$TOKEN" --service "$SERVICE" ${fault:+--fault "$fault"}
+    code=0
+    "$BIN" run --target "$BASE" --account-sid "$ACCOUNT" --auth-token "$TOKEN" --service-sid "$SERVICE" \
+      --snapshot-dir "$OUT/recorded" --format terse proxy::traffic \
+      >"$OUT/replay-${fault:-faithful}.log" 2>&1 </dev/null || code=$?
+    want=0
+    [ -n "$fault" ] && want=1
+    if [ "$code" != "$want" ]; then
+      echo "FAIL replay against ${fault:-the faithful emulator}: exit $code, expected $want" >&2
+      tail -n 30 "$OUT/replay-${fault:-faithful}.log" >&2
+      exit 1
+    fi
+    if [ -n "$fault" ] && ! grep -q "snapshot.differs" "$OUT/replay-$fault.log"; then
+      echo "FAIL replay against $fault: no difference from the recording" >&2
+      exit 1
+    fi
+    echo "replay against ${fault:-the faithful emulator}: exit $code"
+  ) || status=1
+done
 
 echo "== no output holds the auth token"
 basic="$(printf '%s:%s' "$ACCOUNT" "$TOKEN" | base64 | tr -d '\n')"

@@ -57,7 +57,8 @@ async function main() {
   await step("update by identity", () => users(ident("alice")).update({ friendlyName: "Alice C" }));
   await step("fetch after update by identity", () => users(made.a).fetch());
   await step("numbers in attributes", () => create("n", ident("numbers"), {
-    attributes: '{"id": 9007199254740993, "price": 19.99, "ratio": 0.1, "big": 1e308, "f": 16777217.5}',
+    attributes: '{"id": 9007199254740993, "price": 19.99, "ratio": 0.1, "sum": 0.30000000000000004, '
+      + '"huge": 1e400, "f": 16777217.5}',
   }));
   await step("fetch numbers", () => users(made.n).fetch());
   await step("names", () => create("m", ident("markup"), { friendlyName: "<b>Tom & Jerry</b>" }));
@@ -71,11 +72,34 @@ async function main() {
   await step("spaced identity", () => create("s", ident("spaced") + " "));
   await step("long identity", () => create("g", ident("long-" + "x".repeat(200))));
   await step("fetch long identity", () => users(ident("long-" + "x".repeat(200))).fetch());
-  for (const probe of [ident("ali"), ident("ALICE"), `js _lice ${SUFFIX}`, `js .*alice ${SUFFIX}`]) {
+  await step("email identity", () => create("e", ident("alice+tag@example.com")));
+  await step("fetch email identity", () => users(ident("alice+tag@example.com")).fetch());
+  for (const probe of [ident("ALICE"), `js alice ${SUFFIX.slice(0, 4)}`, `js _lice ${SUFFIX}`,
+    `js .*alice ${SUFFIX}`, ident("\uff41lice")]) {
     await step(`lookup of nobody ${JSON.stringify(probe)}`, () => users(probe).fetch());
+    await step(`update of nobody ${JSON.stringify(probe)}`, () => users(probe).update({ friendlyName: "nobody" }));
   }
   await step("duplicate create", () => users.create({ identity: ident("alice") }));
   await step("invalid attributes", () => users.create({ identity: ident("bad"), attributes: "[1, 2]" }));
+  await step("invalid page size", () => users.page({ pageSize: 1001 }));
+  await step("list before an update", () => walk(users, { pageSize: 20 }));
+  await step("update seen in the list", () => users(made.n).update({ friendlyName: "Numbers" }));
+  await step("list after an update", () => walk(users, { pageSize: 20 }));
+  await step("team", async () => {
+    await create("t", ident("team"));
+    await create("t2", ident("team") + "-admin");
+  });
+  await step("delete team", () => users(made.t).remove());
+  await step("fetch team admin", () => users(made.t2).fetch());
+  await step("shared identity", async () => {
+    await create("h", ident("shared"));
+    made.h2 = (await svcUsers.create({ identity: ident("shared") })).sid;
+  });
+  await step("update shared by identity", () => users(ident("shared")).update({ friendlyName: "Default" }));
+  await step("fetch shared in the service", () => svcUsers(ident("shared")).fetch());
+  await step("delete shared by identity", () => users(ident("shared")).remove());
+  await step("fetch shared in the service again", () => svcUsers(ident("shared")).fetch());
+  await step("delete shared in the service", () => svcUsers(made.h2).remove());
   await step("more users", async () => {
     for (let i = 0; i < 5; i++) await create(`p${i}`, ident(`page ${i}`));
   });
@@ -97,9 +121,10 @@ async function main() {
   await step("list after delete", () => walk(users, { pageSize: 3 }));
   await step("create again", () => create("a2", ident("alice")));
   await step("fetch recreated", () => users(ident("alice")).fetch());
+  await step("fetch the deleted sid after the identity came back", () => users(made.a).fetch());
   await step("list after create again", () => walk(users, { pageSize: 50 }));
   for (const key of Object.keys(made)) {
-    if (key !== "a" && key !== "c") await step(`delete ${key}`, () => users(made[key]).remove());
+    if (!["a", "c", "t", "h", "h2"].includes(key)) await step(`delete ${key}`, () => users(made[key]).remove());
   }
   await step("list at the end", () => walk(users));
 }

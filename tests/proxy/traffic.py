@@ -64,7 +64,8 @@ step("update by identity", lambda: users(ident("alice")).update(friendly_name="A
 step("fetch after update by identity", lambda: users(made["a"]).fetch())
 step("numbers in attributes", lambda: create(
     "n", ident("numbers"),
-    attributes='{"id": 9007199254740993, "price": 19.99, "ratio": 0.1, "big": 1e308, "f": 16777217.5}'))
+    attributes='{"id": 9007199254740993, "price": 19.99, "ratio": 0.1, "sum": 0.30000000000000004, '
+               '"huge": 1e400, "f": 16777217.5}'))
 step("fetch numbers", lambda: users(made["n"]).fetch())
 step("names", lambda: create("m", ident("markup"), friendly_name="<b>Tom & Jerry</b>"))
 step("numeric name", lambda: create("z", ident("zero"), friendly_name="007"))
@@ -76,11 +77,28 @@ step("spaced identity", lambda: create("s", ident("spaced") + " "))
 step("fetch spaced identity", lambda: users(ident("spaced") + " ").fetch())
 step("long identity", lambda: create("g", ident("long-" + "x" * 200)))
 step("fetch long identity", lambda: users(ident("long-" + "x" * 200)).fetch())
-for probe in [ident("ali"), ident("ALICE"), f"py %alice% {SUFFIX}", f"py _lice {SUFFIX}",
-              f"py .*alice {SUFFIX}", ident("\uff41lice")]:
+step("email identity", lambda: create("e", ident("alice+tag@example.com")))
+step("fetch email identity", lambda: users(ident("alice+tag@example.com")).fetch())
+for probe in [ident("ALICE"), f"py alice {SUFFIX[:4]}", f"py %alice% {SUFFIX}",
+              f"py _lice {SUFFIX}", f"py .*alice {SUFFIX}", ident("\uff41lice")]:
     step(f"lookup of nobody {probe!r}", lambda p=probe: users(p).fetch())
+    step(f"update of nobody {probe!r}", lambda p=probe: users(p).update(friendly_name="nobody"))
 step("duplicate create", lambda: users.create(identity=ident("alice")))
 step("invalid attributes", lambda: users.create(identity=ident("bad"), attributes="[1, 2]"))
+step("invalid page size", lambda: users.page(page_size=1001))
+step("list before an update", lambda: walk(users, page_size=20))
+step("update seen in the list", lambda: users(made["n"]).update(friendly_name="Numbers"))
+step("list after an update", lambda: walk(users, page_size=20))
+step("team", lambda: [create("t", ident("team")), create("t2", ident("team") + "-admin")])
+step("delete team", lambda: users(made["t"]).delete())
+step("fetch team admin", lambda: users(made["t2"]).fetch())
+step("shared identity", lambda: [create("h", ident("shared")),
+                                 made.__setitem__("h2", svc_users.create(identity=ident("shared")).sid)])
+step("update shared by identity", lambda: users(ident("shared")).update(friendly_name="Default"))
+step("fetch shared in the service", lambda: svc_users(ident("shared")).fetch())
+step("delete shared by identity", lambda: users(ident("shared")).delete())
+step("fetch shared in the service again", lambda: svc_users(ident("shared")).fetch())
+step("delete shared in the service", lambda: svc_users(made["h2"]).delete())
 step("more users", lambda: [create(f"p{i}", ident(f"page {i}")) for i in range(5)])
 step("list", lambda: walk(users, page_size=2))
 step("service create", lambda: made.__setitem__("c", svc_users.create(identity=ident("svc")).sid))
@@ -99,8 +117,9 @@ step("fetch after update of deleted", lambda: users(made["a"]).fetch())
 step("list after delete", lambda: walk(users, page_size=3))
 step("create again", lambda: create("a2", ident("alice")))
 step("fetch recreated", lambda: users(ident("alice")).fetch())
+step("fetch the deleted sid after the identity came back", lambda: users(made["a"]).fetch())
 step("list after create again", lambda: walk(users, page_size=50))
 for key in list(made):
-    if key not in ("a", "c"):
+    if key not in ("a", "c", "t", "h", "h2"):
         step(f"delete {key}", lambda k=key: users(made[k]).delete())
 step("list at the end", lambda: walk(users))

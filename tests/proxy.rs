@@ -366,3 +366,73 @@ async fn a_failed_write_is_sent_once_and_only_to_the_upstream_origin() {
         ]
     );
 }
+
+/// The command line end to end: a wrapped command's traffic (python's urllib, deleting a user
+/// that is still there after the delete), the reports, the JSON one valid against
+/// `specs/report.schema.json`, and the exit status of a failing finding.
+#[tokio::test]
+async fn the_wrapped_command_form_writes_every_report() {
+    let emu = emulator::spawn(Config {
+        port: 0,
+        faults: vec![Fault::DeleteIneffective],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let c = emu.config().clone();
+    let dir = std::env::temp_dir().join(format!("convcheck-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = r#"
+import base64, os, sys, urllib.request, urllib.error
+base = os.environ["CONVCHECK_PROXY_URL"]
+auth = "Basic " + base64.b64encode(sys.argv[1].encode()).decode()
+def ask(method, path, body=None):
+    req = urllib.request.Request(base + path, data=body, method=method)
+    req.add_header("Authorization", auth)
+    if body is not None:
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        return urllib.request.urlopen(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
+assert ask("POST", "/v1/Users", b"Identity=eve") == 201
+assert ask("DELETE", "/v1/Users/eve") == 204
+assert ask("GET", "/v1/Users/eve") == 200
+"#;
+    let json = dir.join("r.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
+        .args(["proxy", "--upstream", &emu.base_url(), "--listen", "127.0.0.1:0"])
+        .arg("--report-json")
+        .arg(&json)
+        .arg("--report-junit")
+        .arg(dir.join("r.xml"))
+        .arg("--report-md")
+        .arg(dir.join("r.md"))
+        .arg("--report-html")
+        .arg(dir.join("r.html"))
+        .args(["--", "python3", "-c", script])
+        .arg(format!("{}:{}", c.account_sid, c.auth_token))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("error[delete.then-404]"), "{stdout}");
+    assert!(stdout.contains("3 exchanges judged"), "{stdout}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../specs/report.schema.json")).unwrap();
+    let v = jsonschema::draft202012::options().build(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    for f in ["r.xml", "r.md", "r.html"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(text.contains("delete.then-404"), "{f}");
+        assert!(!text.contains(&c.auth_token), "{f} holds the token");
+    }
+    assert!(!stdout.contains(&c.auth_token) && !stderr.contains(&c.auth_token));
+    let _ = std::fs::remove_dir_all(&dir);
+    emu.shutdown().await.unwrap();
+}

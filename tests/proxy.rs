@@ -401,7 +401,13 @@ assert ask("GET", "/v1/Users/eve") == 200
 "#;
     let json = dir.join("r.json");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_convcheck"))
-        .args(["proxy", "--upstream", &emu.base_url(), "--listen", "127.0.0.1:0"])
+        .args([
+            "proxy",
+            "--upstream",
+            &emu.base_url(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--report-json")
         .arg(&json)
         .arg("--report-junit")
@@ -422,8 +428,7 @@ assert ask("GET", "/v1/Users/eve") == 200
     assert!(stdout.contains("error[delete.then-404]"), "{stdout}");
     assert!(stdout.contains("3 exchanges judged"), "{stdout}");
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let schema: Value =
-        serde_json::from_str(include_str!("../specs/report.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(include_str!("../specs/report.schema.json")).unwrap();
     let v = jsonschema::draft202012::options().build(&schema).unwrap();
     let errors: Vec<String> = v.iter_errors(&report).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");

@@ -441,3 +441,57 @@ assert ask("GET", "/v1/Users/eve") == 200
     let _ = std::fs::remove_dir_all(&dir);
     emu.shutdown().await.unwrap();
 }
+
+/// Many clients at once on one collection, as a parallel test suite sends them: creates,
+/// lookups, updates, deletes and walks overlapping in time. A faithful server gives no
+/// finding: whatever raced a write is judged on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_traffic_on_a_faithful_server_gives_no_finding() {
+    let t = Arc::new(Through::new(Vec::new(), true).await);
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let t = t.clone();
+        set.spawn(async move {
+            let id = format!("par-{i}");
+            let u = t.create(&id).await;
+            let sid = u["sid"].as_str().unwrap_or_default().to_owned();
+            t.status(reqwest::Method::GET, &format!("/v1/Users/{id}"))
+                .await;
+            t.req(reqwest::Method::POST, &format!("/v1/Users/{sid}"))
+                .form_of(&[("FriendlyName", "P")])
+                .send()
+                .await
+                .unwrap();
+            let mut url = format!("{}/v1/Users?PageSize=3", t.proxy.url());
+            for _ in 0..20 {
+                let c = t.emu.config();
+                let page = json(
+                    t.http
+                        .get(&url)
+                        .basic_auth(&c.account_sid, Some(&c.auth_token))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                match page["meta"]["next_page_url"].as_str() {
+                    Some(n) => url = n.to_owned(),
+                    None => break,
+                }
+            }
+            t.status(reqwest::Method::DELETE, &format!("/v1/Users/{sid}"))
+                .await;
+            t.status(reqwest::Method::GET, &format!("/v1/Users/{sid}"))
+                .await;
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("a client finishes");
+    }
+    let t = Arc::into_inner(t).expect("the clients are done");
+    let s = t.finish().await;
+    let findings: Vec<_> = s.records.iter().flat_map(|r| &r.findings).collect();
+    assert!(findings.is_empty(), "{findings:#?}\n{:?}", s.notes);
+    let judged: usize = s.records.iter().map(|r| r.chain).sum();
+    assert!(judged >= 12 * 5, "{judged} exchanges judged");
+}

@@ -513,6 +513,10 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         let _guard = guard;
         let mut kept: Vec<u8> = Vec::new();
         let mut whole = true;
+        // The last chunk is held back until the answer is known to be whole and handed to
+        // the judge: a client that has all the bytes (a Content-Length answer) may send its
+        // next request at once, and that request must come after this answer's end.
+        let mut held: Option<Bytes> = None;
         loop {
             match upstream.chunk().await {
                 Ok(Some(chunk)) => {
@@ -522,7 +526,9 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                         whole = false;
                         kept = Vec::new();
                     }
-                    if tx.send(Ok(chunk)).await.is_err() {
+                    if let Some(prev) = held.replace(chunk)
+                        && tx.send(Ok(prev)).await.is_err()
+                    {
                         let _ = pump_shared.events.send(Event::Gone { id, why: None });
                         return;
                     }
@@ -534,10 +540,13 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                         path_q.split('?').next().unwrap_or("/"),
                         describe(&e)
                     );
+                    let _ = pump_shared.events.send(Event::Gone { id, why: Some(why) });
+                    if let Some(prev) = held.take() {
+                        let _ = tx.send(Ok(prev)).await;
+                    }
                     let _ = tx
                         .send(Err(std::io::Error::other("upstream broke off")))
                         .await;
-                    let _ = pump_shared.events.send(Event::Gone { id, why: Some(why) });
                     return;
                 }
             }
@@ -551,6 +560,9 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     path_q.split('?').next().unwrap_or("/")
                 )),
             });
+            if let Some(last) = held.take() {
+                let _ = tx.send(Ok(last)).await;
+            }
             return;
         }
         let response_body = if gzip { gunzip(&kept) } else { kept };
@@ -569,7 +581,8 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 .retain(|(k, _)| !k.eq_ignore_ascii_case("content-encoding"));
         }
         // Judged in the order answers end: sent before the end of the body reaches the
-        // client, so that a request the client sends after this answer comes after it.
+        // client (the held-back chunk goes after), so that a request the client sends after
+        // this answer comes after it.
         let _ = pump_shared.events.send(Event::Done {
             id,
             seen: Box::new(Seen {
@@ -580,6 +593,9 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 account,
             }),
         });
+        if let Some(last) = held {
+            let _ = tx.send(Ok(last)).await;
+        }
         drop(tx);
     });
     let mut resp = Response::new(Body::new(ChannelBody { rx }));

@@ -128,6 +128,10 @@ for name in faithful-python faithful-node freedoms-python freedoms-node; do
   [ "$code" = 0 ] || fail "$name: exit $code"
   [ "$judged" -ge 60 ] || fail "$name: only $judged exchanges judged"
   [ "$all" = 0 ] || { fail "$name: $all findings"; cat "$OUT/$name.log" >&2; }
+  # One client sending one request after another: nothing may look concurrent.
+  if grep -q "overlapped in time" "$OUT/$name.log"; then
+    fail "$name: sequential requests were taken for concurrent ones"
+  fi
 done
 for f in "${REACHABLE[@]}"; do
   name="fault-$f"

@@ -93,6 +93,32 @@ impl Through {
             .as_u16()
     }
 
+    /// Follows a walk from `url` as a client does, through `next_page_url`, to its end (at
+    /// most 20 pages); the pages' `next_page_url`s, in order.
+    async fn walk(&self, mut url: String) -> Vec<String> {
+        let c = self.emu.config();
+        let mut nexts = Vec::new();
+        for _ in 0..20 {
+            let page = self
+                .http
+                .get(&url)
+                .basic_auth(&c.account_sid, Some(&c.auth_token))
+                .send()
+                .await
+                .map(json)
+                .unwrap()
+                .await;
+            match page["meta"]["next_page_url"].as_str() {
+                Some(n) => {
+                    nexts.push(n.to_owned());
+                    url = n.to_owned();
+                }
+                None => break,
+            }
+        }
+        nexts
+    }
+
     async fn finish(self) -> Session {
         let s = self.proxy.stop(Duration::from_secs(5)).await;
         self.emu.shutdown().await.unwrap();
@@ -204,25 +230,11 @@ async fn a_duplicate_accepted_and_a_walk_that_skips_users_are_found() {
     }
     t.create("w1").await;
     // The walk, as a client follows it: `next_page_url` leads back through the proxy.
-    let mut url = format!("{}/v1/Users?PageSize=2", t.proxy.url());
-    let c = t.emu.config().clone();
-    loop {
-        let page: Value = t
-            .http
-            .get(&url)
-            .basic_auth(&c.account_sid, Some(&c.auth_token))
-            .send()
-            .await
-            .map(json)
-            .unwrap()
-            .await;
-        match page["meta"]["next_page_url"].as_str() {
-            Some(n) => {
-                assert!(n.starts_with(&t.proxy.url()), "{n}");
-                url = n.to_owned();
-            }
-            None => break,
-        }
+    for n in t
+        .walk(format!("{}/v1/Users?PageSize=2", t.proxy.url()))
+        .await
+    {
+        assert!(n.starts_with(&t.proxy.url()), "{n}");
     }
     let s = t.finish().await;
     let checks = must_checks(&s);
@@ -242,23 +254,8 @@ async fn the_walk_of_a_faithful_server_is_judged_complete() {
     for name in ["k1", "k2", "k3"] {
         t.create(name).await;
     }
-    let mut url = format!("{}/v1/Users?PageSize=1", t.proxy.url());
-    let c = t.emu.config().clone();
-    loop {
-        let page: Value = t
-            .http
-            .get(&url)
-            .basic_auth(&c.account_sid, Some(&c.auth_token))
-            .send()
-            .await
-            .map(json)
-            .unwrap()
-            .await;
-        match page["meta"]["next_page_url"].as_str() {
-            Some(n) => url = n.to_owned(),
-            None => break,
-        }
-    }
+    t.walk(format!("{}/v1/Users?PageSize=1", t.proxy.url()))
+        .await;
     let s = t.finish().await;
     let read = s
         .records
@@ -462,23 +459,8 @@ async fn concurrent_traffic_on_a_faithful_server_gives_no_finding() {
                 .send()
                 .await
                 .unwrap();
-            let mut url = format!("{}/v1/Users?PageSize=3", t.proxy.url());
-            for _ in 0..20 {
-                let c = t.emu.config();
-                let page = json(
-                    t.http
-                        .get(&url)
-                        .basic_auth(&c.account_sid, Some(&c.auth_token))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
+            t.walk(format!("{}/v1/Users?PageSize=3", t.proxy.url()))
                 .await;
-                match page["meta"]["next_page_url"].as_str() {
-                    Some(n) => url = n.to_owned(),
-                    None => break,
-                }
-            }
             t.status(reqwest::Method::DELETE, &format!("/v1/Users/{sid}"))
                 .await;
             t.status(reqwest::Method::GET, &format!("/v1/Users/{sid}"))

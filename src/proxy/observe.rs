@@ -620,22 +620,14 @@ impl Observer {
             UrlForm::Shortened => "shortened",
             UrlForm::Service(_) => "service",
         };
-        let rec = self
-            .records
-            .entry((op, form))
-            .or_insert_with(|| CaseRecord {
-                id: format!("proxy::{}::{form}", op.as_str()),
-                kind: "proxy".to_owned(),
-                form: form.to_owned(),
-                outcome: Outcome::Passed,
-                duration_ms: 0,
-                findings: Vec::new(),
-                exchanges: Vec::new(),
-                chain: 0,
-                error: None,
-                coverage: None,
-                held: Default::default(),
-            });
+        let rec = self.records.entry((op, form)).or_insert_with(|| {
+            CaseRecord::empty(
+                format!("proxy::{}::{form}", op.as_str()),
+                "proxy",
+                form,
+                Outcome::Passed,
+            )
+        });
         let line = seen.exchange.request_line();
         let summary = ExchangeSummary::from(&seen.exchange);
         let mut replay = format!(

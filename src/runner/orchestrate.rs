@@ -378,19 +378,7 @@ impl Run {
                     records
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .push(CaseRecord {
-                            id,
-                            kind: kind.to_owned(),
-                            form: form.label().to_owned(),
-                            outcome: Outcome::Skipped,
-                            duration_ms: 0,
-                            findings: Vec::new(),
-                            exchanges: Vec::new(),
-                            chain: 0,
-                            error: None,
-                            coverage: None,
-                            held: Default::default(),
-                        });
+                        .push(CaseRecord::empty(id, kind, form.label(), Outcome::Skipped));
                 }
                 trials.push(trial);
                 continue;

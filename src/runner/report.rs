@@ -92,6 +92,25 @@ pub struct CaseRecord {
     pub held: HeldChecks,
 }
 
+impl CaseRecord {
+    /// A record with nothing in it yet: no finding, no exchange, no time.
+    pub fn empty(id: String, kind: &str, form: &str, outcome: Outcome) -> CaseRecord {
+        CaseRecord {
+            id,
+            kind: kind.to_owned(),
+            form: form.to_owned(),
+            outcome,
+            duration_ms: 0,
+            findings: Vec::new(),
+            exchanges: Vec::new(),
+            chain: 0,
+            error: None,
+            coverage: None,
+            held: HeldChecks::default(),
+        }
+    }
+}
+
 /// Operation → URL form → the checks that held there.
 pub type HeldChecks = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 

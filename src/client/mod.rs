@@ -200,6 +200,18 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What went wrong with a request, by its innermost cause: it says what really happened
+/// (refused, TLS, DNS), where reqwest's own message only names the request.
+pub fn innermost_cause(e: &reqwest::Error) -> String {
+    let mut reason = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        reason = s.to_string();
+        src = s.source();
+    }
+    reason
+}
+
 /// The largest response body the client reads (a User page of 1000 users is about 600 KB).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -386,13 +398,7 @@ impl Client {
                 secs: self.timeout.as_secs(),
             };
         }
-        // The innermost cause says what really happened (refused, TLS, DNS).
-        let mut reason = e.to_string();
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-        while let Some(s) = src {
-            reason = s.to_string();
-            src = s.source();
-        }
+        let reason = innermost_cause(&e);
         if e.is_connect() {
             TransportError::Connect { url, reason }
         } else {

@@ -329,20 +329,26 @@ impl Model {
         m
     }
 
-    /// The view of a URL form, added when traffic first shows it. The shortened form's
-    /// collection is the default service's once that is known.
-    pub fn view_of(&mut self, form: &UrlForm) -> usize {
-        if let Some(v) = self.views.iter().position(|v| v.form == *form) {
-            return v;
-        }
-        let key = match form {
+    /// The collection a URL form reaches, as [`View::key`] names it: the shortened form's is
+    /// the default service's once that is known.
+    pub fn key_of(&self, form: &UrlForm) -> String {
+        match form {
             UrlForm::Shortened => self
                 .base
                 .default_service_sid
                 .clone()
                 .unwrap_or_else(|| "(default)".to_owned()),
             UrlForm::Service(s) => s.clone(),
-        };
+        }
+    }
+
+    /// The view of a URL form, added when traffic first shows it. The shortened form's
+    /// collection is the default service's once that is known.
+    pub fn view_of(&mut self, form: &UrlForm) -> usize {
+        if let Some(v) = self.views.iter().position(|v| v.form == *form) {
+            return v;
+        }
+        let key = self.key_of(form);
         self.views.push(View {
             form: form.clone(),
             key,

@@ -367,10 +367,12 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
+    // The path alone, for messages (a query may hold values nobody needs to read there).
+    let path = parts.uri.path().to_owned();
     let _ = shared.events.send(Event::Started {
         id,
         method: method.to_string(),
-        path: path_q.split('?').next().unwrap_or("/").to_owned(),
+        path: path.clone(),
     });
     let gone = |why: Option<String>| {
         let _ = shared.events.send(Event::Gone { id, why });
@@ -387,8 +389,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         shared.refused.fetch_add(1, Ordering::SeqCst);
         let line = format!(
             "convcheck proxy: refused {method} {} ({} bytes at most; raise it with --max-request-bytes): not forwarded",
-            path_q.split('?').next().unwrap_or("/"),
-            shared.max_request
+            path, shared.max_request
         );
         eprintln!("{}", scrub::scrub(&line));
         own_answer(
@@ -460,7 +461,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Err(e) => {
             let why = format!(
                 "{method} {}: the upstream did not answer: {}",
-                path_q.split('?').next().unwrap_or("/"),
+                path,
                 describe(&e)
             );
             eprintln!("convcheck proxy: {}", scrub::scrub(&why));
@@ -537,7 +538,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 Err(e) => {
                     let why = format!(
                         "{method} {}: the upstream's answer broke off: {}",
-                        path_q.split('?').next().unwrap_or("/"),
+                        path,
                         describe(&e)
                     );
                     let _ = pump_shared.events.send(Event::Gone { id, why: Some(why) });
@@ -557,7 +558,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 id,
                 why: Some(format!(
                     "{method} {}: answer larger than {MAX_JUDGED_BODY} bytes, passed on unjudged",
-                    path_q.split('?').next().unwrap_or("/")
+                    path
                 )),
             });
             if let Some(last) = held.take() {
@@ -604,18 +605,12 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     resp
 }
 
-/// What went wrong with a request to the upstream, by its innermost cause.
+/// What went wrong with a request to the upstream.
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".to_owned();
     }
-    let mut reason = e.to_string();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        reason = s.to_string();
-        src = s.source();
-    }
-    reason
+    crate::client::innermost_cause(e)
 }
 
 /// A gzip body decoded (bounded); the bytes as they are when they do not decode.

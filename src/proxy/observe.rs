@@ -18,6 +18,7 @@ use crate::check::{self, Context, Exchange, Finding};
 use crate::json;
 use crate::model::{By, Invalid, InvalidUpdate, Life, Model, Sent, Step};
 use crate::runner::{CaseRecord, ExchangeSummary, Outcome};
+use crate::spec::identity::{self, Lookup};
 use crate::spec::{Edition, Operation, Severity, SidKind, UrlForm};
 
 /// What a request addresses, read from its method and path.
@@ -78,7 +79,10 @@ pub fn classify(method: &str, prefix: &str, path: &str) -> Target {
     let (form, tail) = match segs.as_slice() {
         ["v1", "Users", tail @ ..] => (UrlForm::Shortened, tail),
         ["v1", "Services", service, "Users", tail @ ..] if !service.is_empty() => {
-            (UrlForm::Service(decode(service)), tail)
+            match identity::decode_segment(service) {
+                Some(s) => (UrlForm::Service(s), tail),
+                None => return Target::Uncovered,
+            }
         }
         _ => return Target::Uncovered,
     };
@@ -92,26 +96,20 @@ pub fn classify(method: &str, prefix: &str, path: &str) -> Target {
             op: Operation::Read,
         },
         (m, [key]) if !key.is_empty() => {
+            // A value that is not UTF-8 names no sid or identity.
+            let Some(key) = identity::decode_segment(key) else {
+                return Target::Uncovered;
+            };
             let op = match m {
                 "GET" => Operation::Fetch,
                 "POST" => Operation::Update,
                 "DELETE" => Operation::Delete,
                 _ => return Target::Uncovered,
             };
-            Target::Item {
-                form,
-                key: decode(key),
-                op,
-            }
+            Target::Item { form, key, op }
         }
         _ => Target::Uncovered,
     }
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// One exchange as the proxy saw it.
@@ -155,6 +153,8 @@ pub struct Observer {
     raced: usize,
     /// Sids of the users the session's creates answered with.
     created: BTreeSet<String>,
+    /// Collections (by key) that answered a request with a success: they exist.
+    answered: BTreeSet<String>,
 }
 
 impl Observer {
@@ -183,6 +183,7 @@ impl Observer {
             uncovered: BTreeMap::new(),
             raced: 0,
             created: BTreeSet::new(),
+            answered: BTreeSet::new(),
         }
     }
 
@@ -195,14 +196,7 @@ impl Observer {
     /// a key that equals another request's exactly when both reach the same collection, as
     /// far as the session knows.
     pub fn collection(&self, target: &Target) -> Option<String> {
-        let form = target.form()?;
-        Some(match form {
-            UrlForm::Service(s) => s.clone(),
-            UrlForm::Shortened => self
-                .model
-                .default_service()
-                .map_or_else(|| "(default)".to_owned(), str::to_owned),
-        })
+        Some(self.model.key_of(target.form()?))
     }
 
     /// The sids of the users the session's creates answered with.
@@ -227,6 +221,9 @@ impl Observer {
         };
         let view = self.model.view_of(&form);
         self.learn_default_service(&form, ex);
+        if (200..300).contains(&ex.status) {
+            self.answered.insert(self.model.views[view].key.clone());
+        }
         if target.writes() {
             // A write ends the walks of its collection that are under way: their pages so
             // far are judged against the world before it (a page the client asks for after
@@ -325,7 +322,7 @@ impl Observer {
                 what: Invalid::MissingIdentity,
                 identity: None,
             },
-            (Some(id), _) if sid_shaped(id) => Step::Invalid {
+            (Some(id), _) if identity::classify(id) == Lookup::Sid => Step::Invalid {
                 view,
                 what: Invalid::SidShaped(id.clone()),
                 identity: Some(id.clone()),
@@ -461,11 +458,18 @@ impl Observer {
         // Whatever answers a `{Sid}` path names the user the value is the sid or identity of.
         let mut found = named(key, ex);
         if ex.status == 404 {
-            // Twilio's code for a resource not found, as the fixed cases require it.
-            let refusal = check::Refusal::of(
+            // Twilio's code for a resource not found, as the fixed cases require it; in a
+            // service the session has not seen answer, also 20403, as `service::unknown`
+            // allows for a service that is not there.
+            let mut refusal = check::Refusal::of(
                 "fetch.unknown-identity",
                 &crate::spec::rules().errors.not_found,
             );
+            let key = self.model.views[view].key.clone();
+            if matches!(self.model.form(view), UrlForm::Service(_)) && !self.answered.contains(&key)
+            {
+                refusal.codes.push(20403);
+            }
             found.extend(
                 check::refusal(ex, &refusal)
                     .into_iter()
@@ -541,7 +545,7 @@ impl Observer {
 
     /// A delete of a user the session had not seen: later lookups of it must find nothing.
     fn learn_deleted(&mut self, view: usize, key: &str) {
-        let (sid, identity) = if SidKind::User.matches(key) {
+        let (sid, identity) = if identity::classify(key) == Lookup::Sid {
             (Some(key.to_owned()), "\u{0}(unknown identity)".to_owned())
         } else {
             (None, key.to_owned())
@@ -805,11 +809,6 @@ fn form_params(body: &[u8]) -> BTreeMap<String, String> {
     form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-/// An identity shaped like a user sid: `US` and 32 hex digits in either case.
-fn sid_shaped(s: &str) -> bool {
-    s.len() == 34 && s.starts_with("US") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The path (still percent-encoded) and query of an absolute URL.

@@ -263,3 +263,55 @@ async fn a_walk_cut_short_still_shows_no_user_twice() {
     // The client gave up; the session ends with the walk unfinished.
     assert!(w.must().contains(&"page.walk.complete".to_owned()));
 }
+
+/// A 404 of a lookup carries Twilio's not-found code; in a service the session has not seen
+/// answer (which may not exist), the unknown-service code 20403 too, as the fixed case
+/// `service::unknown` allows.
+#[test]
+fn a_not_found_code_is_judged_as_the_fixed_cases_judge_it() {
+    let svc = "IS00000000000000000000000000000009";
+    let not_found = |path: &str, code: u16| Exchange {
+        method: "GET".to_owned(),
+        url: format!("{BASE}{path}"),
+        status: 404,
+        response_headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        response_body: serde_json::json!({
+            "code": code,
+            "message": "not here",
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": 404
+        })
+        .to_string()
+        .into_bytes(),
+        ..Exchange::default()
+    };
+    let checks = |exs: Vec<Exchange>| -> Vec<String> {
+        let mut o = Observer::new(BASE, None, None, Edition::Docs);
+        for exchange in exs {
+            o.observe(Seen {
+                exchange,
+                at: "2026-12-06T00:00:00.000Z".to_owned(),
+                elapsed_ms: 1,
+                alone: false,
+                account: None,
+            });
+        }
+        let (records, _) = o.finish_session();
+        records
+            .iter()
+            .flat_map(|r| &r.findings)
+            .map(|f| f.check.clone())
+            .collect()
+    };
+    let item = format!("/v1/Services/{svc}/Users/nobody");
+    assert!(checks(vec![not_found(&item, 20404)]).is_empty());
+    assert!(checks(vec![not_found(&item, 20403)]).is_empty());
+    assert_eq!(
+        checks(vec![not_found(&item, 20400)]),
+        vec!["error.code.expected".to_owned()]
+    );
+    assert_eq!(
+        checks(vec![not_found("/v1/Users/nobody", 20403)]),
+        vec!["error.code.expected".to_owned()]
+    );
+}

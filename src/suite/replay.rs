@@ -104,6 +104,8 @@ fn replay(r: &mut CaseRun) -> CaseFuture<'_> {
         let mut kept: Vec<Value> = Vec::new();
         let mut judged: BTreeMap<usize, Judgement> = BTreeMap::new();
         let mut refs: BTreeMap<String, String> = BTreeMap::new();
+        // The replay so far, normalized as the recording was (its references give `refs`).
+        let mut now = Value::Array(Vec::new());
         let mut services: BTreeMap<String, String> = BTreeMap::new();
         // Users the replay created: their sids, and their identities.
         let mut own: BTreeSet<String> = BTreeSet::new();
@@ -286,25 +288,17 @@ fn replay(r: &mut CaseRun) -> CaseFuture<'_> {
             );
             kept.push(e.clone());
             raw.extend(exs);
-            refs = live(
+            let normalized = live(
                 &raw,
                 &base,
                 &plan.run_prefix,
                 &r.namespace,
                 account.as_deref(),
                 &own,
-            )
-            .references;
+            );
+            refs = normalized.references;
+            now = normalized.doc;
         }
-        let now = live(
-            &raw,
-            &base,
-            &plan.run_prefix,
-            &r.namespace,
-            account.as_deref(),
-            &own,
-        )
-        .doc;
         let (_, findings) = snapshot::verify(Some(&Value::Array(kept)), &now, file, &judged);
         r.report(findings);
         if left_out > 0 {

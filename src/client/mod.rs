@@ -10,6 +10,8 @@
 pub mod scrub;
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -125,8 +127,10 @@ impl Request {
         self
     }
 
-    /// Whether sending it twice is harmless. A create is never resent: a lost answer to a
-    /// create that did happen would otherwise make a duplicate the run does not know of.
+    /// Whether sending it twice is harmless whatever the first attempt did. A create is
+    /// never resent after a 503: a lost answer to a create that did happen would otherwise
+    /// make a duplicate the run does not know of. (A 429 is resent on every method: see
+    /// [`Client::send`].)
     fn retry_safe(&self) -> bool {
         self.method == reqwest::Method::GET || self.method == reqwest::Method::DELETE
     }
@@ -169,6 +173,18 @@ pub enum TransportError {
         /// The limit.
         limit: usize,
     },
+    /// The target still answered 429 Too Many Requests once the retry budget was spent.
+    #[error(
+        "`{url}` still answered 429 Too Many Requests after {retries} retries over {waited_ms} ms: the target limits the rate harder than the run's retry budget allows (try fewer `--test-threads`, or a smaller `--generate`)"
+    )]
+    RateLimited {
+        /// The target URL.
+        url: String,
+        /// Retries sent after the first attempt.
+        retries: u32,
+        /// Time spent waiting for this request.
+        waited_ms: u64,
+    },
     /// Anything else (TLS, protocol, a malformed URL).
     #[error("request to `{url}` failed: {reason}")]
     Other {
@@ -192,10 +208,78 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
+        // A target that answers one request in 25 with 429 (Twilio under load) sees ten
+        // 429s in a row about once in 10^14 requests: the budget is spent only by a target
+        // that keeps refusing.
         RetryPolicy {
-            max_retries: 3,
+            max_retries: 10,
             max_wait: Duration::from_secs(10),
-            budget: Duration::from_secs(30),
+            budget: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a run waited for because the target asked it to, or because a list lagged: read by
+/// the run's report. Shared by every clone of a [`Client`].
+#[derive(Debug, Default)]
+pub struct Patience {
+    rate_limited: AtomicU64,
+    unavailable: AtomicU64,
+    waited_us: AtomicU64,
+    settled: AtomicU64,
+    staleness_ms: AtomicU64,
+    settle_waited_us: AtomicU64,
+}
+
+/// A copy of [`Patience`]'s figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PatienceFigures {
+    /// 429 answers met (each resent).
+    pub rate_limited: u64,
+    /// 503 answers met and retried.
+    pub unavailable: u64,
+    /// Time spent waiting before resending them, in milliseconds.
+    pub retry_wait_ms: u64,
+    /// Walks that disagreed with the model at first and agreed once the list caught up.
+    pub lists_settled: u64,
+    /// The longest a list took to show a write, in milliseconds: from the write's answer to
+    /// the walk that agreed (0 when every list showed every write at once).
+    pub max_list_staleness_ms: u64,
+    /// Time spent waiting for lists to catch up, in milliseconds.
+    pub settle_wait_ms: u64,
+}
+
+impl Patience {
+    fn waited(&self, d: Duration) {
+        self.waited_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Notes a list that showed a write `staleness` after its answer, having waited `waited`
+    /// for it.
+    pub fn settled(&self, staleness: Duration, waited: Duration) {
+        self.settled.fetch_add(1, Ordering::Relaxed);
+        self.staleness_ms
+            .fetch_max(staleness.as_millis() as u64, Ordering::Relaxed);
+        self.settle_waited_us
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Notes time spent waiting for a list that did not catch up.
+    pub fn waited_for_list(&self, waited: Duration) {
+        self.settle_waited_us
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The figures so far.
+    pub fn figures(&self) -> PatienceFigures {
+        PatienceFigures {
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            unavailable: self.unavailable.load(Ordering::Relaxed),
+            retry_wait_ms: self.waited_us.load(Ordering::Relaxed) / 1000,
+            lists_settled: self.settled.load(Ordering::Relaxed),
+            max_list_staleness_ms: self.staleness_ms.load(Ordering::Relaxed),
+            settle_wait_ms: self.settle_waited_us.load(Ordering::Relaxed) / 1000,
         }
     }
 }
@@ -225,6 +309,7 @@ pub struct Client {
     /// The target's origin: the only place requests (and so credentials) go.
     origin: url::Origin,
     scrubber: scrub::Scrubber,
+    patience: Arc<Patience>,
 }
 
 /// A reqwest client builder with convcheck's TLS: rustls with the ring provider (see
@@ -256,10 +341,10 @@ impl Client {
         scrub::register(&scrubber);
         let http = http_builder()
             .connect_timeout(Duration::from_secs(10))
-            // A kept-alive connection is dropped after 30 s unused, before servers with an
-            // idle timeout of 30 s or more close it: reusing one just as the server closes it
-            // loses the request.
-            .pool_idle_timeout(Duration::from_secs(30))
+            // A kept-alive connection is dropped after 3 s unused, before servers close it
+            // (Node's http server closes one idle for 5 s, its default): reusing one just as
+            // the server closes it loses the request, and a create cannot be sent again.
+            .pool_idle_timeout(Duration::from_secs(3))
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("convcheck/", env!("CARGO_PKG_VERSION")))
@@ -271,7 +356,13 @@ impl Client {
             timeout,
             origin,
             scrubber,
+            patience: Arc::default(),
         })
+    }
+
+    /// What the run waited for so far (429s, 503s, lists catching up).
+    pub fn patience(&self) -> &Patience {
+        &self.patience
     }
 
     /// The target's origin, as `scheme://host:port`.
@@ -289,28 +380,57 @@ impl Client {
         self.creds.as_ref().map(|c| c.account_sid.as_str())
     }
 
-    /// Sends a request, retrying 429 and 503 where that is safe, and returns the exchange.
+    /// Sends a request and returns the exchange, after resending it while the target
+    /// answers 429 or 503 with a wait (bounded by the retry policy).
+    ///
+    /// A 429 (Twilio's 20429, "Too Many Requests", RFC 6585 section 4) says the request
+    /// was not served, so it is resent whatever its method, creates included, and a 429 that
+    /// outlasts the budget is [`TransportError::RateLimited`], never an answer to judge. A 503
+    /// is resent for GET and DELETE only (a create it answered may have happened), and the
+    /// last one is returned when the budget is spent.
     pub async fn send(&self, req: &Request) -> Result<Exchange, TransportError> {
         let started = Instant::now();
+        let mut waited = Duration::ZERO;
         let mut attempt = 0;
+        let mut reconnected = false;
         loop {
-            let ex = self.send_once(req).await?;
-            let again = matches!(ex.status, 429 | 503)
-                && req.retry_safe()
-                && attempt < self.retry.max_retries;
-            if !again {
+            let ex = match self.send_once(req).await {
+                Ok(ex) => ex,
+                // A server may close a kept-alive connection at any time (RFC 9112, 9.5); a
+                // GET or DELETE whose connection failed is sent once more on a new one, as
+                // RFC 9110 (9.2.2) allows for idempotent methods. A create never is.
+                Err(TransportError::Other { .. }) if req.retry_safe() && !reconnected => {
+                    reconnected = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let limited = ex.status == 429;
+            let retry = limited || (ex.status == 503 && req.retry_safe());
+            if !retry {
                 return Ok(ex);
             }
-            let wait = ex
-                .response_header("retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-                .unwrap_or(Duration::from_millis(500 << attempt))
+            if limited {
+                self.patience.rate_limited.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.patience.unavailable.fetch_add(1, Ordering::Relaxed);
+            }
+            let wait = retry_after(&ex)
+                .unwrap_or(Duration::from_millis(100 << attempt.min(6)))
                 .min(self.retry.max_wait);
-            if started.elapsed() + wait > self.retry.budget {
+            if attempt >= self.retry.max_retries || started.elapsed() + wait > self.retry.budget {
+                if limited {
+                    return Err(TransportError::RateLimited {
+                        url: self.scrubber.scrub(&req.url),
+                        retries: attempt,
+                        waited_ms: waited.as_millis() as u64,
+                    });
+                }
                 return Ok(ex);
             }
             tokio::time::sleep(wait).await;
+            self.patience.waited(wait);
+            waited += wait;
             attempt += 1;
         }
     }
@@ -407,6 +527,20 @@ impl Client {
     }
 }
 
+/// The wait an answer's `Retry-After` asks for (RFC 9110 section 10.2.3): delay-seconds, or
+/// an HTTP date (the wait until then; none when it is past).
+fn retry_after(ex: &Exchange) -> Option<Duration> {
+    let v = ex.response_header("retry-after")?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,7 +617,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_and_deletes_retry_429_and_503_creates_never() {
+    async fn a_429_is_resent_on_every_method_a_503_never_for_a_create() {
         use std::sync::atomic::Ordering;
         for status in [429, 503] {
             for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
@@ -502,13 +636,22 @@ mod tests {
                 .send(&Request::new(reqwest::Method::POST, url).param("Identity", "x"))
                 .await
                 .unwrap();
-            assert_eq!(ex.status, status, "a create is never resent");
-            assert_eq!(hits.load(Ordering::SeqCst), 1);
+            let figures = client.patience().figures();
+            if status == 429 {
+                // A 429 says the request was not served: a create is sent again.
+                assert_eq!(ex.status, 200);
+                assert_eq!(hits.load(Ordering::SeqCst), 2);
+                assert_eq!(figures.rate_limited, 1);
+            } else {
+                assert_eq!(ex.status, 503, "a create is never resent after a 503");
+                assert_eq!(hits.load(Ordering::SeqCst), 1);
+                assert_eq!(figures.rate_limited, 0);
+            }
         }
     }
 
     #[tokio::test]
-    async fn retries_are_bounded() {
+    async fn a_429_that_outlasts_the_budget_is_a_transport_error() {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
         let hits = Arc::new(AtomicUsize::new(0));
@@ -527,16 +670,48 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, always).await });
         let client = Client::new(None, &format!("http://{addr}"), Duration::from_secs(5)).unwrap();
-        let ex = client
+        let err = client
             .send(&Request::new(
-                reqwest::Method::GET,
+                reqwest::Method::POST,
                 format!("http://{addr}/v1/Users"),
             ))
             .await
-            .unwrap();
-        assert_eq!(ex.status, 429, "gives up and returns the last answer");
+            .unwrap_err();
+        assert!(
+            matches!(err, TransportError::RateLimited { .. }),
+            "never an answer to judge: {err:?}"
+        );
+        assert!(err.to_string().contains("429"), "{err}");
         let max = RetryPolicy::default().max_retries as usize;
         assert_eq!(hits.load(Ordering::SeqCst), 1 + max);
+        assert_eq!(client.patience().figures().rate_limited, 1 + max as u64);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let ex = |v: &str| Exchange {
+            method: "GET".into(),
+            url: "http://h/v1/Users".into(),
+            request_headers: Vec::new(),
+            request_body: Vec::new(),
+            status: 429,
+            response_headers: vec![("retry-after".into(), v.into())],
+            response_body: Vec::new(),
+        };
+        assert_eq!(retry_after(&ex("2")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&ex(" 0 ")), Some(Duration::ZERO));
+        // A date in the past asks for no wait; a date ahead for the time until then.
+        assert_eq!(
+            retry_after(&ex("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        let ahead = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let wait = retry_after(&ex(&ahead)).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after(&ex("soon")), None);
     }
 
     #[tokio::test]

@@ -659,7 +659,36 @@ impl Model {
     ) {
         let user = self.holder(user, view, by);
         let u = &self.users[user];
-        if u.life != Life::Alive || !self.same_collection(u.view, view) {
+        let here = self.same_collection(u.view, view);
+        if u.life == Life::Deleted
+            && here
+            && self
+                .racing_deleted
+                .as_ref()
+                .is_some_and(|d| d.contains(&user))
+        {
+            // Deleted by another request of the same group: HTTP makes DELETE idempotent
+            // (RFC 9110, 9.2.2), so a server that looked the user up before the other
+            // request removed it may acknowledge the delete too. The effect is the same;
+            // the world read back afterwards still must not show the user.
+            v.expected = format!(
+                "404, or 204 (idempotent): user #{user} was deleted by a request sent at once"
+            );
+            if ex.status == 204 {
+                let ctx = self.context(Operation::Delete, view);
+                v.findings.extend(check::exchange(ex, &ctx));
+            } else if ex.status != 404 {
+                v.findings.push(Finding::new(
+                    "delete.then-404",
+                    "@status",
+                    "404 or 204",
+                    ex.status.to_string(),
+                ));
+                v.diverged = true;
+            }
+            return;
+        }
+        if u.life != Life::Alive || !here {
             v.expected = format!("404: user #{user} is not there");
             if ex.status != 404 {
                 v.findings.push(Finding::new(
@@ -697,6 +726,9 @@ impl Model {
         }
         v.findings.extend(found);
         self.users[user].life = Life::Deleted;
+        if let Some(d) = &mut self.racing_deleted {
+            d.insert(user);
+        }
     }
 
     pub(super) fn judge_read(

@@ -290,6 +290,10 @@ pub struct Model {
     /// the proxy): users it never saw may be there, so a page listing one, or a create
     /// refused as a duplicate of an identity it never saw, is no disagreement.
     pub partial: bool,
+    /// While requests sent at once are judged in one of their orders: the users a request
+    /// of the group deleted earlier in that order. A delete of one of them may be answered
+    /// 204 as well as 404 (see `serial`).
+    racing_deleted: Option<BTreeSet<usize>>,
 }
 
 impl Model {
@@ -316,6 +320,7 @@ impl Model {
             steps: 0,
             clean: BTreeSet::new(),
             partial: false,
+            racing_deleted: None,
         }
     }
 

@@ -5,7 +5,13 @@
 //! Every request of the group was answered (a transport error ends the sequence before it
 //! gets here), so each one is acknowledged or refused: an acknowledged write must show in
 //! the world unless a later one in the order undid it, and a refused one must have changed
-//! nothing.
+//! nothing. One answer no serial order gives is allowed: a delete acknowledged (204) for a
+//! user another request of the group deleted before it in the order. DELETE is idempotent
+//! (RFC 9110, 9.2.2), and a server that looked the user up before the other request removed
+//! it acknowledges the delete too; the world must show the user gone all the same.
+//! `docs/correct-servers.md` says what each kind of race may answer.
+
+use std::collections::BTreeSet;
 
 use super::observe::Answer;
 use super::{Model, Step, Verdict};
@@ -56,10 +62,12 @@ impl Model {
         for order in orders(steps.len()) {
             let mut m = self.clone();
             let mut v = Verdict::default();
+            m.racing_deleted = Some(BTreeSet::new());
             for &i in &order {
                 let one = m.judge_step(&steps[i], &exs[i..=i], true);
                 v.absorb(one);
             }
+            m.racing_deleted = None;
             let w = m.judge_world(Some(&format!("{kind} race")), &addressed, world);
             v.absorb(w);
             let score = (musts(&v), v.findings.len());

@@ -788,6 +788,64 @@ fn a_delete_racing_an_update_may_win_either_way_but_never_both() {
 }
 
 #[test]
+fn two_deletes_at_once_may_both_be_acknowledged_but_the_user_must_be_gone() {
+    let mut m = model();
+    let u = created(&mut m, SHORT, "lee", 1);
+    let steps = vec![
+        Step::Delete {
+            user: u,
+            view: SHORT,
+            by: By::Sid,
+        },
+        Step::Delete {
+            user: u,
+            view: ALIAS,
+            by: By::Identity,
+        },
+    ];
+    let scope = Scope::AfterWrite {
+        addressed: vec![u],
+        limit: 64,
+    };
+    let deleted = answer("DELETE", "/v1/Users/x", 204, None);
+    let gone = world(&m, &scope, &vec![], |_, _| {});
+    // One 204 and one 404: the serial answer.
+    let v = m.clone().judge_group(
+        "delete-delete",
+        &steps,
+        &[deleted.clone(), not_found("/v1/Users/x")],
+        &gone,
+    );
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    // Both 204: a server that looked the user up before either removed it acknowledges
+    // both (RFC 9110, 9.2.2: DELETE is idempotent); the effect is the same.
+    let mut both = m.clone();
+    let v = both.judge_group(
+        "delete-delete",
+        &steps,
+        &[deleted.clone(), deleted.clone()],
+        &gone,
+    );
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    assert_eq!(both.users[u].life, Life::Deleted);
+    // Both 204 and the user still served: no order gives that.
+    let still: Shown = vec![(SHORT, sid(1), "lee", None, "{}")];
+    let v = m.clone().judge_group(
+        "delete-delete",
+        &steps,
+        &[deleted.clone(), deleted.clone()],
+        &world(&m, &scope, &still, |_, _| {}),
+    );
+    assert_eq!(checks(&v), ["concurrent.serializable"], "{:#?}", v.findings);
+    // A delete sent after the user was deleted (not at once) is 404, never 204.
+    let mut after = m.clone();
+    let v = after.judge(&steps[0], &[deleted.clone()], true);
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    let v = after.judge(&steps[1], &[deleted], true);
+    assert_eq!(checks(&v), ["delete.then-404"], "{:#?}", v.findings);
+}
+
+#[test]
 fn coverage_counts_each_identitys_transitions_across_views() {
     let mut m = model();
     let a = created(&mut m, SHORT, "lee", 1);

@@ -413,6 +413,7 @@ pub fn matrix(report: &Report) -> Matrix {
     let mut cells: BTreeMap<&str, Vec<Cell>> = cat
         .clauses
         .iter()
+        .filter(|c| c.documented())
         .map(|c| {
             let row = Matrix::columns()
                 .into_iter()
@@ -487,6 +488,7 @@ pub fn matrix(report: &Report) -> Matrix {
         rows: cat
             .clauses
             .iter()
+            .filter(|c| c.documented())
             .map(|c| {
                 (
                     c.id.clone(),
@@ -902,6 +904,7 @@ mod tests {
             strict: false,
             summary: crate::runner::Summary::of(&cases),
             notes: Vec::new(),
+            waits: Default::default(),
             cases,
         };
         let cell = |r: &Report, op, form| {

@@ -45,6 +45,8 @@ pub enum Source {
     Openapi,
     /// Twilio's error dictionary.
     Errors,
+    /// An HTTP RFC the API rests on (what the documentation leaves to HTTP itself).
+    Rfc,
 }
 
 /// One normative statement.
@@ -60,6 +62,15 @@ pub struct Clause {
     pub quote: String,
 }
 
+impl Clause {
+    /// Whether it is a statement about the User resource (the documentation page, the
+    /// OpenAPI description, the error dictionary), which the conformance matrix and its
+    /// coverage count; an RFC's clause only bounds what checks may demand.
+    pub fn documented(&self) -> bool {
+        self.source != Source::Rfc
+    }
+}
+
 /// One check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckDef {
@@ -69,6 +80,10 @@ pub struct CheckDef {
     pub severity: Severity,
     /// The clause it enforces.
     pub clause: String,
+    /// Clauses that also bound what it may demand: a correct server may do what they
+    /// allow (a delete racing another acknowledged twice, by RFC 9110's idempotence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
     /// What it asserts, in a few words.
     pub title: String,
 }
@@ -127,9 +142,11 @@ impl Catalogue {
         self.clause_index.get(id).map(|&i| &self.clauses[i])
     }
 
-    /// The checks that cite a clause.
+    /// The checks that cite a clause, as the one they enforce or as one that bounds them.
     pub fn checks_for<'a>(&'a self, clause: &'a str) -> impl Iterator<Item = &'a CheckDef> + 'a {
-        self.checks.iter().filter(move |c| c.clause == clause)
+        self.checks
+            .iter()
+            .filter(move |c| c.clause == clause || c.also.iter().any(|a| a == clause))
     }
 
     /// Problems with the catalogue itself: duplicate ids, checks citing no known clause,
@@ -143,11 +160,10 @@ impl Catalogue {
             out.push("specs/clauses.json has duplicate clause ids".to_owned());
         }
         for c in &self.checks {
-            if self.clause(&c.clause).is_none() {
-                out.push(format!(
-                    "check `{}` cites unknown clause `{}`",
-                    c.id, c.clause
-                ));
+            for clause in std::iter::once(&c.clause).chain(&c.also) {
+                if self.clause(clause).is_none() {
+                    out.push(format!("check `{}` cites unknown clause `{clause}`", c.id));
+                }
             }
         }
         for cl in &self.clauses {
@@ -164,12 +180,19 @@ impl Catalogue {
         for cl in &self.clauses {
             let checks: Vec<String> = self
                 .checks_for(&cl.id)
-                .map(|c| format!("`{}`", c.id))
+                .map(|c| {
+                    if c.clause == cl.id {
+                        format!("`{}`", c.id)
+                    } else {
+                        format!("`{}` (bounds it)", c.id)
+                    }
+                })
                 .collect();
             let source = match cl.source {
                 Source::Docs => "docs",
                 Source::Openapi => "openapi",
                 Source::Errors => "errors",
+                Source::Rfc => "rfc",
             };
             s.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
@@ -227,5 +250,12 @@ mod tests {
             assert!(md.contains(&format!("| `{}` |", cl.id)), "{}", cl.id);
         }
         assert!(md.contains("`user.sid.pattern`"));
+        // A clause that bounds a check lists it too, marked.
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with("| `http.delete.idempotent` | rfc |")
+                    && l.contains("`concurrent.serializable` (bounds it)")),
+            "{md}"
+        );
     }
 }

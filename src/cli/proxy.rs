@@ -253,6 +253,7 @@ impl ProxyArgs {
             strict: self.strict,
             summary: Summary::of(&cases),
             notes,
+            waits: crate::client::PatienceFigures::default(),
             cases,
         }
     }

@@ -89,6 +89,17 @@ pub struct RunArgs {
     /// The largest number of pages the pagination walk may request.
     #[arg(long, default_value_t = 1000, help_heading = "Target")]
     pub max_pages: usize,
+    /// How long a list may take to show a write, in seconds: a walk that disagrees with what
+    /// the run wrote is walked again, with a backoff, until it agrees or SECONDS after the
+    /// write's answer (the documentation promises no moment at which a list shows a write).
+    /// 0 judges at once. Fetches by sid and by identity are always judged at once.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 2.0,
+        help_heading = "Target"
+    )]
+    pub settle: f64,
     /// How many cases run at once (default 32 on this machine, 8 on a remote target: the
     /// work waits on the network).
     #[arg(long, value_name = "N", help_heading = "Target")]
@@ -339,6 +350,12 @@ impl RunArgs {
         if self.max_pages == 0 {
             bail!("--max-pages must be at least 1: the pagination walk reads at least one page");
         }
+        if !(self.settle.is_finite() && (0.0..=600.0).contains(&self.settle)) {
+            bail!(
+                "--settle `{}` is out of range: expected seconds from 0 (judge lists at once) to 600",
+                self.settle
+            );
+        }
         if let Some(t) = self.generate_time
             && !(t.is_finite() && t > 0.0)
         {
@@ -414,6 +431,7 @@ impl RunArgs {
             edition: self.edition,
             strict: self.strict,
             max_pages: self.max_pages,
+            settle: std::time::Duration::from_secs_f64(self.settle),
             allow_writes: self.allow_writes,
             read_only: self.read_only,
             generation: self.generation(true),
@@ -569,6 +587,9 @@ impl RunArgs {
         for note in &report.notes {
             say(format!("note: {note}"));
         }
+        if let Some(line) = waits_line(&report.waits) {
+            say(line);
+        }
         if ran_generated {
             say(format!(
                 "generation: seed {} (`--seed {}` draws the same sequences)",
@@ -598,6 +619,44 @@ impl RunArgs {
         };
         Ok(ExitCode::from(code))
     }
+}
+
+/// What the run waited for, in one line, when it waited at all: rate limits and lists that
+/// lagged are no findings, but a user tuning a run should see what they cost.
+pub(super) fn waits_line(w: &crate::client::PatienceFigures) -> Option<String> {
+    let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+    let mut parts = Vec::new();
+    if w.rate_limited + w.unavailable > 0 {
+        let mut what = Vec::new();
+        if w.rate_limited > 0 {
+            what.push(crate::runner::plural(
+                w.rate_limited as usize,
+                "429 answer",
+                "429 answers",
+            ));
+        }
+        if w.unavailable > 0 {
+            what.push(crate::runner::plural(
+                w.unavailable as usize,
+                "503 answer",
+                "503 answers",
+            ));
+        }
+        parts.push(format!(
+            "{} resent after {} of waiting",
+            what.join(" and "),
+            secs(w.retry_wait_ms)
+        ));
+    }
+    if w.lists_settled > 0 || w.settle_wait_ms > 0 {
+        parts.push(format!(
+            "{} caught up with a write later (the largest staleness {} ms; {} of waiting for lists)",
+            crate::runner::plural(w.lists_settled as usize, "list", "lists"),
+            w.max_list_staleness_ms,
+            secs(w.settle_wait_ms)
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("waits: {}", parts.join("; ")))
 }
 
 /// `--list`: the selected case ids as libtest prints them (`[kind] id: test`) and a count

@@ -3,6 +3,8 @@
 //! the run's brake), judged by the model, and, after each write, the whole world read back
 //! and judged too.
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 
 use super::program::Op;
@@ -73,11 +75,13 @@ pub struct Bounds {
 pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds) -> Trace {
     let mut trace = Trace::default();
     let mut diverged = false;
+    // When the sequence's last write was answered: a list may show it a little later.
+    let mut written = Instant::now();
     for (index, op) in ops.iter().enumerate() {
         let Some(step) = resolve(model, op) else {
             continue;
         };
-        match run_step(r, model, &step, bounds).await {
+        match run_step(r, model, &step, bounds, &mut written).await {
             Ok((logged, d)) => {
                 trace.steps.push(Logged {
                     op: index,
@@ -99,7 +103,7 @@ pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds)
         let scope = Scope::End {
             limit: bounds.observe_users,
         };
-        match observe(r, model, &scope, None, &[], bounds).await {
+        match observe(r, model, &scope, None, &[], bounds, written).await {
             Ok((observed, v)) => trace.steps.push(Logged {
                 op: usize::MAX,
                 ..logged_world(v, observed)
@@ -112,18 +116,24 @@ pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds)
 }
 
 /// Sends one step and judges it with the world read back after it (for a write). Returns
-/// the logged step and whether the sequence must end here.
+/// the logged step and whether the sequence must end here. `written` is when the sequence's
+/// last write was answered; a write step moves it.
 async fn run_step(
     r: &mut CaseRun,
     model: &mut Model,
     step: &Step,
     bounds: Bounds,
+    written: &mut Instant,
 ) -> Result<(Logged, bool), Stop> {
     // A read walks first among the writes of everyone else, judged on a copy of the model;
     // only when that walk disagrees is it walked again with the collection held still, and
-    // that walk judged (keyset paging never needs it; offset paging under concurrent writes
-    // may).
+    // then, while it still disagrees, again with a backoff until the settle time after the
+    // sequence's last write has passed (a list may show a write late); the last walk is
+    // judged.
     let (mut exs, mut ended) = send(r, model, step, bounds, false).await?;
+    if step.writes() {
+        *written = Instant::now();
+    }
     if let Step::Read { .. } = step {
         let mut trial = model.clone();
         let v = trial.judge(step, &exs, ended);
@@ -131,7 +141,33 @@ async fn run_step(
             *model = trial;
             return Ok((logged(step, v, exs, Vec::new()), false));
         }
+        let mut read_at = written.elapsed();
         (exs, ended) = send(r, model, step, bounds, true).await?;
+        let settle = r.session.plan.settle;
+        let waiting = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        let mut waited = false;
+        while read_at < settle && model.clone().judge(step, &exs, ended).fails() {
+            waited = true;
+            tokio::time::sleep(backoff.min(settle.saturating_sub(written.elapsed()))).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            read_at = written.elapsed();
+            (exs, ended) = send(r, model, step, bounds, true).await?;
+            if !model.clone().judge(step, &exs, ended).fails() {
+                r.session
+                    .client
+                    .patience()
+                    .settled(read_at, waiting.elapsed());
+                waited = false;
+                break;
+            }
+        }
+        if waited {
+            r.session
+                .client
+                .patience()
+                .waited_for_list(waiting.elapsed());
+        }
     }
     if exs.is_empty() {
         return Ok((logged(step, Verdict::default(), exs, Vec::new()), false));
@@ -139,24 +175,34 @@ async fn run_step(
     if let Step::Group { kind, steps, .. } = step {
         // Judged against every serial order, with the world read back afterwards; a
         // disagreement is read back again with the collections held still before it is
-        // believed.
+        // believed, and one that only a list shows until the lists settle.
         note_sids(model, steps, &exs);
         let scope = Scope::AfterWrite {
             addressed: step.addressed(),
             limit: bounds.observe_users,
         };
-        let mut world = answers(r, model, &scope, bounds, false).await?;
         let judged = |world: &[Answer]| {
             let mut trial = model.clone();
             let _ = trial.judge(step, &exs, true);
             let v = trial.judge_group(kind, steps, &exs, world);
-            (trial, v)
+            if v.findings.is_empty() {
+                return (Judged::Agrees, (trial, v));
+            }
+            if !v.fails() {
+                return (Judged::Advice, (trial, v));
+            }
+            let mut fetched = model.clone();
+            let _ = fetched.judge(step, &exs, true);
+            let only = fetches(world);
+            let lists = !fetched.judge_group(kind, steps, &exs, &only).fails();
+            let j = if lists {
+                Judged::Lists
+            } else {
+                Judged::Fetches
+            };
+            (j, (trial, v))
         };
-        let (mut trial, mut v) = judged(&world);
-        if v.fails() {
-            world = answers(r, model, &scope, bounds, true).await?;
-            (trial, v) = judged(&world);
-        }
+        let (world, (trial, v)) = settled(r, model, &scope, bounds, *written, judged).await?;
         *model = trial;
         let observed = world.into_iter().flat_map(|(_, e, _)| e).collect();
         let diverged = v.diverged;
@@ -177,6 +223,7 @@ async fn run_step(
             Some(&described),
             &step.addressed(),
             bounds,
+            *written,
         )
         .await?;
         observed = seen;
@@ -185,6 +232,95 @@ async fn run_step(
     }
     let diverged = v.diverged;
     Ok((logged(step, v, exs, observed), diverged))
+}
+
+/// The first wait before a list is read again for a write it does not show yet.
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+/// The longest wait between two reads of a list that lags.
+const MAX_BACKOFF: Duration = Duration::from_millis(400);
+
+/// What a read-back showed, as far as reading it again is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// Everything agrees with the model.
+    Agrees,
+    /// Only SHOULD findings: read again once with the collections held still, no waiting.
+    Advice,
+    /// A walk disagrees, no fetch does: a list may not show the latest writes yet.
+    Lists,
+    /// A fetch disagrees: fetches by sid and identity are judged at once.
+    Fetches,
+}
+
+/// The fetches of a read-back, without its walks.
+fn fetches(world: &[Answer]) -> Vec<Answer> {
+    world
+        .iter()
+        .filter(|(p, ..)| matches!(p, Probe::Fetch { .. }))
+        .cloned()
+        .collect()
+}
+
+/// Reads the world back (`scope`) until `judge` finds it agrees, or finds a fetch that
+/// disagrees, or the settle time after `since` (the last write's answer) has passed.
+///
+/// The first read goes among everyone's writes. A disagreement is read again with the
+/// collections held still (under offset paging another case's write shifts the pages under
+/// a walk); while only walks disagree, the walks are read again with a backoff until the
+/// settle time is over, and the fetches of the last full read kept. Returns the last read
+/// and what `judge` made of it.
+async fn settled<T>(
+    r: &mut CaseRun,
+    model: &Model,
+    scope: &Scope,
+    bounds: Bounds,
+    since: Instant,
+    judge: impl Fn(&[Answer]) -> (Judged, T),
+) -> Result<(Vec<Answer>, T), Stop> {
+    let world = answers(r, model, scope, bounds, false, false).await?;
+    let (j, t) = judge(&world);
+    if j == Judged::Agrees {
+        return Ok((world, t));
+    }
+    // When the last read started: a read that started once the settle time was over is the
+    // verdict, however long it took.
+    let mut read_at = since.elapsed();
+    let mut world = answers(r, model, scope, bounds, true, false).await?;
+    let (mut j, mut t) = judge(&world);
+    let settle = r.session.plan.settle;
+    let waiting = Instant::now();
+    let mut backoff = FIRST_BACKOFF;
+    let mut waited = false;
+    while j == Judged::Lists && read_at < settle {
+        waited = true;
+        tokio::time::sleep(backoff.min(settle.saturating_sub(since.elapsed()))).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        read_at = since.elapsed();
+        let walks = answers(r, model, scope, bounds, true, true).await?;
+        let mut walks = walks.into_iter();
+        for a in &mut world {
+            if matches!(a.0, Probe::Walk { .. })
+                && let Some(w) = walks.next()
+            {
+                *a = w;
+            }
+        }
+        (j, t) = judge(&world);
+        if j == Judged::Agrees {
+            r.session
+                .client
+                .patience()
+                .settled(read_at, waiting.elapsed());
+            return Ok((world, t));
+        }
+    }
+    if waited {
+        r.session
+            .client
+            .patience()
+            .waited_for_list(waiting.elapsed());
+    }
+    Ok((world, t))
 }
 
 fn logged(
@@ -235,9 +371,8 @@ fn note_sids(model: &mut Model, steps: &[Step], exs: &[Exchange]) {
     }
 }
 
-/// Reads the world back (`scope`) and judges it; a disagreement that a walk shows is walked
-/// again with the collections held still before it is believed. Returns every exchange of
-/// the read-back and the verdict.
+/// Reads the world back (`scope`) and judges it, a disagreement only after reading again
+/// (see [`settled`]). Returns every exchange of the read-back and the verdict.
 async fn observe(
     r: &mut CaseRun,
     model: &mut Model,
@@ -245,31 +380,44 @@ async fn observe(
     after: Option<&str>,
     addressed: &[usize],
     bounds: Bounds,
+    since: Instant,
 ) -> Result<(Vec<Exchange>, Verdict), Stop> {
-    let world = answers(r, model, scope, bounds, false).await?;
-    let mut trial = model.clone();
-    let v = trial.judge_world(after, addressed, &world);
-    let (world, v) = if v.findings.is_empty() {
-        *model = trial;
-        (world, v)
-    } else {
-        let world = answers(r, model, scope, bounds, true).await?;
-        let v = model.judge_world(after, addressed, &world);
-        (world, v)
+    let judge = |world: &[Answer]| {
+        let mut trial = model.clone();
+        let v = trial.judge_world(after, addressed, world);
+        if v.findings.is_empty() {
+            return (Judged::Agrees, (trial, v));
+        }
+        if !v.fails() {
+            return (Judged::Advice, (trial, v));
+        }
+        let only = fetches(world);
+        let j = if model.clone().judge_world(after, addressed, &only).fails() {
+            Judged::Fetches
+        } else {
+            Judged::Lists
+        };
+        (j, (trial, v))
     };
+    let (world, (trial, v)) = settled(r, model, scope, bounds, since, judge).await?;
+    *model = trial;
     Ok((world.into_iter().flat_map(|(_, e, _)| e).collect(), v))
 }
 
 /// Sends the probes of `scope`: the fetches at once, then each view walked (alone when
-/// `alone`).
+/// `alone`); only the walks when `walks_only`.
 async fn answers(
     r: &mut CaseRun,
     model: &Model,
     scope: &Scope,
     bounds: Bounds,
     alone: bool,
+    walks_only: bool,
 ) -> Result<Vec<Answer>, Stop> {
-    let probes = model.probes(scope);
+    let mut probes = model.probes(scope);
+    if walks_only {
+        probes.retain(|p| matches!(p, Probe::Walk { .. }));
+    }
     let fetches: Vec<(usize, String)> = probes
         .iter()
         .enumerate()

@@ -46,6 +46,11 @@ pub struct Plan {
     pub run_prefix: String,
     /// The largest number of pages a walk may take.
     pub max_pages: usize,
+    /// How long a list may take to show a write (`--settle`): a walk that disagrees with
+    /// what the run wrote is walked again, with a backoff, until it agrees or this long after
+    /// the write's answer. Zero judges the first walk (after one walk with the collection
+    /// held still). Fetches are never given this time.
+    pub settle: std::time::Duration,
     /// What the generated and stateful cases do.
     pub generation: Generation,
     /// Traffic recorded by `convcheck proxy`, to replay and compare: the recording's file

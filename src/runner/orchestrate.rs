@@ -162,6 +162,11 @@ pub async fn configured_default_service(client: &Client, base_url: &str) -> Opti
         .map(str::to_owned)
 }
 
+/// How long a list may take to show a write unless `--settle` says otherwise: the
+/// documentation promises no moment at which a Read shows a write, and a server that lists
+/// from a replica shows it a little later. Fetches by sid and by identity get no such time.
+pub const DEFAULT_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The plan of a run: URL forms, services and what is known of the target. For the embedded
 /// emulator its second service adds the service-scoped form, and its default service,
 /// account and reachability are known.
@@ -196,6 +201,7 @@ pub fn build_plan(
         strict,
         run_prefix: format!("convcheck-{}-", super::run_id()),
         max_pages: max_pages.max(1),
+        settle: DEFAULT_SETTLE,
         generation: super::Generation::default(),
         replay: None,
     }
@@ -216,6 +222,8 @@ pub struct RunOptions {
     pub strict: bool,
     /// The largest number of pages a walk may take.
     pub max_pages: usize,
+    /// How long a list may take to show a write.
+    pub settle: std::time::Duration,
     /// Whether the suite may write to a target outside this machine.
     pub allow_writes: bool,
     /// Whether the cases that write are skipped.
@@ -282,6 +290,7 @@ impl Run {
         }
         plan.generation = opts.generation.clone();
         plan.replay = opts.replay.clone();
+        plan.settle = opts.settle;
         if !writes_allowed && !opts.read_only && !listing {
             bail!(
                 "target `{}` is not on this machine and the suite creates, updates and deletes users there: pass --allow-writes (the run deletes only what it creates), or --read-only",
@@ -452,6 +461,7 @@ impl Run {
             strict,
             started_at,
             started,
+            waits: session.client.patience().figures(),
         })
     }
 }
@@ -485,6 +495,8 @@ pub struct Finished {
     strict: bool,
     started_at: time::OffsetDateTime,
     started: Instant,
+    /// What the run waited for: 429s, 503s, lists catching up.
+    pub waits: crate::client::PatienceFigures,
 }
 
 impl Finished {
@@ -506,6 +518,7 @@ impl Finished {
                 .into_iter()
                 .chain(notes)
                 .collect(),
+            waits: self.waits,
             cases: self.cases,
         }
     }

@@ -172,6 +172,11 @@ pub struct Report {
     /// state), in sentences.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the run waited for because the target asked it to (429 and 503 answers with
+    /// `Retry-After`) or because a list had not shown a write yet, and the largest list
+    /// staleness seen. None of it is a finding.
+    #[serde(default)]
+    pub waits: crate::client::PatienceFigures,
     /// Every case.
     pub cases: Vec<CaseRecord>,
 }

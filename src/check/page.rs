@@ -248,16 +248,23 @@ fn page_body_of(
             _ => {}
         }
     }
-    if let (Some(page), Some(r)) = (page, req) {
-        let want = r.page.unwrap_or(0);
-        if page != want {
-            out.push(Finding::new(
-                "page.meta.page.echo",
-                "/meta/page",
-                want.to_string(),
-                page.to_string(),
-            ));
-        }
+    // `Page` is "simply for client state": a page asked for by `Page` says that index, and
+    // the first page (neither `Page` nor `PageToken`) is page 0. A page asked for by an
+    // opaque `PageToken` alone may carry any index: only the server knows where it is.
+    let want_index = req.and_then(|r| match (r.page, r.has_token) {
+        (Some(p), _) => Some(p),
+        (None, false) => Some(0),
+        (None, true) => None,
+    });
+    if let (Some(page), Some(want)) = (page, want_index)
+        && page != want
+    {
+        out.push(Finding::new(
+            "page.meta.page.echo",
+            "/meta/page",
+            want.to_string(),
+            page.to_string(),
+        ));
     }
     if let (Some(count), Some(size)) = (count, size)
         && count as i64 > size
@@ -292,13 +299,20 @@ fn page_body_of(
         {
             wrong.push(format!("path `{}` instead of `{path}`", u.path()));
         }
-        if let Some(size) = size
-            && q.int("PageSize") != Some(size)
-        {
-            wrong.push(format!(
-                "PageSize `{}` instead of `{size}`",
-                q.get("PageSize").unwrap_or("(none)")
-            ));
+        // The link must ask for pages of the same size: by its `PageSize`, or, when it has
+        // none, by an opaque `PageToken` (which may carry the size), or by the default size.
+        let default = i64::from(ctx.edition.page_size().default);
+        if let Some(size) = size {
+            let same = match q.get("PageSize") {
+                Some(_) => q.int("PageSize") == Some(size),
+                None => q.get("PageToken").is_some() || size == default,
+            };
+            if !same {
+                wrong.push(format!(
+                    "PageSize `{}` instead of `{size}`",
+                    q.get("PageSize").unwrap_or("(none)")
+                ));
+            }
         }
         if let (Some(want), Some(got)) = (want_page, q.get("Page"))
             && got.parse::<i64>().ok() != Some(want)

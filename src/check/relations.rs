@@ -153,7 +153,15 @@ pub fn updated(
         get_str(before, "date_updated"),
         get_str(after, "date_updated"),
     ) {
-        let moved = if clock_advanced { a > b } else { a >= b };
+        // As instants where both are in the documented format (a fraction of a second may
+        // be written or not), else as text, which orders that format by time.
+        let (a_at, b_at) = (crate::spec::date_instant(a), crate::spec::date_instant(b));
+        let moved = match (a_at, b_at) {
+            (Some(a), Some(b)) if clock_advanced => a > b,
+            (Some(a), Some(b)) => a >= b,
+            _ if clock_advanced => a > b,
+            _ => a >= b,
+        };
         if !moved {
             out.push(Finding::new(
                 "update.date_updated.moves",

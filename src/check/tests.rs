@@ -304,3 +304,75 @@ fn a_sparse_page_is_judged_like_the_whole_page_for_the_users_it_keeps() {
     assert!(sparse_page(b"[]", &|_| true).is_none());
     assert!(sparse_page(br#"{"users":[1]}"#, &|_| true).is_none());
 }
+
+/// A page asked for by an opaque `PageToken` alone may carry any index and links that name
+/// the next page by token only; a page asked for by `Page` must echo it, and a link must
+/// keep the page size (by `PageSize`, or by a token that may carry it).
+#[test]
+fn the_page_index_is_judged_only_where_the_request_named_it() {
+    let ctx = Context {
+        base_url: Some("http://127.0.0.1:4010".into()),
+        ..Context::for_op(Operation::Read, UrlForm::Shortened, Edition::Docs)
+    };
+    let base = "http://127.0.0.1:4010/v1/Users";
+    let mut page = page_of(
+        5,
+        None,
+        5,
+        Some(&format!("{base}?PageToken=opaque3&PageSize=5")),
+    );
+    page["meta"]["page"] = json!(2);
+    page["meta"]["url"] = json!(format!("{base}?PageSize=5&PageToken=opaque2"));
+    page["meta"]["previous_page_url"] = json!(format!("{base}?PageToken=opaque1"));
+    let by_token = PageRequest::from_url(&format!("{base}?PageSize=5&PageToken=opaque2"));
+    assert_eq!(page_body(&page, &ctx, by_token.as_ref()), Vec::new());
+    // The same page asked for as page 1, or as the first page, says the wrong index.
+    for asked in [
+        format!("{base}?PageSize=5&Page=1"),
+        format!("{base}?PageSize=5"),
+    ] {
+        let req = PageRequest::from_url(&asked);
+        assert!(
+            ids(&page_body(&page, &ctx, req.as_ref())).contains(&"page.meta.page.echo"),
+            "{asked}"
+        );
+    }
+    // A link without PageSize or a token leads to pages of the default size.
+    let mut lost = page.clone();
+    lost["meta"]["next_page_url"] = json!(format!("{base}?Page=3"));
+    assert!(
+        ids(&page_body(&lost, &ctx, by_token.as_ref())).contains(&"page.meta.next_page_url.value")
+    );
+    // A link that names another size is wrong, token or not.
+    let mut other = page.clone();
+    other["meta"]["next_page_url"] = json!(format!("{base}?PageToken=opaque3&PageSize=7"));
+    assert!(
+        ids(&page_body(&other, &ctx, by_token.as_ref())).contains(&"page.meta.next_page_url.value")
+    );
+}
+
+/// ISO 8601 allows a fraction of a second; dates are ordered by instant, not by text.
+#[test]
+fn dates_may_carry_a_fraction_of_a_second() {
+    let ctx = Context {
+        base_url: Some("http://127.0.0.1:4010".into()),
+        ..Context::for_op(Operation::Fetch, UrlForm::Shortened, Edition::Docs)
+    };
+    let mut u = good_user();
+    u["date_created"] = json!("2024-01-01T00:00:00.250Z");
+    u["date_updated"] = json!("2024-01-01T00:00:00.9Z");
+    assert_eq!(ids(&user_body(&u, &ctx)), Vec::<&str>::new());
+    // Text order would call these reversed ("." sorts before "Z"); by instant they are not.
+    u["date_created"] = json!("2024-01-01T00:00:00Z");
+    u["date_updated"] = json!("2024-01-01T00:00:00.001Z");
+    assert_eq!(ids(&user_body(&u, &ctx)), Vec::<&str>::new());
+    u["date_updated"] = json!("2023-12-31T23:59:59.999Z");
+    assert_eq!(ids(&user_body(&u, &ctx)), ["user.dates.order"]);
+    for bad in ["2024-01-01T00:00:00.Z", "2024-02-30T00:00:00.5Z"] {
+        u["date_updated"] = json!(bad);
+        assert!(
+            ids(&user_body(&u, &ctx)).contains(&"user.date_updated.format"),
+            "{bad}"
+        );
+    }
+}

@@ -40,7 +40,7 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
     for key in ["date_created", "date_updated"] {
         if let Some(d) = str_at(v, key)
             && date_re.is_match(d)
-            && !is_calendar_date(d)
+            && spec::date_instant(d).is_none()
         {
             out.push(Finding::new(
                 &format!("user.{key}.format"),
@@ -51,11 +51,9 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
         }
     }
     if let (Some(c), Some(u)) = (str_at(v, "date_created"), str_at(v, "date_updated"))
-        && date_re.is_match(c)
-        && date_re.is_match(u)
-        && u < c
+        && let (Some(ci), Some(ui)) = (spec::date_instant(c), spec::date_instant(u))
+        && ui < ci
     {
-        // Same fixed-width format on both sides, so text order is time order.
         out.push(Finding::new(
             "user.dates.order",
             p("date_updated"),
@@ -231,11 +229,4 @@ pub(super) fn user_rules(v: &Value, ctx: &Context, at: &str) -> Vec<Finding> {
         }
     }
     out
-}
-
-/// Whether a string already shaped `YYYY-MM-DDTHH:MM:SSZ` names a real instant.
-fn is_calendar_date(s: &str) -> bool {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::PrimitiveDateTime::parse(s, &format).is_ok()
 }

@@ -323,10 +323,21 @@ pub struct Rules {
     pub errors: ErrorRules,
 }
 
-/// The compiled `date_pattern`: ISO 8601 in UTC, to the second.
+/// The compiled `date_pattern`: ISO 8601 in UTC, to the second or a fraction of it (the
+/// documentation says "ISO 8601 format"; the examples stop at the second, and ISO 8601 and
+/// the OpenAPI description's `date-time` allow a decimal fraction).
 pub fn date_regex() -> &'static regex::Regex {
     static RE: OnceLock<regex::Regex> = OnceLock::new();
     RE.get_or_init(|| regex::Regex::new(&rules().date_pattern).expect("date_pattern compiles"))
+}
+
+/// A date in the documented format as an instant, for comparing two dates: `None` when it is
+/// not in that format or names no real date and time.
+pub fn date_instant(s: &str) -> Option<time::OffsetDateTime> {
+    if !date_regex().is_match(s) {
+        return None;
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// The parsed rules file. It is part of the binary, so a parse failure is a build defect that

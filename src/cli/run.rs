@@ -626,33 +626,26 @@ impl RunArgs {
 pub(super) fn waits_line(w: &crate::client::PatienceFigures) -> Option<String> {
     let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
     let mut parts = Vec::new();
-    if w.rate_limited + w.unavailable > 0 {
-        let mut what = Vec::new();
-        if w.rate_limited > 0 {
-            what.push(crate::runner::plural(
-                w.rate_limited as usize,
-                "429 answer",
-                "429 answers",
-            ));
-        }
-        if w.unavailable > 0 {
-            what.push(crate::runner::plural(
-                w.unavailable as usize,
-                "503 answer",
-                "503 answers",
-            ));
-        }
+    if w.rate_limited > 0 {
         parts.push(format!(
-            "{} resent after {} of waiting",
-            what.join(" and "),
-            secs(w.retry_wait_ms)
+            "{} answered 429 Too Many Requests, each sent again",
+            crate::runner::plural(w.rate_limited as usize, "request", "requests")
         ));
+    }
+    if w.unavailable > 0 {
+        parts.push(format!(
+            "{} answered 503, each sent again",
+            crate::runner::plural(w.unavailable as usize, "read or delete", "reads or deletes")
+        ));
+    }
+    if w.rate_limited + w.unavailable > 0 {
+        parts.push(format!("{} waited for retries", secs(w.retry_wait_ms)));
     }
     if w.lists_settled > 0 || w.settle_wait_ms > 0 {
         parts.push(format!(
-            "{} caught up with a write later (the largest staleness {} ms; {} of waiting for lists)",
+            "{} showed a write only later (one was still behind {} after the write), {} waited for lists",
             crate::runner::plural(w.lists_settled as usize, "list", "lists"),
-            w.max_list_staleness_ms,
+            secs(w.max_list_staleness_ms),
             secs(w.settle_wait_ms)
         ));
     }
@@ -814,4 +807,28 @@ pub(super) fn warning_lines(report: &Report) -> Vec<String> {
     }
     out.push(String::new());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waits_line;
+    use crate::client::PatienceFigures;
+
+    #[test]
+    fn the_waits_line_says_what_the_run_waited_for_and_only_when_it_did() {
+        assert_eq!(waits_line(&PatienceFigures::default()), None);
+        let line = waits_line(&PatienceFigures {
+            rate_limited: 12,
+            retry_wait_ms: 1500,
+            lists_settled: 1,
+            max_list_staleness_ms: 480,
+            settle_wait_ms: 700,
+            ..PatienceFigures::default()
+        })
+        .expect("a line");
+        assert_eq!(
+            line,
+            "waits: 12 requests answered 429 Too Many Requests, each sent again; 1.5 s waited for retries; 1 list showed a write only later (one was still behind 0.5 s after the write), 0.7 s waited for lists"
+        );
+    }
 }

@@ -242,8 +242,9 @@ pub struct PatienceFigures {
     pub retry_wait_ms: u64,
     /// Walks that disagreed with the model at first and agreed once the list caught up.
     pub lists_settled: u64,
-    /// The longest a list took to show a write, in milliseconds: from the write's answer to
-    /// the walk that agreed (0 when every list showed every write at once).
+    /// The longest a list was seen not to show a write, in milliseconds: from the write's
+    /// answer to the start of the last walk that missed it, among lists that caught up (0
+    /// when every list showed every write at once).
     pub max_list_staleness_ms: u64,
     /// Time spent waiting for lists to catch up, in milliseconds.
     pub settle_wait_ms: u64,
@@ -255,8 +256,9 @@ impl Patience {
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// Notes a list that showed a write `staleness` after its answer, having waited `waited`
-    /// for it.
+    /// Notes a list that agreed with the run's writes only after waiting `waited` for it,
+    /// having been seen without a write `staleness` after that write's answer (when the
+    /// last walk that missed it started).
     pub fn settled(&self, staleness: Duration, waited: Duration) {
         self.settled.fetch_add(1, Ordering::Relaxed);
         self.staleness_ms

@@ -149,6 +149,7 @@ async fn run_step(
         let mut waited = false;
         while read_at < settle && model.clone().judge(step, &exs, ended).fails() {
             waited = true;
+            let behind = read_at;
             tokio::time::sleep(backoff.min(settle.saturating_sub(written.elapsed()))).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
             read_at = written.elapsed();
@@ -157,7 +158,7 @@ async fn run_step(
                 r.session
                     .client
                     .patience()
-                    .settled(read_at, waiting.elapsed());
+                    .settled(behind, waiting.elapsed());
                 waited = false;
                 break;
             }
@@ -293,6 +294,7 @@ async fn settled<T>(
     let mut waited = false;
     while j == Judged::Lists && read_at < settle {
         waited = true;
+        let behind = read_at;
         tokio::time::sleep(backoff.min(settle.saturating_sub(since.elapsed()))).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
         read_at = since.elapsed();
@@ -310,7 +312,7 @@ async fn settled<T>(
             r.session
                 .client
                 .patience()
-                .settled(read_at, waiting.elapsed());
+                .settled(behind, waiting.elapsed());
             return Ok((world, t));
         }
     }

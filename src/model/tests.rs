@@ -839,7 +839,7 @@ fn two_deletes_at_once_may_both_be_acknowledged_but_the_user_must_be_gone() {
     assert_eq!(checks(&v), ["concurrent.serializable"], "{:#?}", v.findings);
     // A delete sent after the user was deleted (not at once) is 404, never 204.
     let mut after = m.clone();
-    let v = after.judge(&steps[0], &[deleted.clone()], true);
+    let v = after.judge(&steps[0], std::slice::from_ref(&deleted), true);
     assert!(v.findings.is_empty(), "{:#?}", v.findings);
     let v = after.judge(&steps[1], &[deleted], true);
     assert_eq!(checks(&v), ["delete.then-404"], "{:#?}", v.findings);

@@ -450,7 +450,7 @@ impl Run {
         guard.abort();
         let mut cases = std::mem::take(&mut *records.lock().unwrap_or_else(|p| p.into_inner()));
         cases.sort_by(|a, b| a.id.cmp(&b.id));
-        Ending::Finished(Finished {
+        Ending::Finished(Box::new(Finished {
             cases,
             conclusion,
             left,
@@ -462,7 +462,7 @@ impl Run {
             started_at,
             started,
             waits: session.client.patience().figures(),
-        })
+        }))
     }
 }
 
@@ -475,7 +475,7 @@ pub enum Ending {
         code: u8,
     },
     /// Every trial ran and the ledger was torn down.
-    Finished(Finished),
+    Finished(Box<Finished>),
 }
 
 /// A run whose trials all ran, before its report.

@@ -32,6 +32,7 @@ pub(super) async fn read_walk(r: &mut CaseRun) -> Step<()> {
             .any(|f| f.check.starts_with("page.walk"))
     };
     let mut side = r.scratch(r.namespace.clone());
+    let first_at = written.elapsed();
     let first = walk(&mut side, &form, &own).await;
     if !disagrees(&side) {
         r.absorb(side);
@@ -42,6 +43,8 @@ pub(super) async fn read_walk(r: &mut CaseRun) -> Step<()> {
     let waiting = Instant::now();
     let mut backoff = Duration::from_millis(25);
     let mut slept = false;
+    // When the last walk that missed a user started: the list was seen behind that long.
+    let mut behind = first_at;
     loop {
         let read_at = written.elapsed();
         let mut side = r.scratch(r.namespace.clone());
@@ -54,7 +57,7 @@ pub(super) async fn read_walk(r: &mut CaseRun) -> Step<()> {
         if !disagrees(&side) || settled || result.is_err() {
             let patience = r.session.client.patience();
             if !disagrees(&side) && slept {
-                patience.settled(read_at, waiting.elapsed());
+                patience.settled(behind, waiting.elapsed());
             } else if slept {
                 patience.waited_for_list(waiting.elapsed());
             }
@@ -62,6 +65,7 @@ pub(super) async fn read_walk(r: &mut CaseRun) -> Step<()> {
             return result;
         }
         r.waited_for(&side);
+        behind = read_at;
         tokio::time::sleep(backoff.min(settle.saturating_sub(written.elapsed()))).await;
         slept = true;
         backoff = (backoff * 2).min(Duration::from_millis(400));

@@ -75,8 +75,8 @@ pub struct Bounds {
 pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds) -> Trace {
     let mut trace = Trace::default();
     let mut diverged = false;
-    // When the sequence's last write was answered: a list may show it a little later.
-    let mut written = Instant::now();
+    // When the sequence's writes were answered: a list may show them a little later.
+    let mut written = Writes::new();
     for (index, op) in ops.iter().enumerate() {
         let Some(step) = resolve(model, op) else {
             continue;
@@ -103,7 +103,7 @@ pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds)
         let scope = Scope::End {
             limit: bounds.observe_users,
         };
-        match observe(r, model, &scope, None, &[], bounds, written).await {
+        match observe(r, model, &scope, None, &[], bounds, &written).await {
             Ok((observed, v)) => trace.steps.push(Logged {
                 op: usize::MAX,
                 ..logged_world(v, observed)
@@ -115,24 +115,70 @@ pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds)
     trace
 }
 
+/// When a sequence's writes were answered, by the model users they named: a walk that
+/// disagrees only about users written less than the settle time ago may not show those
+/// writes yet, and is read again before it is believed.
+#[derive(Debug, Clone)]
+struct Writes {
+    /// When the last write was answered (the sequence's start before any).
+    last: Instant,
+    /// When each user was last named by a write.
+    at: std::collections::BTreeMap<usize, Instant>,
+}
+
+impl Writes {
+    fn new() -> Writes {
+        Writes {
+            last: Instant::now(),
+            at: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Notes a write step just answered.
+    fn note(&mut self, step: &Step) {
+        let now = Instant::now();
+        self.last = now;
+        for u in step.addressed() {
+            self.at.insert(u, now);
+        }
+    }
+
+    /// Whether every user a walk's disagreement is about was written less than `settle`
+    /// before the read that showed it started (`read`), so that the list may merely not have
+    /// shown those writes yet.
+    fn recent(
+        &self,
+        about: &std::collections::BTreeSet<usize>,
+        settle: Duration,
+        read: Instant,
+    ) -> bool {
+        !about.is_empty()
+            && about.iter().all(|u| {
+                self.at
+                    .get(u)
+                    .is_some_and(|t| read.saturating_duration_since(*t) < settle)
+            })
+    }
+}
+
 /// Sends one step and judges it with the world read back after it (for a write). Returns
 /// the logged step and whether the sequence must end here. `written` is when the sequence's
-/// last write was answered; a write step moves it.
+/// writes were answered; a write step adds to it.
 async fn run_step(
     r: &mut CaseRun,
     model: &mut Model,
     step: &Step,
     bounds: Bounds,
-    written: &mut Instant,
+    written: &mut Writes,
 ) -> Result<(Logged, bool), Stop> {
     // A read walks first among the writes of everyone else, judged on a copy of the model;
     // only when that walk disagrees is it walked again with the collection held still, and
-    // then, while it still disagrees, again with a backoff until the settle time after the
-    // sequence's last write has passed (a list may show a write late); the last walk is
-    // judged.
+    // then, while it still disagrees only about users written moments ago, again with a
+    // backoff until the settle time after the sequence's last write has passed (a list may
+    // show a write late); the last walk is judged.
     let (mut exs, mut ended) = send(r, model, step, bounds, false).await?;
     if step.writes() {
-        *written = Instant::now();
+        written.note(step);
     }
     if let Step::Read { .. } = step {
         let mut trial = model.clone();
@@ -141,18 +187,24 @@ async fn run_step(
             *model = trial;
             return Ok((logged(step, v, exs, Vec::new()), false));
         }
-        let mut read_at = written.elapsed();
-        (exs, ended) = send(r, model, step, bounds, true).await?;
+        let mut read_at = written.last.elapsed();
         let settle = r.session.plan.settle;
         let waiting = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut waited = false;
-        while read_at < settle && model.clone().judge(step, &exs, ended).fails() {
+        let mut started = Instant::now();
+        (exs, ended) = send(r, model, step, bounds, true).await?;
+        let lagging = |exs: &[Exchange], ended: bool, started: Instant| {
+            let v = model.clone().judge(step, exs, ended);
+            v.fails() && written.recent(&v.about, settle, started)
+        };
+        while read_at < settle && lagging(&exs, ended, started) {
             waited = true;
             let behind = read_at;
-            tokio::time::sleep(backoff.min(settle.saturating_sub(written.elapsed()))).await;
+            tokio::time::sleep(backoff.min(settle.saturating_sub(written.last.elapsed()))).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
-            read_at = written.elapsed();
+            read_at = written.last.elapsed();
+            started = Instant::now();
             (exs, ended) = send(r, model, step, bounds, true).await?;
             if !model.clone().judge(step, &exs, ended).fails() {
                 r.session
@@ -182,7 +234,8 @@ async fn run_step(
             addressed: step.addressed(),
             limit: bounds.observe_users,
         };
-        let judged = |world: &[Answer]| {
+        let settle = r.session.plan.settle;
+        let judged = |world: &[Answer], started: Instant| {
             let mut trial = model.clone();
             let _ = trial.judge(step, &exs, true);
             let v = trial.judge_group(kind, steps, &exs, world);
@@ -195,7 +248,8 @@ async fn run_step(
             let mut fetched = model.clone();
             let _ = fetched.judge(step, &exs, true);
             let only = fetches(world);
-            let lists = !fetched.judge_group(kind, steps, &exs, &only).fails();
+            let lists = !fetched.judge_group(kind, steps, &exs, &only).fails()
+                && written.recent(&v.about, settle, started);
             let j = if lists {
                 Judged::Lists
             } else {
@@ -203,7 +257,7 @@ async fn run_step(
             };
             (j, (trial, v))
         };
-        let (world, (trial, v)) = settled(r, model, &scope, bounds, *written, judged).await?;
+        let (world, (trial, v)) = settled(r, model, &scope, bounds, written.last, judged).await?;
         *model = trial;
         let observed = world.into_iter().flat_map(|(_, e, _)| e).collect();
         let diverged = v.diverged;
@@ -224,7 +278,7 @@ async fn run_step(
             Some(&described),
             &step.addressed(),
             bounds,
-            *written,
+            written,
         )
         .await?;
         observed = seen;
@@ -247,9 +301,10 @@ enum Judged {
     Agrees,
     /// Only SHOULD findings: read again once with the collections held still, no waiting.
     Advice,
-    /// A walk disagrees, no fetch does: a list may not show the latest writes yet.
+    /// Only walks disagree, and only about users written moments ago: a list may not show
+    /// those writes yet.
     Lists,
-    /// A fetch disagrees: fetches by sid and identity are judged at once.
+    /// A fetch disagrees, or a walk about a user not written moments ago: judged at once.
     Fetches,
 }
 
@@ -276,18 +331,20 @@ async fn settled<T>(
     scope: &Scope,
     bounds: Bounds,
     since: Instant,
-    judge: impl Fn(&[Answer]) -> (Judged, T),
+    judge: impl Fn(&[Answer], Instant) -> (Judged, T),
 ) -> Result<(Vec<Answer>, T), Stop> {
+    let started = Instant::now();
     let world = answers(r, model, scope, bounds, false, false).await?;
-    let (j, t) = judge(&world);
+    let (j, t) = judge(&world, started);
     if j == Judged::Agrees {
         return Ok((world, t));
     }
     // When the last read started: a read that started once the settle time was over is the
     // verdict, however long it took.
     let mut read_at = since.elapsed();
+    let mut started = Instant::now();
     let mut world = answers(r, model, scope, bounds, true, false).await?;
-    let (mut j, mut t) = judge(&world);
+    let (mut j, mut t) = judge(&world, started);
     let settle = r.session.plan.settle;
     let waiting = Instant::now();
     let mut backoff = FIRST_BACKOFF;
@@ -298,6 +355,7 @@ async fn settled<T>(
         tokio::time::sleep(backoff.min(settle.saturating_sub(since.elapsed()))).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
         read_at = since.elapsed();
+        started = Instant::now();
         let walks = answers(r, model, scope, bounds, true, true).await?;
         let mut walks = walks.into_iter();
         for a in &mut world {
@@ -307,7 +365,7 @@ async fn settled<T>(
                 *a = w;
             }
         }
-        (j, t) = judge(&world);
+        (j, t) = judge(&world, started);
         if j == Judged::Agrees {
             r.session
                 .client
@@ -382,9 +440,10 @@ async fn observe(
     after: Option<&str>,
     addressed: &[usize],
     bounds: Bounds,
-    since: Instant,
+    written: &Writes,
 ) -> Result<(Vec<Exchange>, Verdict), Stop> {
-    let judge = |world: &[Answer]| {
+    let settle = r.session.plan.settle;
+    let judge = |world: &[Answer], started: Instant| {
         let mut trial = model.clone();
         let v = trial.judge_world(after, addressed, world);
         if v.findings.is_empty() {
@@ -394,14 +453,16 @@ async fn observe(
             return (Judged::Advice, (trial, v));
         }
         let only = fetches(world);
-        let j = if model.clone().judge_world(after, addressed, &only).fails() {
+        let j = if model.clone().judge_world(after, addressed, &only).fails()
+            || !written.recent(&v.about, settle, started)
+        {
             Judged::Fetches
         } else {
             Judged::Lists
         };
         (j, (trial, v))
     };
-    let (world, (trial, v)) = settled(r, model, scope, bounds, since, judge).await?;
+    let (world, (trial, v)) = settled(r, model, scope, bounds, written.last, judge).await?;
     *model = trial;
     Ok((world.into_iter().flat_map(|(_, e, _)| e).collect(), v))
 }
@@ -807,7 +868,30 @@ pub fn segment(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::next_page_url;
+    use super::{Writes, next_page_url};
+    use crate::model::{By, NOT_ONE_USER, Step};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn only_users_written_within_the_settle_time_may_lag() {
+        let mut w = Writes::new();
+        w.note(&Step::Delete {
+            user: 3,
+            view: 0,
+            by: By::Sid,
+        });
+        let settle = Duration::from_secs(2);
+        let now = Instant::now();
+        let about = |us: &[usize]| us.iter().copied().collect();
+        assert!(w.recent(&about(&[3]), settle, now));
+        // A user the sequence did not write moments ago, or no user at all: judged at once.
+        assert!(!w.recent(&about(&[3, 4]), settle, now));
+        assert!(!w.recent(&about(&[3, NOT_ONE_USER]), settle, now));
+        assert!(!w.recent(&about(&[]), settle, now));
+        // A read that started the settle time after the write is the verdict.
+        assert!(!w.recent(&about(&[3]), settle, now + settle));
+        assert!(!w.recent(&about(&[3]), Duration::ZERO, now));
+    }
 
     #[test]
     fn the_next_page_url_is_read_without_the_users() {

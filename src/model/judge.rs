@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::world::{By, Field, Life, Origin, Sent};
-use super::{Action, Invalid, InvalidUpdate, Model, Step, Verdict, body_hash};
+use super::{Action, Invalid, InvalidUpdate, Model, NOT_ONE_USER, Step, Verdict, body_hash};
 use crate::check::{self, Exchange, Finding, Refusal, shown};
 use crate::domain::{self, Relation};
 use crate::json::{self, Same};
@@ -757,6 +757,7 @@ impl Model {
                     "200",
                     ex.status.to_string(),
                 ));
+                v.about.insert(NOT_ONE_USER);
                 v.diverged = true;
                 return;
             }
@@ -768,10 +769,15 @@ impl Model {
                 check::sparse_page(&ex.response_body, &|i| i.starts_with(&namespace))
             else {
                 v.findings.extend(check::exchange(ex, &ctx));
+                v.about.insert(NOT_ONE_USER);
                 v.diverged = true;
                 return;
             };
+            let before = v.findings.len();
             v.findings.extend(check::sparse_exchange(ex, &ctx, &sparse));
+            if v.findings.len() > before {
+                v.about.insert(NOT_ONE_USER);
+            }
             let users = sparse.body.get("users").and_then(Value::as_array);
             for (k, listed) in users.into_iter().flatten().enumerate() {
                 let i = sparse.kept[k];
@@ -793,6 +799,9 @@ impl Model {
                         for f in &mut agree {
                             f.pointer = format!("/users/{i}{}", f.pointer);
                         }
+                        if !agree.is_empty() {
+                            v.about.insert(u);
+                        }
                         v.diverged |= !agree.is_empty();
                         v.findings.extend(agree);
                     }
@@ -803,6 +812,7 @@ impl Model {
                             format!("no user #{u}: it was deleted"),
                             format!("`{}` on page {page}", sid.unwrap_or_default()),
                         ));
+                        v.about.insert(u);
                         v.diverged = true;
                     }
                     // A user the model never saw: the sequence's own namespace holds
@@ -815,6 +825,7 @@ impl Model {
                             "only users the sequence created in this service",
                             format!("{identity:?} on page {page}"),
                         ));
+                        v.about.insert(NOT_ONE_USER);
                         v.diverged = true;
                     }
                 }
@@ -835,6 +846,7 @@ impl Model {
                         format!("user #{u} (`{}`) once", user.sid.as_deref().unwrap_or("?")),
                         format!("{} times, on pages {pages:?}", pages.len()),
                     ));
+                    v.about.insert(u);
                     v.diverged = true;
                 }
             }
@@ -862,6 +874,7 @@ impl Model {
                         format!("{} times, on pages {pages:?}", pages.len())
                     },
                 ));
+                v.about.insert(u);
                 v.diverged = true;
             }
         }

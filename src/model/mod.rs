@@ -241,12 +241,21 @@ pub struct Verdict {
     /// Whether the target and the model no longer describe the same store: later steps
     /// would only repeat the disagreement, so the sequence ends here.
     pub diverged: bool,
+    /// The model users a walk's disagreements are about ([`NOT_ONE_USER`] for one about the
+    /// page itself): a list may show a user's latest write late, so a disagreement about
+    /// users written moments ago is read again before it is believed.
+    pub about: BTreeSet<usize>,
 }
+
+/// In [`Verdict::about`]: a disagreement of a walk that is about no one user (a status, the
+/// page's metadata, a user the model never named).
+pub const NOT_ONE_USER: usize = usize::MAX;
 
 impl Verdict {
     fn absorb(&mut self, other: Verdict) {
         self.findings.extend(other.findings);
         self.diverged |= other.diverged;
+        self.about.extend(other.about);
     }
 
     /// Whether a MUST finding was raised.

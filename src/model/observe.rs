@@ -150,6 +150,7 @@ impl Model {
                     for f in &mut w.findings {
                         f.message.push_str(&format!(" (walking {label} {when})"));
                     }
+                    v.about.extend(w.about);
                     w.findings
                 }
                 Probe::Fetch {

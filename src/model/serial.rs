@@ -127,6 +127,7 @@ impl Model {
             expected: "answers and a world that some serial order gives".to_owned(),
             findings: vec![f],
             diverged: true,
+            about: closest.about,
         }
     }
 

@@ -630,6 +630,16 @@ fn a_walk_of_a_large_collection_must_show_every_user_once() {
     let (capped, path) = page(SHORT, bodies[..100].to_vec());
     let v = m.judge(&read, &[answer("GET", &path, 200, Some(&capped))], true);
     assert_eq!(checks(&v), ["page.walk.complete"], "{:#?}", v.findings);
+    // The disagreement names the user it is about, so that a list that merely has not shown
+    // a recent write yet can be read again: the 101st user.
+    assert_eq!(v.about.into_iter().collect::<Vec<_>>(), [users[100]]);
+    // A page whose metadata is wrong is about no one user.
+    let (mut bad, path) = page(SHORT, bodies.clone());
+    bad["meta"]["page_size"] = json!(7);
+    let v = m
+        .clone()
+        .judge(&read, &[answer("GET", &path, 200, Some(&bad))], true);
+    assert!(v.about.contains(&super::NOT_ONE_USER), "{:#?}", v.findings);
 }
 
 /// Two updates of one user sent at once: one of the name, one of the attributes.

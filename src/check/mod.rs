@@ -81,6 +81,11 @@ pub struct Finding {
     /// seed that replays it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// The requests it took to find, when a runner knows: those its case had sent when it
+    /// was raised (for a generated case, those of the sequence that found it, up to the step
+    /// that showed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<usize>,
 }
 
 impl Finding {
@@ -116,6 +121,7 @@ impl Finding {
             message,
             request: None,
             replay: None,
+            requests: None,
         }
     }
 }

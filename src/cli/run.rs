@@ -587,6 +587,9 @@ impl RunArgs {
         for note in &report.notes {
             say(format!("note: {note}"));
         }
+        if let Some(line) = requests_line(&report) {
+            say(line);
+        }
         if let Some(line) = waits_line(&report.waits) {
             say(line);
         }
@@ -619,6 +622,29 @@ impl RunArgs {
         };
         Ok(ExitCode::from(code))
     }
+}
+
+/// What the run cost the target, in one line: the requests sent, the time spent waiting for
+/// answers, and the cases that sent the most.
+pub(super) fn requests_line(report: &Report) -> Option<String> {
+    let total: usize = report.cases.iter().map(|c| c.requests).sum();
+    if total == 0 {
+        return None;
+    }
+    let waited: u64 = report.cases.iter().map(|c| c.target_ms).sum();
+    let mut costly: Vec<&crate::runner::CaseRecord> =
+        report.cases.iter().filter(|c| c.requests > 0).collect();
+    costly.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.id.cmp(&b.id)));
+    let most: Vec<String> = costly
+        .iter()
+        .take(3)
+        .map(|c| format!("{} {}", c.id, c.requests))
+        .collect();
+    Some(format!(
+        "requests: {total} sent (their answers took {:.1} s in all, many at once; the most: {})",
+        waited as f64 / 1000.0,
+        most.join(", ")
+    ))
 }
 
 /// What the run waited for, in one line, when it waited at all: rate limits and lists that

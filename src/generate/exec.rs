@@ -48,6 +48,19 @@ impl Trace {
         self.steps.iter().flat_map(|s| s.findings.iter())
     }
 
+    /// The requests sent by the end of the first step with a finding (its read-back
+    /// included; reads sent again while a list settled not counted).
+    pub fn requests_to_first_finding(&self) -> usize {
+        let mut sent = 0;
+        for s in &self.steps {
+            sent += s.exchanges.len() + s.observed.len();
+            if !s.findings.is_empty() {
+                break;
+            }
+        }
+        sent
+    }
+
     /// The first finding, by check id, the one shrinking keeps: MUST before SHOULD.
     pub fn first_check(&self) -> Option<String> {
         self.findings()
@@ -387,8 +400,14 @@ fn logged(
     step: &Step,
     mut v: Verdict,
     exchanges: Vec<Exchange>,
-    observed: Vec<Exchange>,
+    mut observed: Vec<Exchange>,
 ) -> Logged {
+    // A trace shows the read-back by its requests only (how many, and curl for those a
+    // finding names): the pages it read, up to hundreds of kilobytes each, are let go now
+    // rather than held until the sequence ends.
+    for ex in &mut observed {
+        ex.response_body = Vec::new();
+    }
     // A finding of the step itself concerns its (first) request.
     if let Some(ex) = exchanges.first() {
         for f in &mut v.findings {
@@ -405,7 +424,10 @@ fn logged(
     }
 }
 
-fn logged_world(v: Verdict, observed: Vec<Exchange>) -> Logged {
+fn logged_world(v: Verdict, mut observed: Vec<Exchange>) -> Logged {
+    for ex in &mut observed {
+        ex.response_body = Vec::new();
+    }
     Logged {
         op: usize::MAX,
         step: None,

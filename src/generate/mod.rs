@@ -183,6 +183,8 @@ struct Failure {
     trace: Trace,
     original_steps: usize,
     runs: usize,
+    /// The requests the sequence that found it had sent by the step that showed it.
+    found_after: usize,
 }
 
 /// What one run of a sequence left: its trace, what it covered and the checks that held.
@@ -212,10 +214,10 @@ async fn attempt(
             ctx
         },
     );
-    let before = side.exchanges.len();
+    let before = side.sent;
     let trace = exec::run(side, &mut model, ops, bounds).await;
     side.clean_up().await;
-    sent.fetch_add(side.exchanges.len() - before, Ordering::SeqCst);
+    sent.fetch_add(side.sent - before, Ordering::SeqCst);
     Attempt {
         trace,
         coverage: model.tracker.coverage,
@@ -328,8 +330,9 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             let Some(ops) = draw(&d, shape, seed) else {
                 continue;
             };
-            let mut side = r.scratch(format!("{}{i}-", r.namespace));
-            let again = r.scratch(format!("{}{i}b-", r.namespace));
+            // A sequence's requests reach no report (its trace keeps what a replay shows).
+            let mut side = r.scratch(format!("{}{i}-", r.namespace)).unrecorded();
+            let again = r.scratch(format!("{}{i}b-", r.namespace)).unrecorded();
             let forms = forms.clone();
             let sent = sent.clone();
             set.spawn(async move {
@@ -339,6 +342,10 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
                 if a.trace.error.is_some() {
                     side = again;
                     a = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+                }
+                // A sequence that found nothing is not shown: only its coverage is kept.
+                if a.trace.error.is_none() && a.trace.first_check().is_none() {
+                    a.trace.steps = Vec::new();
                 }
                 drop(permit);
                 (i, seed, d, ops, a, side)
@@ -376,6 +383,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             continue;
         }
         let original_steps = trace.steps.len();
+        let found_after = trace.requests_to_first_finding();
         let (ops, trace, runs) = shrink(
             r,
             &forms,
@@ -397,6 +405,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             trace,
             original_steps,
             runs,
+            found_after,
         });
     }
     if family == Family::Sequences {
@@ -433,6 +442,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         let mut findings: Vec<_> = shown.findings().cloned().collect();
         for finding in &mut findings {
             finding.replay = Some(text.clone());
+            finding.requests = Some(f.found_after);
         }
         side.findings.clear();
         r.absorb(side);
@@ -518,7 +528,9 @@ async fn shrink(
             let mut found = None;
             for _ in 0..tries {
                 runs += 1;
-                let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
+                let mut side = r
+                    .scratch(format!("{}{index}s{runs}-", r.namespace))
+                    .unrecorded();
                 let trace = attempt(&mut side, forms, &pick(&current, &candidate), bounds, sent)
                     .await
                     .trace;
@@ -565,7 +577,9 @@ async fn shrink(
             continue;
         }
         runs += 1;
-        let mut side = r.scratch(format!("{}{index}s{runs}-", r.namespace));
+        let mut side = r
+            .scratch(format!("{}{index}s{runs}-", r.namespace))
+            .unrecorded();
         let trace = attempt(&mut side, forms, &pick(&ops, &kept), bounds, sent)
             .await
             .trace;

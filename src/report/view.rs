@@ -854,6 +854,8 @@ mod tests {
             exchanges: Vec::new(),
             error: None,
             chain: 0,
+            requests: 0,
+            target_ms: 0,
             coverage: None,
             held: Default::default(),
         };
@@ -892,6 +894,8 @@ mod tests {
             exchanges: Vec::new(),
             error: None,
             chain: 1,
+            requests: 0,
+            target_ms: 0,
             coverage: None,
             held,
         };

@@ -411,6 +411,40 @@ pub struct CaseRun {
     coverage: Option<crate::model::Coverage>,
     /// For a generated case: the checks that held, by operation and URL form.
     held: report::HeldChecks,
+    /// What the case's requests cost the target, shared with its side runs.
+    cost: Arc<Cost>,
+    /// Whether exchanges are kept (for the report and snapshots); a generated sequence's run
+    /// only counts them, since its trace keeps what its replay needs.
+    record: bool,
+    /// The requests this run (not its side runs) sent.
+    pub sent: usize,
+}
+
+/// What a case's requests cost the target: how many, and how long it waited for the answers.
+#[derive(Debug, Default)]
+pub struct Cost {
+    requests: std::sync::atomic::AtomicUsize,
+    waited_us: std::sync::atomic::AtomicU64,
+}
+
+impl Cost {
+    /// The requests sent so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The time spent waiting for answers so far, in milliseconds.
+    pub fn target_ms(&self) -> u64 {
+        self.waited_us.load(std::sync::atomic::Ordering::Relaxed) / 1000
+    }
+
+    /// Counts one request answered (or failed) after `waited`.
+    fn add(&self, waited: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.waited_us
+            .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+    }
 }
 
 /// One job of [`CaseRun::together`]: a short script on a side run.
@@ -519,13 +553,18 @@ impl CaseRun {
             }
             _ => None,
         };
+        let sent = Instant::now();
         let ex = self.session.client.send(&req).await;
         drop(gate);
+        self.cost.add(sent.elapsed());
         let ex = ex?;
         self.chain += 1;
+        self.sent += 1;
         self.last_request = Some(ex.request_line());
-        self.exchanges.push(ExchangeSummary::from(&ex));
-        self.raw.push(ex.clone());
+        if self.record {
+            self.exchanges.push(ExchangeSummary::from(&ex));
+            self.raw.push(ex.clone());
+        }
         Ok(ex)
     }
 
@@ -589,9 +628,13 @@ impl CaseRun {
     /// check at the same place of the same request as one already recorded is left out.
     pub fn report(&mut self, findings: impl IntoIterator<Item = Finding>) {
         let last = self.last_request.clone();
+        let sent = self.cost.requests();
         for mut f in findings {
             if f.request.is_none() {
                 f.request.clone_from(&last);
+            }
+            if sent > 0 {
+                f.requests.get_or_insert(sent);
             }
             let known = self
                 .findings
@@ -739,7 +782,21 @@ impl CaseRun {
         let mut side = CaseRun::new(self.session.clone(), self.form.clone(), namespace);
         side.alone.extend(self.alone.iter().cloned());
         side.chain = self.chain;
+        side.cost = self.cost.clone();
+        side.record = self.record;
         side
+    }
+
+    /// This run, keeping no exchange (they are only counted, in [`CaseRun::sent`]), nor will
+    /// its side runs: for work whose requests reach no report.
+    pub fn unrecorded(mut self) -> CaseRun {
+        self.record = false;
+        self
+    }
+
+    /// What this run's case (with every side run) has cost the target so far.
+    pub fn cost(&self) -> &Cost {
+        &self.cost
     }
 
     fn new(session: Session, form: UrlForm, namespace: String) -> CaseRun {
@@ -760,6 +817,9 @@ impl CaseRun {
             chain: 0,
             coverage: None,
             held: report::HeldChecks::new(),
+            cost: Arc::default(),
+            record: true,
+            sent: 0,
         }
     }
 
@@ -797,6 +857,7 @@ impl CaseRun {
         self.minted.append(&mut other.minted);
         self.judged
             .extend(other.judged.iter().map(|(i, j)| (i + offset, *j)));
+        self.sent += other.sent;
         if other.last_request.is_some() {
             self.last_request = other.last_request.take();
         }
@@ -856,9 +917,13 @@ impl CaseRun {
             if let Some(created) = self.session.ledger.get(&sid) {
                 let session = self.session.clone();
                 let sem = sem.clone();
+                let cost = self.cost.clone();
                 set.spawn(async move {
                     let _permit = sem.acquire_owned().await;
-                    session.delete_created(&sid, &created).await
+                    let sent = Instant::now();
+                    let gone = session.delete_created(&sid, &created).await;
+                    cost.add(sent.elapsed());
+                    gone
                 });
             }
         }
@@ -934,6 +999,8 @@ pub async fn run_case_captured(
         findings: run.findings,
         exchanges: run.exchanges,
         chain: run.chain,
+        requests: run.cost.requests(),
+        target_ms: run.cost.target_ms(),
         error,
         coverage: run.coverage,
         held: run.held,

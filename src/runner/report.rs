@@ -80,6 +80,14 @@ pub struct CaseRecord {
     /// at least `chain` × L. 0 for a case that did not run.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub chain: usize,
+    /// The requests the case sent, its side runs', read-backs' and cleanup's included (a
+    /// retry after a 429 or 503 is not counted again). 0 for a case that sent none.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub requests: usize,
+    /// Time spent waiting for the target's answers, summed over the case's requests (those
+    /// sent at once overlap, so it may exceed `duration_ms`).
+    #[serde(skip_serializing_if = "is_zero_u64", default)]
+    pub target_ms: u64,
     /// The transport problem, for an errored case.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
@@ -104,6 +112,8 @@ impl CaseRecord {
             findings: Vec::new(),
             exchanges: Vec::new(),
             chain: 0,
+            requests: 0,
+            target_ms: 0,
             error: None,
             coverage: None,
             held: HeldChecks::default(),
@@ -115,6 +125,10 @@ impl CaseRecord {
 pub type HeldChecks = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
 fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 
@@ -306,6 +320,8 @@ mod tests {
             findings,
             exchanges: Vec::new(),
             chain: 0,
+            requests: 0,
+            target_ms: 0,
             error: None,
             coverage: None,
             held: Default::default(),

@@ -264,6 +264,8 @@ mod tests {
             findings,
             exchanges: Vec::new(),
             chain: 0,
+            requests: 0,
+            target_ms: 0,
             error: None,
             coverage: None,
             held: Default::default(),

@@ -422,6 +422,7 @@ pub fn findings(
                 actual,
                 request: Some(request_of(&d.path, recorded, now)),
                 replay: None,
+                requests: None,
             }
         })
         .collect();
@@ -444,6 +445,7 @@ pub fn findings(
             message: format!("{more} more differences from the recording `{file}`"),
             request: None,
             replay: None,
+            requests: None,
         });
     }
     out

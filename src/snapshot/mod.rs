@@ -153,6 +153,7 @@ pub fn verify(
                 ),
                 request: None,
                 replay: None,
+                requests: None,
             };
             (Vec::new(), vec![f])
         }

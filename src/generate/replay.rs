@@ -103,7 +103,7 @@ pub fn render(r: &Replay<'_>) -> String {
         }
         if !s.observed.is_empty() {
             out.push_str(&format!(
-                "     world:  {} requests read it back (every collection walked, every user fetched by sid and identity through each view)\n",
+                "     world:  {} requests read it back (each collection walked, the users it could have touched fetched by sid and identity through each view)\n",
                 s.observed.len()
             ));
         }

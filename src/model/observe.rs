@@ -16,18 +16,21 @@ use crate::spec::{Doc, Operation};
 /// Which part of the world to read back.
 #[derive(Debug, Clone)]
 pub enum Scope {
-    /// After a write: every collection walked; the users the write named first, then those
-    /// whose identity shares their tail or is related to it, then the newest, at most
-    /// `limit` of them, each fetched by sid and identity through every view of its
-    /// collection.
+    /// After a write: each collection walked once; the users the write could have touched
+    /// (those it named, and those whose identity shares their tail or is related to it: the
+    /// same identity in another service, a prefix, an extension), at most `limit` of them,
+    /// each fetched by sid and identity through every view of its collection. A write that
+    /// damages another user's values shows in the walks; one that damages only how another
+    /// user is found shows at the end.
     AfterWrite {
         /// The model users the write named.
         addressed: Vec<usize>,
         /// The most users fetched.
         limit: usize,
     },
-    /// At the end of a sequence: as after a write, and through the views of the other
-    /// collections as well (where the user must not be found).
+    /// At the end of a sequence: every view walked, and every user (the newest first, at
+    /// most `limit`) fetched by sid and identity through every view of every collection
+    /// (where it must not be found outside its own).
     End {
         /// The most users fetched.
         limit: usize,
@@ -62,8 +65,9 @@ pub enum Probe {
 pub type Answer = (Probe, Vec<Exchange>, bool);
 
 impl Model {
-    /// The users fetched by an observation, in priority order.
-    fn observed_users(&self, addressed: &[usize], limit: usize) -> Vec<usize> {
+    /// The users fetched by an observation, in priority order: those `addressed`, then
+    /// those related to them by identity, then (when `everyone`) the newest.
+    fn observed_users(&self, addressed: &[usize], limit: usize, everyone: bool) -> Vec<usize> {
         let mut order: Vec<usize> = addressed.to_vec();
         let tails: Vec<&str> = addressed
             .iter()
@@ -75,7 +79,9 @@ impl Model {
                 .any(|a| t == *a || t.starts_with(a) || a.starts_with(t))
         };
         order.extend((0..self.users.len()).filter(|&u| related(&self.users[u].tail)));
-        order.extend((0..self.users.len()).rev());
+        if everyone {
+            order.extend((0..self.users.len()).rev());
+        }
         let mut seen = BTreeSet::new();
         order.retain(|u| seen.insert(*u));
         order.truncate(limit);
@@ -86,12 +92,19 @@ impl Model {
     pub fn probes(&self, scope: &Scope) -> Vec<Probe> {
         let (users, everywhere) = match scope {
             Scope::AfterWrite { addressed, limit } => {
-                (self.observed_users(addressed, *limit), false)
+                (self.observed_users(addressed, *limit, false), false)
             }
-            Scope::End { limit } => (self.observed_users(&[], *limit), true),
+            Scope::End { limit } => (self.observed_users(&[], *limit, true), true),
         };
         let page_size = self.max_page_size();
-        let mut out: Vec<Probe> = (0..self.views.len())
+        // After a write one walk of each collection; at the end one through every view.
+        let walked = if everywhere {
+            (0..self.views.len()).collect()
+        } else {
+            self.collections()
+        };
+        let mut out: Vec<Probe> = walked
+            .into_iter()
             .map(|view| Probe::Walk { view, page_size })
             .collect();
         let mut asked = BTreeSet::new();

@@ -243,14 +243,54 @@ fn a_faithful_world_read_back_raises_nothing() {
         Scope::End { limit: 64 },
     ] {
         let answers = world(&m, &scope, &shown, |_, _| {});
-        assert!(
+        // After a write each collection is walked once; at the end through every view.
+        let walks = |view| {
             answers
                 .iter()
-                .any(|(p, ..)| matches!(p, Probe::Walk { view: ALIAS, .. }))
+                .filter(|(p, ..)| matches!(p, Probe::Walk { view: v, .. } if *v == view))
+                .count()
+        };
+        let end = matches!(scope, Scope::End { .. });
+        assert_eq!(
+            (walks(SHORT), walks(SERVICE), walks(ALIAS)),
+            (1, 1, usize::from(end)),
+            "{scope:?}"
         );
         let v = m.judge_world(Some("create"), &[0], &answers);
         assert!(v.findings.is_empty(), "{scope:?}: {:#?}", v.findings);
     }
+}
+
+#[test]
+fn after_a_write_the_users_it_could_have_touched_are_fetched_and_at_the_end_everyone() {
+    let mut m = model();
+    let bob = created(&mut m, SHORT, "bob", 1);
+    let carol = created(&mut m, SHORT, "carol", 2);
+    let bobby = created(&mut m, SERVICE, "bobby", 3);
+    let fetched = |scope: &Scope| -> std::collections::BTreeSet<usize> {
+        m.probes(scope)
+            .into_iter()
+            .filter_map(|p| match p {
+                Probe::Fetch { user, .. } => Some(user),
+                Probe::Walk { .. } => None,
+            })
+            .collect()
+    };
+    // The user written, and one whose identity extends it (in another service, too).
+    let after = Scope::AfterWrite {
+        addressed: vec![bob],
+        limit: 64,
+    };
+    assert_eq!(fetched(&after), [bob, bobby].into_iter().collect());
+    assert_eq!(
+        fetched(&Scope::End { limit: 64 }),
+        [bob, carol, bobby].into_iter().collect()
+    );
+    // The limit keeps the newest at the end.
+    assert_eq!(
+        fetched(&Scope::End { limit: 1 }),
+        [bobby].into_iter().collect()
+    );
 }
 
 #[test]

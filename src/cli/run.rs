@@ -169,7 +169,7 @@ pub struct RunArgs {
     /// A file of failing seeds: its sequences run first, and new failures are added to it.
     #[arg(long, value_name = "PATH", help_heading = "Generation")]
     pub seeds_file: Option<std::path::PathBuf>,
-    /// The most requests one generated case may send (default 20000 on this machine, 2000
+    /// The most requests one generated case may send (default 50000 on this machine, 2000
     /// on a remote target, where bursts are at most 3 creates and walks at most 10 pages).
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub generate_max_requests: Option<usize>,
@@ -178,14 +178,18 @@ pub struct RunArgs {
     /// machine), `end` of each sequence (default on a remote target) or `off`.
     #[arg(long, value_name = "every-write|end|off", help_heading = "Generation")]
     pub observe: Option<String>,
-    /// The most users one read-back fetches through every view (default 64 on this machine,
+    /// The most users one read-back fetches through every view (default 16 on this machine,
     /// 8 on a remote target); walks always see every user.
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub observe_users: Option<usize>,
-    /// The largest collection a generated sequence builds, of the sizes 26, 51, 101, 201 and
-    /// 1001 (default 1001 on this machine, 26 on a remote target); 0 builds none.
+    /// The size of the one large collection a run builds and walks at the page sizes where
+    /// caps live (default 1001 on this machine, 26 on a remote target); 0 builds none.
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub max_collection: Option<usize>,
+    /// Stop a generated case from starting sequences once this many of its checks have
+    /// failed; those failures are still shrunk and shown. By default every sequence runs.
+    #[arg(long, value_name = "N", help_heading = "Generation")]
+    pub max_failures: Option<usize>,
     /// After the run, list the transitions and value families the generated cases covered,
     /// and the transitions they missed.
     #[arg(long, help_heading = "Generation")]
@@ -339,6 +343,7 @@ impl RunArgs {
         if let Some(n) = self.max_collection {
             g.max_collection = n;
         }
+        g.max_failures = self.max_failures;
         g
     }
 
@@ -381,6 +386,9 @@ impl RunArgs {
         }
         if self.observe_users == Some(0) {
             bail!("--observe-users must be at least 1 (use --observe off to read nothing back)");
+        }
+        if self.max_failures == Some(0) {
+            bail!("--max-failures must be at least 1 (leave it out to run every sequence)");
         }
         if self.generate_max_requests == Some(0) {
             bail!(

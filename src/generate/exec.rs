@@ -3,6 +3,7 @@
 //! the run's brake), judged by the model, and, after each write, the whole world read back
 //! and judged too.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -84,13 +85,24 @@ pub struct Bounds {
 }
 
 /// Runs `ops` on `r` (its namespace is the model's), judging every step; stops at the first
-/// step after which the target and the model disagree.
-pub async fn run(r: &mut CaseRun, model: &mut Model, ops: &[Op], bounds: Bounds) -> Trace {
+/// step after which the target and the model disagree, or before any step once `abandon`
+/// is set (the case has found what `--max-failures` asks; the trace so far is kept, and the
+/// world is not read back).
+pub async fn run(
+    r: &mut CaseRun,
+    model: &mut Model,
+    ops: &[Op],
+    bounds: Bounds,
+    abandon: Option<&AtomicBool>,
+) -> Trace {
     let mut trace = Trace::default();
     let mut diverged = false;
     // When the sequence's writes were answered: a list may show them a little later.
     let mut written = Writes::new();
     for (index, op) in ops.iter().enumerate() {
+        if abandon.is_some_and(|a| a.load(Ordering::SeqCst)) {
+            return trace;
+        }
         let Some(step) = resolve(model, op) else {
             continue;
         };

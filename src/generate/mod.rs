@@ -27,7 +27,7 @@ pub mod resolve;
 mod tests;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
@@ -201,6 +201,7 @@ async fn attempt(
     ops: &[Op],
     bounds: Bounds,
     sent: &AtomicUsize,
+    abandon: Option<&AtomicBool>,
 ) -> Attempt {
     let plan = side.session.plan.clone();
     let mut model = Model::new(
@@ -215,7 +216,7 @@ async fn attempt(
         },
     );
     let before = side.sent;
-    let trace = exec::run(side, &mut model, ops, bounds).await;
+    let trace = exec::run(side, &mut model, ops, bounds, abandon).await;
     side.clean_up().await;
     sent.fetch_add(side.sent - before, Ordering::SeqCst);
     Attempt {
@@ -305,6 +306,13 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
     let draws = draws(r, family, &label, forms.len());
     let started = Instant::now();
     let sent = Arc::new(AtomicUsize::new(0));
+    // The checks this case's sequences have failed so far, for `--max-failures`: once there
+    // are that many, no sequence starts, and those running stop before their next step.
+    let failed = Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeSet::<String>::new(),
+    ));
+    let abandon = Arc::new(AtomicBool::new(false));
+    let max_failures = g.max_failures;
     let sem = Arc::new(tokio::sync::Semaphore::new(g.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     // Large collections run once everything else has: walked among them, every other
@@ -324,6 +332,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             if over_time
                 || sent.load(Ordering::SeqCst) >= g.max_requests
                 || r.session.halt.is_stopping()
+                || abandon.load(Ordering::SeqCst)
             {
                 break;
             }
@@ -335,13 +344,22 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
             let again = r.scratch(format!("{}{i}b-", r.namespace)).unrecorded();
             let forms = forms.clone();
             let sent = sent.clone();
+            let (failed, abandon) = (failed.clone(), abandon.clone());
             set.spawn(async move {
-                let mut a = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+                let mut a = attempt(&mut side, &forms, &ops, bounds, &sent, Some(&abandon)).await;
                 // A sequence the target dropped mid-way (a transport error) runs once more,
                 // in a namespace of its own; a second transport error errors the case.
                 if a.trace.error.is_some() {
                     side = again;
-                    a = attempt(&mut side, &forms, &ops, bounds, &sent).await;
+                    a = attempt(&mut side, &forms, &ops, bounds, &sent, Some(&abandon)).await;
+                }
+                if let (Some(check), Some(n), Ok(mut f)) =
+                    (a.trace.first_check(), max_failures, failed.lock())
+                {
+                    f.insert(check);
+                    if f.len() >= n {
+                        abandon.store(true, Ordering::SeqCst);
+                    }
                 }
                 // A sequence that found nothing is not shown: only its coverage is kept.
                 if a.trace.error.is_none() && a.trace.first_check().is_none() {
@@ -362,7 +380,19 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
     let ran = done.len();
     let mut coverage = Coverage::default();
     let mut held = Held::new();
-    // One failure per check is shrunk and shown: the first sequence that found it.
+    // One failure per check is shrunk and shown: the sequence that found it in the fewest
+    // steps (the first of those), the smallest example to start shrinking from. Which
+    // sequences found a check can depend on timing (races, `--max-failures` stopping the
+    // others), the shortest of them much less.
+    let mut smallest: std::collections::BTreeMap<String, (usize, usize)> =
+        std::collections::BTreeMap::new();
+    for (index, _, _, _, a) in &done {
+        if let Some(check) = a.trace.first_check() {
+            let key = (a.trace.steps.len(), *index);
+            let best = smallest.entry(check).or_insert(key);
+            *best = (*best).min(key);
+        }
+    }
     let mut failures: Vec<Failure> = Vec::new();
     let mut error = None;
     for (index, seed, d, ops, a) in done {
@@ -379,7 +409,10 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
         let Some(check) = trace.first_check() else {
             continue;
         };
-        if failures.iter().any(|f| f.check == check) || failures.len() >= 3 {
+        if smallest.get(&check).map(|&(_, i)| i) != Some(index)
+            || failures.iter().any(|f| f.check == check)
+            || failures.len() >= g.max_failures.unwrap_or(3).min(3)
+        {
             continue;
         }
         let original_steps = trace.steps.len();
@@ -416,7 +449,7 @@ async fn explore(r: &mut CaseRun, family: Family) -> Step<()> {
     for f in failures {
         // Replayed once more on the case's own record, so its report shows these requests.
         let mut side = r.scratch(format!("{}{}r-", r.namespace, f.index));
-        let trace = attempt(&mut side, &forms, &f.ops, bounds, &sent)
+        let trace = attempt(&mut side, &forms, &f.ops, bounds, &sent, None)
             .await
             .trace;
         let shown = if trace.first_check().as_deref() == Some(f.check.as_str()) {
@@ -531,9 +564,16 @@ async fn shrink(
                 let mut side = r
                     .scratch(format!("{}{index}s{runs}-", r.namespace))
                     .unrecorded();
-                let trace = attempt(&mut side, forms, &pick(&current, &candidate), bounds, sent)
-                    .await
-                    .trace;
+                let trace = attempt(
+                    &mut side,
+                    forms,
+                    &pick(&current, &candidate),
+                    bounds,
+                    sent,
+                    None,
+                )
+                .await
+                .trace;
                 r.waited_for(&side);
                 if raises(&trace) {
                     found = Some(trace);
@@ -580,7 +620,7 @@ async fn shrink(
         let mut side = r
             .scratch(format!("{}{index}s{runs}-", r.namespace))
             .unrecorded();
-        let trace = attempt(&mut side, forms, &pick(&ops, &kept), bounds, sent)
+        let trace = attempt(&mut side, forms, &pick(&ops, &kept), bounds, sent, None)
             .await
             .trace;
         // Each shrinking run waits for the one before.

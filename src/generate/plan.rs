@@ -21,7 +21,7 @@ pub enum Template {
     Populate {
         /// The form.
         form: usize,
-        /// How many users.
+        /// How many users the collection holds.
         size: usize,
     },
     /// Requests on one user at once (`race` indexes `super::program::race`'s kinds).
@@ -170,9 +170,11 @@ pub fn templates(forms: usize, path_len: usize, max_collection: usize) -> Vec<Te
         .into_iter()
         .map(Template::Path)
         .collect();
-    let sizes: Vec<usize> = crate::runner::COLLECTION_SIZES
+    // One large collection per run, walked at the page sizes where caps live
+    // (`program::collection_page_sizes`), instead of one collection per cap.
+    let sizes: Vec<usize> = [crate::runner::COLLECTION_SIZE.min(max_collection)]
         .into_iter()
-        .filter(|&n| n <= max_collection)
+        .filter(|&n| n > 1)
         .collect();
     let mut specials: VecDeque<Template> = VecDeque::new();
     for form in 0..forms.max(1) {
@@ -306,7 +308,7 @@ mod tests {
             t.iter()
                 .filter(|t| matches!(t, Template::Populate { .. }))
                 .count(),
-            5
+            1
         );
         let small = templates(2, 18, 26);
         assert_eq!(

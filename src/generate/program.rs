@@ -255,7 +255,7 @@ pub enum Op {
     Populate {
         /// The URL form.
         form: Index,
-        /// How many users (bounded by the run's largest collection).
+        /// How many users it creates.
         size: usize,
         /// Whether each create sends its values.
         valued: bool,
@@ -609,17 +609,11 @@ pub fn templated(
                         },
                         Op::Populate {
                             form,
-                            size,
+                            size: size.saturating_sub(1),
                             valued: false,
                         },
                     ];
-                    for page_size in [
-                        PageChoice::Around(-1),
-                        PageChoice::Around(0),
-                        PageChoice::Around(1),
-                        PageChoice::Max,
-                        PageChoice::Default,
-                    ] {
+                    for page_size in collection_page_sizes(size) {
                         ops.push(Op::Read {
                             view: form,
                             page_size,
@@ -726,6 +720,30 @@ pub fn templated(
                 .boxed()
         }
     }
+}
+
+/// The page sizes a collection of `size` users is walked at: where caps and boundaries
+/// live, not page by page. The common caps below it (25, 50, 100, 200: a collection one
+/// larger than each, as 1001 is, ends on a page of one user at every one of them), a size
+/// that divides it exactly (its last page full, with no next page), the sizes around it
+/// (one page, or one user spilling over), the edition's largest and the default.
+pub fn collection_page_sizes(size: usize) -> Vec<PageChoice> {
+    let mut out: Vec<PageChoice> = [25u32, 50, 100, 200]
+        .into_iter()
+        .filter(|&cap| (cap as usize) < size)
+        .map(PageChoice::Fixed)
+        .collect();
+    if let Some(pages) = (2..=size.min(16)).find(|p| size.is_multiple_of(*p) && size / p > 1) {
+        out.push(PageChoice::Fixed((size / pages) as u32));
+    }
+    out.extend([
+        PageChoice::Around(-1),
+        PageChoice::Around(0),
+        PageChoice::Around(1),
+        PageChoice::Max,
+        PageChoice::Default,
+    ]);
+    out
 }
 
 /// The `n`-th planned update's parameters: a name from `domain::TYPE_LOOKING` and attributes

@@ -129,11 +129,23 @@ fn every_template_draws_and_the_specials_do_what_they_say() {
         let ops = super::draw(&d, SHAPE, 1).expect("draws");
         match t {
             Template::Populate { size, .. } => {
+                // One user created, then the rest of the collection at once.
+                assert!(matches!(ops[0], Op::Create { .. }));
                 assert!(
                     ops.iter()
-                        .any(|o| matches!(o, Op::Populate { size: s, .. } if *s == size))
+                        .any(|o| matches!(o, Op::Populate { size: s, .. } if *s + 1 == size))
                 );
-                assert!(ops.iter().filter(|o| matches!(o, Op::Read { .. })).count() >= 4);
+                let reads: Vec<PageChoice> = ops
+                    .iter()
+                    .filter_map(|o| match o {
+                        Op::Read { page_size, .. } => Some(*page_size),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(
+                    reads,
+                    super::program::collection_page_sizes(size.min(SHAPE.max_collection))
+                );
             }
             Template::Race(k) if k < super::program::RACE_KINDS => {
                 assert_eq!(
@@ -298,4 +310,57 @@ fn a_create_of_a_live_identity_is_a_duplicate_and_of_a_deleted_one_a_recreation(
     };
     assert_ne!(a, c);
     assert!(m.is_recreate(c));
+}
+
+/// The large collection is walked where caps and boundaries live: every common cap below its
+/// size, a size that divides it exactly, around its size, the largest and the default; a
+/// size with no small divisor gets none, and page size 1 is never among them.
+#[test]
+fn the_collection_is_walked_at_the_caps_and_an_exact_divisor() {
+    use super::program::collection_page_sizes;
+    let fixed = |size: usize| -> Vec<u32> {
+        collection_page_sizes(size)
+            .into_iter()
+            .filter_map(|c| match c {
+                PageChoice::Fixed(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(fixed(1001), vec![25, 50, 100, 200, 143]);
+    assert_eq!(1001 % 143, 0);
+    assert_eq!(fixed(26), vec![25, 13]);
+    assert_eq!(fixed(29), vec![25]);
+    for size in [26, 29, 1001] {
+        let all = collection_page_sizes(size);
+        for c in [
+            PageChoice::Around(-1),
+            PageChoice::Around(0),
+            PageChoice::Around(1),
+            PageChoice::Max,
+            PageChoice::Default,
+        ] {
+            assert!(all.contains(&c), "{size}: {c:?} in {all:?}");
+        }
+        assert!(!all.contains(&PageChoice::Fixed(1)));
+    }
+}
+
+/// One large collection per run, of the size the bounds allow, and none when they allow
+/// none.
+#[test]
+fn a_run_plans_one_collection_of_the_largest_size_allowed() {
+    let sizes = |max: usize| -> Vec<usize> {
+        super::plan::templates(2, 18, max)
+            .into_iter()
+            .filter_map(|t| match t {
+                Template::Populate { size, .. } => Some(size),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(sizes(1001), vec![1001]);
+    assert_eq!(sizes(5000), vec![1001]);
+    assert_eq!(sizes(26), vec![26]);
+    assert!(sizes(0).is_empty());
 }

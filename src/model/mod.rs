@@ -626,11 +626,21 @@ impl Model {
             }
             Step::Burst { .. } => self.tracker.coverage.family("race:duplicate-create"),
             Step::BurstDistinct { .. } => self.tracker.coverage.family("race:distinct-creates"),
-            Step::Populate { users, sent, .. } => {
+            Step::Populate { users, sent, view } => {
                 if sent.iter().all(Sent::is_empty) {
-                    self.tracker
-                        .coverage
-                        .family(format!("collection:{}", users.len()));
+                    // Named by the users the collection holds once they are created.
+                    let before = self
+                        .users
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, u)| {
+                            !users.contains(i)
+                                && u.life == Life::Alive
+                                && self.same_collection(u.view, *view)
+                        })
+                        .count();
+                    let held = before + users.len();
+                    self.tracker.coverage.family(format!("collection:{held}"));
                 }
                 for s in sent {
                     sent_families(self, s);

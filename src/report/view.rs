@@ -5,7 +5,7 @@
 //! The matrix needs to know which clauses a case that passed actually exercises: a case with
 //! no finding says nothing by itself. That knowledge is `evidence.json` beside this file: for
 //! every case, per operation, the checks it raised against some fault of the reference
-//! emulator. The mutation matrix (`tests/matrix.rs`) recomputes it and fails when it drifts,
+//! emulator. The mutation matrix (`tests/it/matrix.rs`) recomputes it and fails when it drifts,
 //! so a clause counts as passed only where a case is known to be able to fail it.
 
 use std::collections::{BTreeMap, BTreeSet};

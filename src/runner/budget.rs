@@ -38,6 +38,9 @@ pub struct Generation {
     pub observe_users: usize,
     /// The largest collection a sequence builds (`--max-collection`); 0 builds none.
     pub max_collection: usize,
+    /// Stop starting sequences once this many checks of a case have failed
+    /// (`--max-failures`); None runs every sequence.
+    pub max_failures: Option<usize>,
 }
 
 /// When a generated sequence reads the whole world back: every collection walked and its
@@ -76,8 +79,9 @@ impl std::str::FromStr for Observe {
     }
 }
 
-/// The collection sizes sequences build where the target allows: one more than common caps.
-pub const COLLECTION_SIZES: [usize; 5] = [26, 51, 101, 201, 1001];
+/// The size of the one large collection a run builds where the target allows: one more than
+/// the edition's largest page, and than every common cap below it (25, 50, 100, 200).
+pub const COLLECTION_SIZE: usize = 1001;
 
 /// Sequences per generated case by default.
 pub const DEFAULT_SEQUENCES: usize = 32;
@@ -97,8 +101,9 @@ impl Default for Generation {
             shrink_time: Duration::from_secs(10),
             persist: None,
             observe: Observe::EveryWrite,
-            observe_users: 64,
-            max_collection: 1001,
+            observe_users: 16,
+            max_collection: COLLECTION_SIZE,
+            max_failures: None,
         }
     }
 }

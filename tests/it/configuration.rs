@@ -2,11 +2,9 @@
 //! Conversations Configuration resource, so that `user.chat_service_sid.default` is checked on
 //! any target that serves it, without `--default-service-sid`.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{emulator_with, output, proxy, run_cmd, tempdir, text};
+use crate::common::{emulator_with, output, proxy, run_cmd, tempdir, text};
 use convcheck::emulator::Config;
 use serde_json::Value;
 

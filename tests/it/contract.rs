@@ -1753,14 +1753,17 @@ fn dot_identities_cannot_travel_as_a_segment() {
 // ---------------------------------------------------------------------------------------
 
 const CHECK_SOURCES: [(&str, &str); 5] = [
-    ("src/check/mod.rs", include_str!("../src/check/mod.rs")),
-    ("src/check/page.rs", include_str!("../src/check/page.rs")),
+    ("src/check/mod.rs", include_str!("../../src/check/mod.rs")),
+    ("src/check/page.rs", include_str!("../../src/check/page.rs")),
     (
         "src/check/relations.rs",
-        include_str!("../src/check/relations.rs"),
+        include_str!("../../src/check/relations.rs"),
     ),
-    ("src/check/user.rs", include_str!("../src/check/user.rs")),
-    ("src/check/tests.rs", include_str!("../src/check/tests.rs")),
+    ("src/check/user.rs", include_str!("../../src/check/user.rs")),
+    (
+        "src/check/tests.rs",
+        include_str!("../../src/check/tests.rs"),
+    ),
 ];
 
 #[test]

@@ -4,9 +4,7 @@
 //! brings a failing sequence back first; a run leaves no user behind; and the budget flags
 //! are checked before any request.
 
-mod common;
-
-use common::{emulator_with, output, run_cmd, tempdir, text};
+use crate::common::{emulator_with, output, run_cmd, tempdir, text};
 use convcheck::emulator::{Config, Fault};
 use serde_json::Value;
 
@@ -335,5 +333,45 @@ async fn the_default_budget_covers_every_transition_and_lists_it() {
     .await;
     let all = text(&out);
     assert!(all.contains("missed ("), "{all}");
+    running.shutdown().await.expect("emulator stops");
+}
+
+/// `--max-failures 1`: once a check has failed, no new sequence starts; the failure is still
+/// shrunk and shown, and the case sends fewer requests than a run that explores every
+/// sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_failures_stops_exploring_once_a_check_has_failed() {
+    let (running, base, c) = emulator_with(with(vec![Fault::UpdateIgnored])).await;
+    let dir = tempdir("generation-max-failures");
+    let mut runs = Vec::new();
+    for extra in [&[][..], &["--max-failures", "1"][..]] {
+        let path = dir.join(format!("r{}.json", runs.len()));
+        let mut args = vec![
+            "stateful::",
+            "--seed",
+            "5",
+            "--report-json",
+            path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = output(run_cmd(&base, &c, &args)).await;
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        let report = read_json(&path);
+        let case = report["cases"][0].clone();
+        assert_eq!(case["id"], "stateful::sequences", "{case}");
+        let shown: std::collections::BTreeSet<String> = replays(&report, "stateful::sequences")
+            .into_iter()
+            .collect();
+        runs.push((case["requests"].as_u64().expect("requests"), shown, all));
+    }
+    let (all_requests, all_shown, _) = &runs[0];
+    let (one_requests, one_shown, out) = &runs[1];
+    assert!(!all_shown.is_empty(), "the fault is found");
+    assert_eq!(one_shown.len(), 1, "one failure shrunk and shown\n{out}");
+    assert!(
+        one_requests < all_requests,
+        "{one_requests} requests with --max-failures 1, {all_requests} without"
+    );
     running.shutdown().await.expect("emulator stops");
 }

@@ -29,8 +29,8 @@ use convcheck::suite;
 use reqwest::Method;
 use serde_json::Value;
 
-/// The binary's allocator (`src/main.rs`): these runs allocate and free many large page
-/// bodies from many threads, as a real run does.
+/// The binary's allocator (`src/main.rs`), for the whole `it` test binary: these runs
+/// allocate and free many large page bodies from many threads, as a real run does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -112,12 +112,16 @@ async fn run_cases(
     seed: Option<u64>,
     cases: &[convcheck::runner::CaseDef],
 ) -> Vec<(CaseRecord, Capture)> {
+    // A fault run asserts that a fault is found, not how often: its generated cases stop
+    // starting sequences at their first failing check (`--max-failures 1`).
+    let max_failures = (!faults.is_empty()).then_some(1);
     let prepared = embedded_free(faults, freedoms, edition).await;
     let mut plan = build_plan(&prepared, None, false, edition, false, 200);
     match seed {
         Some(seed) => plan.generation.seed = seed,
         None => plan.generation.sequences = 0,
     }
+    plan.generation.max_failures = max_failures;
     let session = Session::new(plan, prepared.client.clone());
     let records = runner::execute_captured(&session, cases, threads).await;
     let left = runner::teardown(&session).await;

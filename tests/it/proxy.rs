@@ -425,7 +425,8 @@ assert ask("GET", "/v1/Users/eve") == 200
     assert!(stdout.contains("error[delete.then-404]"), "{stdout}");
     assert!(stdout.contains("3 exchanges judged"), "{stdout}");
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let schema: Value = serde_json::from_str(include_str!("../specs/report.schema.json")).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../../specs/report.schema.json")).unwrap();
     let v = jsonschema::draft202012::options().build(&schema).unwrap();
     let errors: Vec<String> = v.iter_errors(&report).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");

@@ -97,7 +97,8 @@ fn junit_case<'a>(xml: &'a str, id: &str) -> &'a str {
 
 fn schema_errors(doc: &serde_json::Value) -> Vec<String> {
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../specs/report.schema.json")).expect("schema is JSON");
+        serde_json::from_str(include_str!("../../specs/report.schema.json"))
+            .expect("schema is JSON");
     let v = jsonschema::draft202012::options()
         .build(&schema)
         .expect("specs/report.schema.json compiles");
@@ -371,7 +372,7 @@ fn every_format_from_a_run_against_a_faulty_emulator() {
 #[test]
 fn the_sample_report_matches_the_schema() {
     let doc: serde_json::Value =
-        serde_json::from_str(include_str!("reports/sample-report.json")).expect("JSON");
+        serde_json::from_str(include_str!("../reports/sample-report.json")).expect("JSON");
     assert_eq!(schema_errors(&doc), Vec::<String>::new());
     let mut bad = doc.clone();
     bad["cases"][0]["outcome"] = "great".into();
@@ -383,7 +384,8 @@ fn the_sample_report_matches_the_schema() {
 #[test]
 fn the_schema_knows_every_case_kind_and_id() {
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../specs/report.schema.json")).expect("schema is JSON");
+        serde_json::from_str(include_str!("../../specs/report.schema.json"))
+            .expect("schema is JSON");
     let case = &schema["$defs"]["case"]["properties"];
     let allowed: std::collections::BTreeSet<&str> = case["kind"]["enum"]
         .as_array()

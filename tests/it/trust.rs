@@ -3,16 +3,14 @@
 //! URLs to another port, create answers to another user's JSON, echoed credentials), and a
 //! recorder on another port sees whatever would leave the target.
 
-mod common;
-
 use std::sync::Arc;
 
-use axum::http::Method;
-use base64::Engine;
-use common::{
+use crate::common::{
     convcheck, create, emulator_with, fetch_status, output, proxy, recorder, run_cmd, tempdir,
     text, walk_files,
 };
+use axum::http::Method;
+use base64::Engine;
 use convcheck::emulator::Config;
 use serde_json::Value;
 

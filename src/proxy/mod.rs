@@ -510,7 +510,17 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     // The answer streams back through a small channel; a copy of it is kept for judging.
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let pump_shared = shared.clone();
+    // An answer with no body (a 204 to a delete) is whole once its head is sent, so the
+    // client may send its next request at once: it is handed to the judge before its head
+    // goes back, as other answers are before their last chunk.
+    let bodiless = status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || method == axum::http::Method::HEAD
+        || upstream.content_length() == Some(0);
+    let (judged_tx, judged_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
+        // Dropped when the task ends, whichever way: the head never waits longer.
+        let _judged = judged_tx;
         let _guard = guard;
         let mut kept: Vec<u8> = Vec::new();
         let mut whole = true;
@@ -599,6 +609,9 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         drop(tx);
     });
+    if bodiless {
+        let _ = judged_rx.await;
+    }
     let mut resp = Response::new(Body::new(ChannelBody { rx }));
     *resp.status_mut() = status;
     *resp.headers_mut() = out_headers;

@@ -758,6 +758,7 @@ async fn generation_finds_what_the_fixed_suite_misses() {
             let sem = sem.clone();
             set.spawn(async move {
                 let _p = sem.acquire_owned().await;
+                let started = std::time::Instant::now();
                 let freedoms = if seed == SEEDS[SEEDS.len() - 1] {
                     freedoms_beside(fault)
                 } else {
@@ -775,23 +776,24 @@ async fn generation_finds_what_the_fixed_suite_misses() {
                 .into_iter()
                 .map(|(r, _)| r)
                 .collect();
-                (name, seed, records)
+                (name, seed, records, started.elapsed())
             });
         }
     }
     let mut missed = Vec::new();
     let mut long = Vec::new();
-    let mut table = String::from("fault | seed | checks | shrunk steps\n");
+    let mut table = String::from("fault | seed | checks | shrunk steps | seconds\n");
     while let Some(r) = set.join_next().await {
-        let (name, seed, records) = r.expect("fault run finishes");
+        let (name, seed, records, took) = r.expect("fault run finishes");
         let findings: Vec<_> = records.iter().flat_map(|r| r.findings.iter()).collect();
         let steps: Vec<usize> = findings
             .iter()
             .filter_map(|f| f.replay.as_deref().and_then(shrunk_steps))
             .collect();
         table.push_str(&format!(
-            "{name} | {seed} | {} | {steps:?}\n",
-            fired(&records).into_iter().collect::<Vec<_>>().join(", ")
+            "{name} | {seed} | {} | {steps:?} | {:.1}\n",
+            fired(&records).into_iter().collect::<Vec<_>>().join(", "),
+            took.as_secs_f64()
         ));
         if findings.is_empty() {
             missed.push(format!("{name} (seed {seed})"));

@@ -412,14 +412,9 @@ fn logged(
     step: &Step,
     mut v: Verdict,
     exchanges: Vec<Exchange>,
-    mut observed: Vec<Exchange>,
+    observed: Vec<Exchange>,
 ) -> Logged {
-    // A trace shows the read-back by its requests only (how many, and curl for those a
-    // finding names): the pages it read, up to hundreds of kilobytes each, are let go now
-    // rather than held until the sequence ends.
-    for ex in &mut observed {
-        ex.response_body = Vec::new();
-    }
+    let observed = bodies_let_go(observed);
     // A finding of the step itself concerns its (first) request.
     if let Some(ex) = exchanges.first() {
         for f in &mut v.findings {
@@ -436,10 +431,18 @@ fn logged(
     }
 }
 
-fn logged_world(v: Verdict, mut observed: Vec<Exchange>) -> Logged {
+/// A trace shows a read-back by its requests only (how many, and curl for those a finding
+/// names): the pages it read, up to hundreds of kilobytes each, are let go once judged
+/// rather than held until the sequence ends.
+fn bodies_let_go(mut observed: Vec<Exchange>) -> Vec<Exchange> {
     for ex in &mut observed {
         ex.response_body = Vec::new();
     }
+    observed
+}
+
+fn logged_world(v: Verdict, observed: Vec<Exchange>) -> Logged {
+    let observed = bodies_let_go(observed);
     Logged {
         op: usize::MAX,
         step: None,

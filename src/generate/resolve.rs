@@ -274,11 +274,7 @@ fn page_size_of(m: &Model, view: usize, choice: PageChoice) -> Option<u32> {
         PageChoice::Fixed(n) => Some(n.clamp(1, max)),
         PageChoice::Max => Some(max),
         PageChoice::Around(d) => {
-            let here = m
-                .users
-                .iter()
-                .filter(|u| u.life == Life::Alive && m.same_collection(u.view, view))
-                .count() as i64;
+            let here = m.alive_in(view) as i64;
             Some((here + i64::from(d)).clamp(1, i64::from(max)) as u32)
         }
     }

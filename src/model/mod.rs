@@ -471,6 +471,14 @@ impl Model {
         self.base.edition.page_size().max
     }
 
+    /// How many of the model's users are alive in `view`'s collection.
+    pub fn alive_in(&self, view: usize) -> usize {
+        self.users
+            .iter()
+            .filter(|u| u.life == Life::Alive && self.same_collection(u.view, view))
+            .count()
+    }
+
     /// A new user, not created yet, in `view`'s collection.
     pub fn new_user(&mut self, view: usize, tail: String) -> usize {
         self.users.push(User::new(view, &self.namespace, tail));
@@ -628,18 +636,9 @@ impl Model {
             Step::BurstDistinct { .. } => self.tracker.coverage.family("race:distinct-creates"),
             Step::Populate { users, sent, view } => {
                 if sent.iter().all(Sent::is_empty) {
-                    // Named by the users the collection holds once they are created.
-                    let before = self
-                        .users
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, u)| {
-                            !users.contains(i)
-                                && u.life == Life::Alive
-                                && self.same_collection(u.view, *view)
-                        })
-                        .count();
-                    let held = before + users.len();
+                    // Named by the users the collection holds once they are created (they
+                    // are not alive until the step is judged).
+                    let held = self.alive_in(*view) + users.len();
                     self.tracker.coverage.family(format!("collection:{held}"));
                 }
                 for s in sent {

@@ -86,7 +86,7 @@ pub struct CaseRecord {
     pub requests: usize,
     /// Time spent waiting for the target's answers, summed over the case's requests (those
     /// sent at once overlap, so it may exceed `duration_ms`).
-    #[serde(skip_serializing_if = "is_zero_u64", default)]
+    #[serde(skip_serializing_if = "is_zero", default)]
     pub target_ms: u64,
     /// The transport problem, for an errored case.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -124,12 +124,8 @@ impl CaseRecord {
 /// Operation → URL form → the checks that held there.
 pub type HeldChecks = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-fn is_zero_u64(n: &u64) -> bool {
-    *n == 0
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// Counts by outcome.

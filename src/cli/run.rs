@@ -174,16 +174,19 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub generate_max_requests: Option<usize>,
     /// When generated sequences read the whole world back (every collection walked, every
-    /// user fetched by sid and identity through each view): `every-write` (default on this
-    /// machine), `end` of each sequence (default on a remote target) or `off`.
+    /// user fetched by sid and identity through each view): `every-write` (default against
+    /// the embedded emulator), `end` of each sequence (default against any other target) or
+    /// `off`.
     #[arg(long, value_name = "every-write|end|off", help_heading = "Generation")]
     pub observe: Option<String>,
-    /// The most users one read-back fetches through every view (default 16 on this machine,
-    /// 8 on a remote target); walks always see every user.
+    /// The most users one read-back fetches through every view (default 16 against the
+    /// embedded emulator, 2 against another server on this machine, 8 on a remote target);
+    /// walks always see every user.
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub observe_users: Option<usize>,
     /// The size of the one large collection a run builds and walks at the page sizes where
-    /// caps live (default 1001 on this machine, 26 on a remote target); 0 builds none.
+    /// caps live (default 1001 against the embedded emulator, 105 against another server on
+    /// this machine, 26 on a remote target); 0 builds none.
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub max_collection: Option<usize>,
     /// Stop a generated case from starting sequences once this many of its checks have
@@ -316,9 +319,10 @@ impl TargetArgs {
 }
 
 impl RunArgs {
-    /// What the generated cases do: the budget, the seed and, for a target outside this
-    /// machine, the tighter bounds.
-    pub fn generation(&self, local: bool) -> crate::runner::Generation {
+    /// What the generated cases do: the budget, the seed and the bounds of a target at
+    /// `reach` (tighter for a server outside this process, tighter still outside this
+    /// machine), each of which an option overrides.
+    pub fn generation(&self, reach: crate::runner::Reach) -> crate::runner::Generation {
         let mut g = crate::runner::Generation {
             sequences: self.generate,
             time: self.generate_time.map(std::time::Duration::from_secs_f64),
@@ -328,9 +332,7 @@ impl RunArgs {
         if let Some(seed) = self.seed {
             g.seed = seed;
         }
-        if !local {
-            g = g.remote();
-        }
+        g = g.at(reach);
         if let Some(n) = self.generate_max_requests {
             g.max_requests = n;
         }
@@ -442,19 +444,25 @@ impl RunArgs {
             settle: std::time::Duration::from_secs_f64(self.settle),
             allow_writes: self.allow_writes,
             read_only: self.read_only,
-            generation: self.generation(true),
+            generation: self.generation(crate::runner::Reach::Embedded),
             replay: None,
         }
     }
 
     /// The orchestration's options for a prepared target: the generation bounds depend on
-    /// whether it is on this machine.
+    /// where it runs.
     fn options_for(&self, p: &Prepared) -> anyhow::Result<RunOptions> {
-        let local = crate::runner::orchestrate::is_loopback(
+        let reach = if p.embedded.is_some() {
+            crate::runner::Reach::Embedded
+        } else if crate::runner::orchestrate::is_loopback(
             &crate::runner::orchestrate::parse_target(&p.base_url)?,
-        );
+        ) {
+            crate::runner::Reach::Loopback
+        } else {
+            crate::runner::Reach::Remote
+        };
         Ok(RunOptions {
-            generation: self.generation(local),
+            generation: self.generation(reach),
             ..self.options()
         })
     }

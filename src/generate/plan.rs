@@ -33,6 +33,9 @@ pub enum Template {
     Neighbours(usize),
     /// Users of this form created each with another of the values stores change.
     Values(usize),
+    /// Users of this form read through one view of their collection, then written through
+    /// another and read again through the first (`super::program::views`).
+    Views(usize),
     /// Random operations.
     Random,
 }
@@ -48,6 +51,7 @@ impl Template {
             Template::Misses(f) => format!("misses:{f}"),
             Template::Neighbours(f) => format!("neighbours:{f}"),
             Template::Values(f) => format!("values:{f}"),
+            Template::Views(f) => format!("views:{f}"),
             Template::Random => "random".to_owned(),
         }
     }
@@ -182,6 +186,10 @@ pub fn templates(forms: usize, path_len: usize, max_collection: usize) -> Vec<Te
         specials.push_back(Template::Misses(form));
         specials.push_back(Template::Values(form));
     }
+    // The first form is the default service's shortened one, whose collection has a second
+    // view (the service's own form) where the run has it; through the others' single view
+    // the template would read what it wrote.
+    specials.push_back(Template::Views(0));
     for i in 0..sizes.len().max(RACES) {
         if let Some(&size) = sizes.get(i) {
             specials.push_back(Template::Populate {
@@ -227,11 +235,12 @@ pub fn from_code(code: &str, plan: &[Template]) -> Template {
             .ok()
             .filter(|k| *k < RACES)
             .map_or(Template::Random, Template::Race),
-        (Some(kind @ ("misses" | "neighbours" | "values")), Some(f), None) => {
+        (Some(kind @ ("misses" | "neighbours" | "values" | "views")), Some(f), None) => {
             match (kind, f.parse::<usize>()) {
                 ("misses", Ok(f)) => Template::Misses(f),
                 ("neighbours", Ok(f)) => Template::Neighbours(f),
                 ("values", Ok(f)) => Template::Values(f),
+                ("views", Ok(f)) => Template::Views(f),
                 _ => Template::Random,
             }
         }
@@ -300,6 +309,7 @@ mod tests {
                 assert!(t.contains(&want), "{want:?}");
             }
         }
+        assert!(t.contains(&Template::Views(0)));
         assert_eq!(
             t.iter().filter(|t| matches!(t, Template::Race(_))).count(),
             RACES

@@ -695,6 +695,7 @@ pub fn templated(
         }
         &Template::Misses(form) => misses(form),
         &Template::Neighbours(form) => neighbours(form, shape),
+        &Template::Views(form) => views(form),
         &Template::Values(form) => {
             let form = Index(form as u16);
             (params(true), by())
@@ -854,6 +855,61 @@ fn neighbours(form: usize, shape: Shape) -> BoxedStrategy<Vec<Op>> {
                 focus(&tail, form, Focus::Delete(By::Sid)),
             ];
             ops.extend(extra);
+            ops
+        })
+        .boxed()
+}
+
+/// Two users of this form, each read (by sid and by identity) through one view of its
+/// collection, then updated and deleted through the other view and read again through the
+/// first after each write: the first user read through its own view and written through
+/// its alias, the second the other way round. Every view of a collection shows its latest
+/// write (page: the shortened URL form reaches the default service's users), so a cache in
+/// front of one view that the other view's writes do not refresh is seen at the read after
+/// the write, not left to a read-back that may come after a write through the cached view.
+fn views(form: usize) -> BoxedStrategy<Vec<Op>> {
+    let f = Index(form as u16);
+    (plain_tail(), plain_tail(), params(true), params(true))
+        .prop_map(move |(first, second, one, two)| {
+            let second = if second == first {
+                format!("{second}v")
+            } else {
+                second
+            };
+            let mut ops = Vec::new();
+            for tail in [first, second] {
+                ops.push(Op::Create {
+                    form: f,
+                    who: Who::Fresh(tail),
+                    params: Params::default(),
+                });
+            }
+            let reads = |user: u16, via: Via| {
+                [By::Sid, By::Identity].map(|by| Op::Fetch {
+                    user: Index(user),
+                    by,
+                    via,
+                })
+            };
+            for (user, read, write, params) in [
+                (0, Via::Own, Via::Alias, one),
+                (1, Via::Alias, Via::Own, two),
+            ] {
+                ops.extend(reads(user, read));
+                ops.push(Op::Update {
+                    user: Index(user),
+                    by: By::Sid,
+                    via: write,
+                    params,
+                });
+                ops.extend(reads(user, read));
+                ops.push(Op::Delete {
+                    user: Index(user),
+                    by: By::Identity,
+                    via: write,
+                });
+                ops.extend(reads(user, read));
+            }
             ops
         })
         .boxed()

@@ -1,6 +1,8 @@
 //! Drawing and resolving: seeds draw sequences deterministically, templates draw what they
 //! plan, and operations resolve against the model as they should.
 
+use std::collections::BTreeSet;
+
 use super::plan::Template;
 use super::program::{Focus, Index, Miss, Op, PageChoice, Params, Race, Shape, Via, Who};
 use super::resolve::resolve;
@@ -39,6 +41,44 @@ fn random(family: Family) -> Draw {
         template: Template::Random,
         offset: 0,
     }
+}
+
+#[test]
+fn a_server_in_another_process_reads_back_at_the_end_through_a_smaller_collection() {
+    use crate::runner::{LOOPBACK_COLLECTION_SIZE, Reach};
+    let embedded = Generation::default();
+    assert_eq!(embedded.clone().at(Reach::Embedded), embedded);
+    let loopback = embedded.clone().at(Reach::Loopback);
+    assert_eq!(loopback.observe, Observe::End);
+    assert_eq!(loopback.observe_users, 2);
+    assert_eq!(loopback.max_collection, LOOPBACK_COLLECTION_SIZE);
+    // Above each common cap below the largest page, and walked once to a full last page.
+    let sizes = super::program::collection_page_sizes(LOOPBACK_COLLECTION_SIZE);
+    for cap in [25, 50, 100] {
+        assert!(sizes.contains(&PageChoice::Fixed(cap)), "{cap}");
+    }
+    assert!(sizes.contains(&PageChoice::Fixed(35)));
+    assert_eq!(
+        (
+            loopback.concurrency,
+            loopback.max_burst,
+            loopback.max_requests
+        ),
+        (
+            embedded.concurrency,
+            embedded.max_burst,
+            embedded.max_requests
+        ),
+        "a server on this machine takes as many at once as the embedded emulator"
+    );
+    let remote = embedded.clone().at(Reach::Remote);
+    assert!(remote.max_collection < loopback.max_collection);
+    let off = Generation {
+        observe: Observe::Off,
+        ..Generation::default()
+    }
+    .at(Reach::Loopback);
+    assert_eq!(off.observe, Observe::Off, "a choice the user made stays");
 }
 
 #[test]
@@ -154,6 +194,46 @@ fn every_template_draws_and_the_specials_do_what_they_say() {
                 );
             }
             Template::Race(_) => assert!(ops.iter().any(|o| matches!(o, Op::Burst { .. }))),
+            Template::Views(_) => {
+                // Each write goes through the other view of its user's collection than the
+                // reads around it, which take the user both by sid and by identity.
+                let mut m = model();
+                let mut steps = Vec::new();
+                for o in &ops {
+                    let Some(s) = resolve(&mut m, o) else {
+                        continue;
+                    };
+                    if let Step::Create { user, .. } = s {
+                        // As the target's answer would: the user has a sid from now on.
+                        m.users[user].sid = Some(format!("US{user:032x}"));
+                        m.users[user].life = Life::Alive;
+                    }
+                    steps.push(s);
+                }
+                let writes: Vec<(usize, usize)> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Update { user, view, .. } | Step::Delete { user, view, .. } => {
+                            Some((*user, *view))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(writes.len(), 4, "{steps:?}");
+                for (user, written) in writes {
+                    let read: BTreeSet<usize> = steps
+                        .iter()
+                        .filter_map(|s| match s {
+                            Step::Fetch { user: u, view, .. } if *u == user => Some(*view),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(read.len(), 1, "{steps:?}");
+                    let read = *read.first().expect("one view");
+                    assert_ne!(read, written, "{steps:?}");
+                    assert!(m.same_collection(read, written));
+                }
+            }
             Template::Misses(_) => assert_eq!(
                 ops.iter()
                     .filter(|o| matches!(o, Op::NearMiss { .. }))

@@ -83,6 +83,24 @@ impl std::str::FromStr for Observe {
 /// the edition's largest page, and than every common cap below it (25, 50, 100, 200).
 pub const COLLECTION_SIZE: usize = 1001;
 
+/// The large collection against a server of this machine's other than the embedded
+/// emulator: above the caps of 25, 50 and 100 users, and a multiple of 35, so that one walk
+/// ends on a full page. Each of its users costs such a target a create and a delete.
+pub const LOOPBACK_COLLECTION_SIZE: usize = 105;
+
+/// Where the target runs, which sets how much a default run may ask of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The emulator inside this process: a request costs a few microseconds, so a run reads
+    /// the whole world back after every write and builds the largest collection.
+    Embedded,
+    /// A server on this machine in another process (a user's mock in CI): each request
+    /// costs it about a millisecond, so the world is read back at the end of each sequence.
+    Loopback,
+    /// A server elsewhere: fewer requests at once, and fewer in all.
+    Remote,
+}
+
 /// Sequences per generated case by default.
 pub const DEFAULT_SEQUENCES: usize = 32;
 
@@ -109,6 +127,30 @@ impl Default for Generation {
 }
 
 impl Generation {
+    /// The default bounds for a target at `reach`: [`Generation::loopback`] or
+    /// [`Generation::remote`] where they apply.
+    pub fn at(self, reach: Reach) -> Generation {
+        match reach {
+            Reach::Embedded => self,
+            Reach::Loopback => self.loopback(),
+            Reach::Remote => self.remote(),
+        }
+    }
+
+    /// The bounds for a server on this machine outside this process: the world read back at
+    /// the end of each sequence only (each step is still judged by its own answers), through
+    /// the 2 newest users, and a collection of [`LOOPBACK_COLLECTION_SIZE`] users. A default
+    /// run then costs such a server about a fifth of the requests of an embedded one
+    /// (`scripts/bench` prints both).
+    pub fn loopback(mut self) -> Generation {
+        if self.observe == Observe::EveryWrite {
+            self.observe = Observe::End;
+        }
+        self.observe_users = self.observe_users.min(2);
+        self.max_collection = self.max_collection.min(LOOPBACK_COLLECTION_SIZE);
+        self
+    }
+
     /// The bounds for a target outside this machine: fewer users and requests at once,
     /// smaller bursts, shorter walks, the world read back at the end of each sequence only
     /// and through at most 8 users, collections of at most 26 users.

@@ -21,7 +21,10 @@ use crate::check::{self, Context, Exchange, Finding, Known};
 use crate::client::{Client, Request, TransportError};
 use crate::snapshot::{self, Capture, Dates, Judgement};
 use crate::spec::{Doc, Edition, Operation, Severity, UrlForm, identity};
-pub use budget::{COLLECTION_SIZE, DEFAULT_SEQUENCES, Generation, Observe, random_seed};
+pub use budget::{
+    COLLECTION_SIZE, DEFAULT_SEQUENCES, Generation, LOOPBACK_COLLECTION_SIZE, Observe, Reach,
+    random_seed,
+};
 pub use case::{CaseDef, CaseFuture, Kind, Scope};
 pub use report::{CaseRecord, ExchangeSummary, Outcome, Report, Summary, diagnose, plural};
 

@@ -206,6 +206,19 @@ pub struct RunArgs {
     pub read_only: bool,
 }
 
+/// Where a prepared target runs: the embedded emulator, another process on this machine, or
+/// elsewhere.
+fn reach(p: &Prepared) -> anyhow::Result<crate::runner::Reach> {
+    use crate::runner::{Reach, orchestrate};
+    Ok(if p.embedded.is_some() {
+        Reach::Embedded
+    } else if orchestrate::is_loopback(&orchestrate::parse_target(&p.base_url)?) {
+        Reach::Loopback
+    } else {
+        Reach::Remote
+    })
+}
+
 /// Cases at once against a target on this machine, unless `--test-threads` says otherwise.
 pub const LOCAL_THREADS: usize = 32;
 /// Cases at once against a target elsewhere, unless `--test-threads` says otherwise.
@@ -420,10 +433,12 @@ impl RunArgs {
         if self.test_threads.is_none() {
             // Cases wait on the network, not the CPU: more than the core count pays. A target
             // on this machine takes many at once; a remote one gets fewer users at a time.
-            let local = crate::runner::orchestrate::is_loopback(
-                &crate::runner::orchestrate::parse_target(&prepared.base_url)?,
-            );
-            self.test_threads = Some(if local { LOCAL_THREADS } else { REMOTE_THREADS });
+            let remote = reach(&prepared)? == crate::runner::Reach::Remote;
+            self.test_threads = Some(if remote {
+                REMOTE_THREADS
+            } else {
+                LOCAL_THREADS
+            });
         }
         let result = self.run_prepared(&rt, &prepared);
         if let Some(running) = prepared.embedded {
@@ -432,8 +447,9 @@ impl RunArgs {
         result
     }
 
-    /// What the orchestration reads of these options.
-    fn options(&self) -> RunOptions {
+    /// What the orchestration reads of these options, for a target at `reach` (which sets
+    /// the generation bounds).
+    fn options(&self, reach: crate::runner::Reach) -> RunOptions {
         RunOptions {
             service_sid: self.service_sid.clone(),
             only_service: self.only_service,
@@ -444,27 +460,9 @@ impl RunArgs {
             settle: std::time::Duration::from_secs_f64(self.settle),
             allow_writes: self.allow_writes,
             read_only: self.read_only,
-            generation: self.generation(crate::runner::Reach::Embedded),
+            generation: self.generation(reach),
             replay: None,
         }
-    }
-
-    /// The orchestration's options for a prepared target: the generation bounds depend on
-    /// where it runs.
-    fn options_for(&self, p: &Prepared) -> anyhow::Result<RunOptions> {
-        let reach = if p.embedded.is_some() {
-            crate::runner::Reach::Embedded
-        } else if crate::runner::orchestrate::is_loopback(
-            &crate::runner::orchestrate::parse_target(&p.base_url)?,
-        ) {
-            crate::runner::Reach::Loopback
-        } else {
-            crate::runner::Reach::Remote
-        };
-        Ok(RunOptions {
-            generation: self.generation(reach),
-            ..self.options()
-        })
     }
 
     fn run_prepared(&self, rt: &tokio::runtime::Runtime, p: &Prepared) -> anyhow::Result<ExitCode> {
@@ -479,7 +477,7 @@ impl RunArgs {
         )?);
         // Traffic `convcheck proxy` recorded there is replayed by a case of its own.
         let mut cases = suite::all();
-        let mut opts = self.options_for(p)?;
+        let mut opts = self.options(reach(p)?);
         if let Some(traffic) = snaps.traffic() {
             cases.push(suite::replay::case());
             opts.replay = Some(Arc::new(traffic));

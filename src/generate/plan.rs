@@ -186,9 +186,9 @@ pub fn templates(forms: usize, path_len: usize, max_collection: usize) -> Vec<Te
         specials.push_back(Template::Misses(form));
         specials.push_back(Template::Values(form));
     }
-    // The first form is the default service's shortened one, whose collection has a second
-    // view (the service's own form) where the run has it; through the others' single view
-    // the template would read what it wrote.
+    // The first form is the shortened one (unless `--only-service`), whose collection has a
+    // second view, the default service's own form, where the run has it. The other forms'
+    // collections have one view, through which the template would read what it wrote.
     specials.push_back(Template::Views(0));
     for i in 0..sizes.len().max(RACES) {
         if let Some(&size) = sizes.get(i) {
